@@ -1,0 +1,484 @@
+// The operation list: every call that crosses the ring, declared once.
+//
+// VGPU_OPS(X) names each op with its mode and its request and reply layouts.
+// From it come the opcode enum, the names used in traces and counters
+// (op_name), the per-op traits the guest encoder uses (OpTraits), and the
+// host's dispatch table and handler declarations (src/host/dispatch.*).
+// Adding an op means adding one line here, its two structs, and its handler.
+//
+// A record's payload is the request struct, then (for ops that say so) inline
+// bytes. A Sync op's reply struct is written at the start of the channel's
+// reply buffer, followed by any variable-size reply bytes the op defines.
+// Posted ops return nothing now; an error they meet is reported by the next
+// Sync op's Completion::async_error, as CUDA reports asynchronous errors.
+//
+// Host memory named in a request is an arena offset (relative to the slot's
+// arena), or kInline for bytes that follow the request in the record. Device
+// pointers are the host's real device addresses. Handles (streams, events,
+// modules, functions, graphs, cuBLAS handles, VMM allocations) are ids the
+// host issued and checks.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <tuple>
+#include <type_traits>
+
+namespace vgpu {
+
+using Handle = uint64_t;
+using DevPtr = uint64_t;
+inline constexpr uint64_t kInline = ~0ull;
+
+// Stream ids with fixed meaning (the CUDA runtime's own values).
+inline constexpr Handle kStreamLegacy = 0;     // NULL / cudaStreamLegacy (1) map here
+inline constexpr Handle kStreamLegacyAlt = 1;
+inline constexpr Handle kStreamPerThread = 2;  // the calling guest thread's (channel's) stream
+
+enum class Mode : uint8_t { kPosted, kSync };
+
+// Each request declares how a trace line prints it, next to its fields.
+#define VGPU_TRACE(fmtstr, ...)                                   \
+  static constexpr const char* kTraceFmt = fmtstr;                \
+  auto trace_args() const { return std::make_tuple(__VA_ARGS__); }
+
+struct Empty {
+  VGPU_TRACE("")
+};
+
+// ---- session ----------------------------------------------------------------
+inline constexpr uint32_t kGuestAbi = 1;
+struct HelloReq {
+  uint32_t abi;
+  uint32_t pid;
+  VGPU_TRACE("abi={} pid={}", abi, pid)
+};
+enum class BackendKind : uint32_t { kCpu = 0, kCuda = 1 };
+struct HelloRep {
+  uint32_t backend;          // BackendKind
+  int32_t driver_version;    // the host driver's cuDriverGetVersion
+  int32_t device_count;
+  uint32_t reserved;
+  uint64_t host_arena_base;  // host address of the slot's arena (device-mapped under CUDA)
+};
+
+// Device description, fetched once and cached by the guest. Attributes are
+// indexed by CUdevice_attribute value.
+inline constexpr uint32_t kMaxDeviceAttr = 160;
+struct DeviceInfoReq {
+  int32_t ordinal;
+  uint32_t reserved;
+  VGPU_TRACE("dev={}", ordinal)
+};
+struct DeviceInfoRep {
+  char name[256];
+  uint8_t uuid[16];
+  char pci_bus_id[32];
+  uint64_t total_mem;
+  int32_t attr[kMaxDeviceAttr];
+  uint8_t luid[8];
+  uint32_t node_mask;
+  uint32_t reserved;
+};
+
+struct MemGetInfoRep {
+  uint64_t free_bytes;
+  uint64_t total_bytes;
+};
+
+// ---- memory -----------------------------------------------------------------
+struct MemAllocReq {
+  uint64_t bytes;
+  VGPU_TRACE("bytes={}", bytes)
+};
+struct DevPtrRep {
+  DevPtr ptr;
+};
+struct MemFreeReq {
+  DevPtr ptr;
+  VGPU_TRACE("ptr={:#x}", ptr)
+};
+// Host->device. src is an arena offset, or kInline with `bytes` inline.
+struct MemcpyHtoDReq {
+  DevPtr dst;
+  uint64_t src;
+  uint64_t bytes;
+  Handle stream;
+  VGPU_TRACE("dst={:#x} src={:#x} bytes={} stream={}", dst, src, bytes, stream)
+};
+struct MemcpyDtoHReq {
+  uint64_t dst;  // arena offset
+  DevPtr src;
+  uint64_t bytes;
+  Handle stream;
+  VGPU_TRACE("dst={:#x} src={:#x} bytes={} stream={}", dst, src, bytes, stream)
+};
+struct MemcpyDtoDReq {
+  DevPtr dst;
+  DevPtr src;
+  uint64_t bytes;
+  Handle stream;
+  VGPU_TRACE("dst={:#x} src={:#x} bytes={} stream={}", dst, src, bytes, stream)
+};
+enum class CopyKind : uint32_t { kHtoD = 1, kDtoH = 2, kDtoD = 3 };
+// 2-D copy; the host side of HtoD/DtoH is an arena offset.
+struct Memcpy2DReq {
+  uint32_t kind;  // CopyKind
+  uint32_t reserved;
+  uint64_t dst, dpitch, src, spitch, width, height;
+  Handle stream;
+  VGPU_TRACE("kind={} dst={:#x} dpitch={} src={:#x} spitch={} width={} height={} stream={}", kind,
+             dst, dpitch, src, spitch, width, height, stream)
+};
+struct MemsetReq {
+  DevPtr dst;
+  uint32_t value;
+  uint32_t elem_bytes;  // 1, 2 or 4
+  uint64_t count;       // elements
+  Handle stream;
+  VGPU_TRACE("dst={:#x} value={:#x} elem={} count={} stream={}", dst, value, elem_bytes, count, stream)
+};
+
+// ---- streams, events, context -------------------------------------------------
+struct StreamCreateReq {
+  uint32_t flags;
+  int32_t priority;
+  VGPU_TRACE("flags={} priority={}", flags, priority)
+};
+struct HandleRep {
+  Handle handle;
+};
+struct StreamReq {
+  Handle stream;
+  VGPU_TRACE("stream={}", stream)
+};
+struct StreamWaitEventReq {
+  Handle stream;
+  Handle event;
+  uint32_t flags;
+  uint32_t reserved;
+  VGPU_TRACE("stream={} event={} flags={}", stream, event, flags)
+};
+struct BeginCaptureReq {
+  Handle stream;
+  uint32_t mode;  // CUstreamCaptureMode
+  uint32_t reserved;
+  VGPU_TRACE("stream={} mode={}", stream, mode)
+};
+struct CaptureStatusRep {
+  uint32_t status;  // CUstreamCaptureStatus
+  uint32_t reserved;
+  uint64_t id;
+};
+struct EventCreateReq {
+  uint32_t flags;
+  uint32_t reserved;
+  VGPU_TRACE("flags={}", flags)
+};
+struct EventReq {
+  Handle event;
+  VGPU_TRACE("event={}", event)
+};
+struct EventRecordReq {
+  Handle event;
+  Handle stream;
+  uint32_t flags;
+  uint32_t reserved;
+  VGPU_TRACE("event={} stream={} flags={}", event, stream, flags)
+};
+struct EventElapsedReq {
+  Handle start;
+  Handle end;
+  VGPU_TRACE("start={} end={}", start, end)
+};
+struct FloatRep {
+  float value;
+  uint32_t reserved;
+};
+
+// ---- modules and kernels --------------------------------------------------------
+// The image travels first through BlobAppend records (inline chunks, in order)
+// unless the host already holds an image with this hash (ModuleLoad with
+// `bytes` == 0 asks for that; kNotFound means: upload it).
+struct BlobAppendReq {
+  uint64_t offset;  // where this chunk goes in the image being assembled
+  uint64_t total;   // whole image size
+  VGPU_TRACE("offset={} total={}", offset, total)
+};
+struct ModuleLoadReq {
+  uint64_t hash_lo, hash_hi;  // content hash of the image
+  uint64_t bytes;             // 0: load by hash only
+  VGPU_TRACE("hash={:016x}{:016x} bytes={}", hash_hi, hash_lo, bytes)
+};
+struct ModuleReq {
+  Handle module;
+  VGPU_TRACE("module={}", module)
+};
+// Name (NUL-terminated) inline after the request.
+struct ModuleSymbolReq {
+  Handle module;
+  VGPU_TRACE("module={}", module)
+};
+// Parameter layout as cuFuncGetParamInfo reports it; offsets/sizes of
+// `param_count` parameters follow the reply struct as ParamSlot[].
+struct ParamSlot {
+  uint32_t offset;
+  uint32_t size;
+};
+inline constexpr uint32_t kMaxParams = 1024;
+struct FunctionRep {
+  Handle function;
+  uint32_t param_count;
+  uint32_t param_bytes;  // end of the last parameter
+  int32_t param_status;  // status of the layout query (kNotSupported on the CPU backend)
+  uint32_t reserved;
+};
+struct GlobalRep {
+  DevPtr ptr;
+  uint64_t bytes;
+};
+struct FuncAttrReq {
+  Handle function;
+  int32_t attr;  // CUfunction_attribute
+  int32_t value; // for set
+  VGPU_TRACE("function={} attr={} value={}", function, attr, value)
+};
+struct IntRep {
+  int64_t value;
+};
+struct OccupancyReq {
+  Handle function;
+  int32_t block_size;
+  uint32_t flags;
+  uint64_t dyn_smem;
+  VGPU_TRACE("function={} block={} smem={} flags={}", function, block_size, dyn_smem, flags)
+};
+// Kernel launch; the packed parameter buffer (param_bytes) is inline.
+inline constexpr uint32_t kLaunchCooperative = 1;
+inline constexpr uint32_t kLaunchProgrammaticSerialization = 2;
+struct LaunchReq {
+  Handle function;
+  Handle stream;
+  uint32_t grid[3];
+  uint32_t block[3];
+  uint32_t shared_bytes;
+  uint32_t flags;          // kLaunch*
+  uint32_t cluster[3];     // 0 = none
+  uint32_t param_bytes;
+  VGPU_TRACE("function={} grid=({},{},{}) block=({},{},{}) smem={} stream={} flags={} params={}",
+             function, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes, stream,
+             flags, param_bytes)
+};
+
+// ---- virtual memory management ------------------------------------------------
+struct AddressReserveReq {
+  uint64_t size, alignment, addr, flags;
+  VGPU_TRACE("size={} align={} addr={:#x}", size, alignment, addr)
+};
+struct AddressRangeReq {
+  DevPtr ptr;
+  uint64_t size;
+  VGPU_TRACE("ptr={:#x} size={}", ptr, size)
+};
+struct MemCreateReq {
+  uint64_t size;
+  int32_t location_id;  // device ordinal
+  uint32_t handle_types;
+  uint32_t alloc_flags;  // compression, gpuDirectRDMA, usage
+  uint32_t option;       // for granularity: CUmemAllocationGranularity_flags
+  VGPU_TRACE("size={} dev={} option={}", size, location_id, option)
+};
+struct MemMapReq {
+  DevPtr ptr;
+  uint64_t size;
+  uint64_t offset;
+  Handle allocation;
+  VGPU_TRACE("ptr={:#x} size={} offset={} alloc={}", ptr, size, offset, allocation)
+};
+struct MemSetAccessReq {
+  DevPtr ptr;
+  uint64_t size;
+  int32_t location_id;
+  uint32_t flags;  // CUmemAccess_flags
+  VGPU_TRACE("ptr={:#x} size={} dev={} flags={}", ptr, size, location_id, flags)
+};
+
+// ---- graphs -------------------------------------------------------------------
+struct GraphReq {
+  Handle graph;
+  VGPU_TRACE("graph={}", graph)
+};
+struct GraphExecUpdateReq {
+  Handle exec;
+  Handle graph;
+  VGPU_TRACE("exec={} graph={}", exec, graph)
+};
+struct GraphExecUpdateRep {
+  int32_t result;  // CUgraphExecUpdateResult
+  uint32_t reserved;
+};
+struct GraphLaunchReq {
+  Handle exec;
+  Handle stream;
+  VGPU_TRACE("exec={} stream={}", exec, stream)
+};
+
+// ---- cuBLAS -------------------------------------------------------------------
+// The guest keeps a handle's stream, math mode and workspace and sends them
+// with every call; the host applies them to its real handle when they change.
+struct BlasState {
+  Handle handle;
+  Handle stream;
+  DevPtr workspace;
+  uint64_t workspace_bytes;
+  uint32_t math_mode;
+  uint32_t pointer_mode;  // scalars: 0 = in this request, 1 = device pointers
+};
+inline constexpr uint32_t kGemmSingle = 0, kGemmStrided = 1, kGemmBatched = 2;
+struct GemmReq {
+  BlasState s;
+  uint32_t batch_kind;  // kGemm*
+  int32_t transa, transb;
+  int32_t m, n, k;
+  int32_t a_type, b_type, c_type;  // cudaDataType
+  int32_t compute_type;            // cublasComputeType_t
+  int32_t algo;
+  int32_t lda, ldb, ldc;
+  int32_t batch_count;
+  int32_t reserved;
+  DevPtr a, b, c;  // for kGemmBatched: device arrays of pointers
+  int64_t stride_a, stride_b, stride_c;
+  uint8_t alpha[16], beta[16];  // scalars by value, or DevPtr when pointer_mode == 1
+  VGPU_TRACE("handle={} stream={} kind={} op=({},{}) m={} n={} k={} types=({},{},{}) compute={} batch={}",
+             s.handle, s.stream, batch_kind, transa, transb, m, n, k, a_type, b_type, c_type,
+             compute_type, batch_count)
+};
+struct TrsmBatchedReq {
+  BlasState s;
+  int32_t side, uplo, trans, diag;
+  int32_t m, n, lda, ldb, batch_count;
+  float alpha;
+  DevPtr a, b;  // device arrays of pointers
+  VGPU_TRACE("handle={} m={} n={} batch={}", s.handle, m, n, batch_count)
+};
+// Level-1/2 single precision: op selects the routine.
+enum class BlasL12 : uint32_t { kSaxpy = 1, kSscal = 2, kSdot = 3, kSnrm2 = 4, kSgemv = 5 };
+struct BlasL12Req {
+  BlasState s;
+  uint32_t routine;  // BlasL12
+  int32_t trans;
+  int32_t m, n;
+  int32_t incx, incy, lda, reserved;
+  float alpha, beta;
+  DevPtr x, y, a;
+  VGPU_TRACE("handle={} routine={} m={} n={}", s.handle, routine, m, n)
+};
+struct BlasRep {
+  int32_t status;  // cublasStatus_t
+  float value;     // Sdot / Snrm2 result in host pointer mode
+};
+
+// ---- NVML ---------------------------------------------------------------------
+struct NvmlRep {
+  int32_t status;  // nvmlReturn_t of the host's NVML
+  uint32_t gpu_util, mem_util;
+  uint32_t temperature_c;
+  uint32_t power_mw;
+  uint32_t reserved;
+};
+
+// ---- the list -------------------------------------------------------------------
+// X(name, mode, request, reply)
+#define VGPU_OPS(X)                                                   \
+  X(Hello, kSync, HelloReq, HelloRep)                                 \
+  X(Bye, kPosted, Empty, Empty)                                       \
+  X(DeviceInfo, kSync, DeviceInfoReq, DeviceInfoRep)                  \
+  X(MemGetInfo, kSync, Empty, MemGetInfoRep)                          \
+  X(MemAlloc, kSync, MemAllocReq, DevPtrRep)                          \
+  X(MemFree, kSync, MemFreeReq, Empty)                                \
+  X(MemcpyHtoD, kPosted, MemcpyHtoDReq, Empty)                        \
+  X(MemcpyDtoH, kPosted, MemcpyDtoHReq, Empty)                        \
+  X(MemcpyDtoD, kPosted, MemcpyDtoDReq, Empty)                        \
+  X(Memcpy2D, kPosted, Memcpy2DReq, Empty)                            \
+  X(Memset, kPosted, MemsetReq, Empty)                                \
+  X(StreamCreate, kSync, StreamCreateReq, HandleRep)                  \
+  X(StreamDestroy, kSync, StreamReq, Empty)                           \
+  X(StreamSynchronize, kSync, StreamReq, Empty)                       \
+  X(StreamQuery, kSync, StreamReq, Empty)                             \
+  X(StreamWaitEvent, kPosted, StreamWaitEventReq, Empty)              \
+  X(StreamBeginCapture, kSync, BeginCaptureReq, Empty)                \
+  X(StreamEndCapture, kSync, StreamReq, HandleRep)                    \
+  X(StreamCaptureStatus, kSync, StreamReq, CaptureStatusRep)          \
+  X(EventCreate, kSync, EventCreateReq, HandleRep)                    \
+  X(EventDestroy, kSync, EventReq, Empty)                             \
+  X(EventRecord, kPosted, EventRecordReq, Empty)                      \
+  X(EventQuery, kSync, EventReq, Empty)                               \
+  X(EventSynchronize, kSync, EventReq, Empty)                         \
+  X(EventElapsed, kSync, EventElapsedReq, FloatRep)                   \
+  X(CtxSynchronize, kSync, Empty, Empty)                              \
+  X(BlobAppend, kPosted, BlobAppendReq, Empty)                        \
+  X(ModuleLoad, kSync, ModuleLoadReq, HandleRep)                      \
+  X(ModuleUnload, kSync, ModuleReq, Empty)                            \
+  X(ModuleGetFunction, kSync, ModuleSymbolReq, FunctionRep)           \
+  X(ModuleGetGlobal, kSync, ModuleSymbolReq, GlobalRep)               \
+  X(FuncGetAttribute, kSync, FuncAttrReq, IntRep)                     \
+  X(FuncSetAttribute, kSync, FuncAttrReq, Empty)                      \
+  X(OccupancyMaxBlocks, kSync, OccupancyReq, IntRep)                  \
+  X(Launch, kPosted, LaunchReq, Empty)                                \
+  X(MemAddressReserve, kSync, AddressReserveReq, DevPtrRep)           \
+  X(MemAddressFree, kSync, AddressRangeReq, Empty)                    \
+  X(MemCreate, kSync, MemCreateReq, HandleRep)                        \
+  X(MemRelease, kSync, GraphReq, Empty)                               \
+  X(MemMap, kSync, MemMapReq, Empty)                                  \
+  X(MemUnmap, kSync, AddressRangeReq, Empty)                          \
+  X(MemSetAccess, kSync, MemSetAccessReq, Empty)                      \
+  X(MemGranularity, kSync, MemCreateReq, IntRep)                      \
+  X(GraphInstantiate, kSync, GraphReq, HandleRep)                     \
+  X(GraphExecUpdate, kSync, GraphExecUpdateReq, GraphExecUpdateRep)   \
+  X(GraphLaunch, kPosted, GraphLaunchReq, Empty)                      \
+  X(GraphExecDestroy, kSync, GraphReq, Empty)                         \
+  X(GraphDestroy, kSync, GraphReq, Empty)                             \
+  X(BlasCreate, kSync, Empty, HandleRep)                              \
+  X(BlasDestroy, kSync, GraphReq, Empty)                              \
+  X(BlasGemm, kPosted, GemmReq, Empty)                                \
+  X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
+  X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
+  X(NvmlQuery, kSync, Empty, NvmlRep)
+
+enum class Op : uint16_t {
+  kWrap = 0,
+#define VGPU_ENUM(name, mode, req, rep) name,
+  VGPU_OPS(VGPU_ENUM)
+#undef VGPU_ENUM
+      kCount
+};
+inline constexpr size_t kOpCount = static_cast<size_t>(Op::kCount);
+
+inline constexpr const char* kOpNames[] = {
+    "Wrap",
+#define VGPU_NAME(name, mode, req, rep) #name,
+    VGPU_OPS(VGPU_NAME)
+#undef VGPU_NAME
+};
+static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount);
+
+inline const char* op_name(uint16_t op) { return op < kOpCount ? kOpNames[op] : "?"; }
+
+template <Op>
+struct OpTraits;
+#define VGPU_TRAITS(name, m, req, rep)                                                   \
+  template <>                                                                           \
+  struct OpTraits<Op::name> {                                                           \
+    using Request = req;                                                                \
+    using Reply = rep;                                                                  \
+    static constexpr Mode mode = Mode::m;                                               \
+    static constexpr const char* name_str = #name;                                      \
+  };                                                                                    \
+  static_assert(std::is_trivially_copyable_v<req> && std::is_standard_layout_v<req>);   \
+  static_assert(std::is_trivially_copyable_v<rep> && std::is_standard_layout_v<rep>);   \
+  static_assert(sizeof(req) % 8 == 0 || sizeof(req) == 1, #name " request not padded"); \
+  static_assert(Mode::m == Mode::kSync || std::is_same_v<rep, Empty>, #name " posted with a reply");
+VGPU_OPS(VGPU_TRAITS)
+#undef VGPU_TRAITS
+
+}  // namespace vgpu
