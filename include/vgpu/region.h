@@ -30,10 +30,11 @@ inline constexpr size_t kPage = 4096;
 // Host life cycle, RegionHeader::host_state.
 enum class HostState : uint32_t { kInit = 0, kReady = 1, kStopped = 2 };
 
-// Slot life cycle, SlotCtl::state. Guest moves kFree->kClaimed and
-// kServing->kClosing; the host moves kClaimed->kServing and anything->kFree
+// Slot life cycle, SlotCtl::state. A guest moves kFree->kClaiming (CAS: the
+// slot is now its alone), fills in its claim, then ->kClaimed; and later
+// kServing->kClosing. The host moves kClaimed->kServing and anything->kFree
 // (after its worker for the slot has exited and the slot has been wiped).
-enum class SlotState : uint32_t { kFree = 0, kClaimed = 1, kServing = 2, kClosing = 3 };
+enum class SlotState : uint32_t { kFree = 0, kClaimed = 1, kServing = 2, kClosing = 3, kClaiming = 4 };
 
 // What a region looks like; the host chooses it, the header records it.
 struct RegionConfig {

@@ -16,6 +16,7 @@ inline constexpr Status kInvalidValue = 1;
 inline constexpr Status kOutOfMemory = 2;
 inline constexpr Status kNotInitialized = 3;
 inline constexpr Status kDeinitialized = 4;
+inline constexpr Status kDeviceUnavailable = 46;  // the host daemon went away
 inline constexpr Status kNoDevice = 100;
 inline constexpr Status kInvalidDevice = 101;
 inline constexpr Status kInvalidImage = 200;

@@ -1,0 +1,460 @@
+#include "client.h"
+
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "vgpu/wait.h"
+
+namespace vgpu::guest {
+
+namespace {
+constexpr uint32_t kStageChunks = 4;
+constexpr uint64_t kStageChunkBytes = 2ull << 20;
+
+uint64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+uint32_t env_u32(const char* name, uint32_t def) {
+  const char* v = std::getenv(name);
+  return v && *v ? static_cast<uint32_t>(std::strtoul(v, nullptr, 10)) : def;
+}
+}  // namespace
+
+void debug_log(const char* fmt, ...) {
+  static const bool on = std::getenv("VGPU_DEBUG") != nullptr;
+  if (!on) return;
+  va_list ap;
+  va_start(ap, fmt);
+  std::fputs("vgpu: ", stderr);
+  std::vfprintf(stderr, fmt, ap);
+  std::fputc('\n', stderr);
+  va_end(ap);
+}
+
+void log_unsupported(const char* name) {
+  static std::mutex mu;
+  static std::set<std::string> seen;
+  std::lock_guard lk(mu);
+  if (seen.insert(name).second) std::fprintf(stderr, "vgpu: %s is not supported; returning an error\n", name);
+}
+
+// One guest thread's view of a channel: its ring producer, completion
+// consumer, reply buffer and copy staging chunks.
+class Channel {
+ public:
+  Channel(Client* c, void* base, uint32_t slot, uint32_t index, const Layout& l, const RegionHeader* h)
+      : client_(c), index_(index) {
+    std::byte* b = channel_base(base, slot, index);
+    ctl_ = reinterpret_cast<ChannelCtl*>(b);
+    slot_ctl_ = slot_ctl(base, slot);
+    prod_ = RingProducer(&ctl_->cmd, b + l.cmd_offset, h->cmd_ring_bytes);
+    cons_ = CplConsumer(&ctl_->cpl, reinterpret_cast<Completion*>(b + l.cpl_offset), h->cpl_ring_entries);
+    reply_ = b + l.reply_offset;
+    reply_bytes_ = h->reply_bytes;
+  }
+
+  std::mutex& mu() { return mu_; }
+  bool shared = false;
+  const std::byte* reply() const { return reply_; }
+  uint32_t reply_bytes() const { return reply_bytes_; }
+  uint32_t max_payload() const { return prod_.max_payload(); }
+
+  // Publishes one record and returns its sequence number in *seq.
+  Status send(uint16_t op, uint16_t flags, const void* req, uint32_t req_len, Bytes in, uint64_t* seq) {
+    const uint64_t payload = uint64_t(req_len) + in.size();
+    if (payload > prod_.max_payload()) return st::kInvalidValue;
+    RecordHeader* h;
+    for (uint32_t spins = 0; !(h = prod_.try_reserve(static_cast<uint32_t>(payload))); ++spins) {
+      // Ring full: the host is behind. Wait for it to consume.
+      if (client_->host_gone()) return client_->dead_.load();
+      if (spins < 1000) cpu_relax();
+      else if (spins < 2000) sched_yield();
+      else usleep(50);
+    }
+    auto* p = reinterpret_cast<std::byte*>(h) + sizeof(RecordHeader);
+    if (req_len) std::memcpy(p, req, req_len);
+    if (!in.empty()) std::memcpy(p + req_len, in.data(), in.size());
+    *seq = client_->seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+    prod_.commit(h, op, flags, *seq);
+    wake_if_needed(&slot_ctl_->need_wakeup, &slot_ctl_->doorbell);
+    return st::kOk;
+  }
+
+  // Waits for the completion of record `seq` (sent with kFlagWantCompletion).
+  Status wait(uint64_t seq, Completion* out) {
+    for (size_t i = 0; i < stash_.size(); ++i) {
+      if (stash_[i].seq == seq) {
+        *out = stash_[i];
+        stash_.erase(stash_.begin() + static_cast<long>(i));
+        return st::kOk;
+      }
+    }
+    bool found = false;
+    auto ready = [&] {
+      Completion c;
+      while (cons_.try_take(&c)) {
+        if (c.async_error) client_->note_async_error(c.async_error);
+        if (c.seq == seq) {
+          *out = c;
+          found = true;
+          return true;
+        }
+        stash_.push_back(c);
+      }
+      return false;
+    };
+    auto give_up = [&] { return client_->host_gone(); };
+    if (!wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell)) return client_->dead_.load();
+    return found ? st::kOk : st::kUnknown;
+  }
+
+  // Staging chunk k, allocated from the arena on first use.
+  std::byte* stage(uint32_t k) {
+    if (!stage_[k]) stage_[k] = static_cast<std::byte*>(client_->arena().allocate(kStageChunkBytes, 4096));
+    return stage_[k];
+  }
+  // Waits until chunk k's last copy is done; returns that copy's status.
+  Status free_stage(uint32_t k) {
+    if (!stage_seq_[k]) return st::kOk;
+    Completion c{};
+    Status s = wait(stage_seq_[k], &c);
+    stage_seq_[k] = 0;
+    return s ? s : c.status;
+  }
+  uint64_t& stage_seq(uint32_t k) { return stage_seq_[k]; }
+  uint32_t next_stage() {
+    uint32_t k = next_stage_;
+    next_stage_ = (next_stage_ + 1) % kStageChunks;
+    return k;
+  }
+
+  void release() { ctl_->in_use.store(0, std::memory_order_release); }
+
+ private:
+  Client* client_;
+  uint32_t index_;
+  ChannelCtl* ctl_;
+  SlotCtl* slot_ctl_;
+  RingProducer prod_;
+  CplConsumer cons_;
+  std::byte* reply_;
+  uint32_t reply_bytes_;
+  std::mutex mu_;
+  std::vector<Completion> stash_;
+  std::byte* stage_[kStageChunks] = {};
+  uint64_t stage_seq_[kStageChunks] = {};
+  uint32_t next_stage_ = 0;
+};
+
+namespace {
+// Returns the thread's channel to the pool when the thread exits.
+struct Lease {
+  Channel* ch = nullptr;
+  ~Lease() {
+    if (ch && !ch->shared) ch->release();
+  }
+};
+thread_local Lease t_lease;
+}  // namespace
+
+Client& Client::get() {
+  // Never destroyed: other libraries' destructors may still call us at exit.
+  static Client* c = new Client();
+  return *c;
+}
+
+Client::Client() {
+  pid_ = getpid();
+  init_status_ = connect();
+  if (init_status_ != st::kOk) std::fprintf(stderr, "vgpu: no GPU available: %s\n", init_text_.c_str());
+}
+
+Status Client::connect() {
+  std::string err;
+  map_ = attach_guest_region(&err);
+  if (!map_) {
+    init_text_ = err;
+    return st::kNoDevice;
+  }
+  RegionHeader* h = map_->header();
+  const uint64_t deadline = now_ms() + env_u32("VGPU_CONNECT_TIMEOUT_MS", 30000);
+  while (h->host_state.load(std::memory_order_acquire) != static_cast<uint32_t>(HostState::kReady)) {
+    if (now_ms() > deadline) {
+      init_text_ = map_->source() + ": host daemon is not serving this region";
+      return st::kNoDevice;
+    }
+    usleep(10000);
+  }
+  session_id_ = h->session_id.load(std::memory_order_acquire);
+  std::random_device rd;
+  while (token_ == 0) token_ = (uint64_t(rd()) << 32) ^ rd();
+
+  // Claim a free slot: kFree -> kClaiming (ours alone), fill it in, -> kClaimed.
+  bool claimed = false;
+  for (uint32_t s = 0; s < h->slot_count && !claimed; ++s) {
+    SlotCtl* c = slot_ctl(map_->base(), s);
+    uint32_t expect = static_cast<uint32_t>(SlotState::kFree);
+    if (!c->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kClaiming))) continue;
+    c->guest_pid = static_cast<uint32_t>(pid_);
+    c->claim_token = token_;
+    c->claimed_session = session_id_;
+    c->guest_heartbeat.store(1, std::memory_order_relaxed);
+    c->state.store(static_cast<uint32_t>(SlotState::kClaimed), std::memory_order_release);
+    slot_ = s;
+    ctl_ = c;
+    claimed = true;
+  }
+  if (!claimed) {
+    init_text_ = "all " + std::to_string(h->slot_count) + " guest slots of " + map_->source() + " are in use";
+    return st::kNoDevice;
+  }
+  while (ctl_->served_token.load(std::memory_order_acquire) != token_) {
+    if (now_ms() > deadline || ctl_->fatal.load(std::memory_order_acquire)) {
+      init_text_ = "host daemon did not start a session for slot " + std::to_string(slot_);
+      ctl_->state.store(static_cast<uint32_t>(SlotState::kClosing), std::memory_order_release);
+      return st::kNoDevice;
+    }
+    usleep(1000);
+  }
+  arena_ = std::make_unique<Arena>(arena_base(map_->base(), slot_), h->arena_bytes);
+  channels_.resize(h->channels_per_slot);
+  devices_.resize(64);
+  std::thread([this] { heartbeat_loop(); }).detach();
+
+  init_status_ = st::kOk;  // exec() below needs it
+  HelloReq req{kGuestAbi, static_cast<uint32_t>(pid_)};
+  Status s = call<Op::Hello>(req, &hello_);
+  if (s != st::kOk) {
+    init_text_ = "host refused the session (status " + std::to_string(s) + ")";
+    return s;
+  }
+  debug_log("attached %s slot %u, backend %s, %d device(s)", map_->source().c_str(), slot_,
+            hello_.backend == static_cast<uint32_t>(BackendKind::kCuda) ? "cuda" : "cpu", hello_.device_count);
+  return st::kOk;
+}
+
+void Client::heartbeat_loop() {
+  RegionHeader* h = map_->header();
+  uint64_t last_host_beat = 0, last_change = now_ms();
+  while (dead_.load(std::memory_order_acquire) == st::kOk) {
+    ctl_->guest_heartbeat.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t beat = h->host_heartbeat.load(std::memory_order_relaxed);
+    if (beat != last_host_beat) last_host_beat = beat, last_change = now_ms();
+    if (now_ms() - last_change > env_u32("VGPU_HOST_TIMEOUT_MS", 5000))
+      fail(st::kDeviceUnavailable, "host daemon stopped answering");
+    host_gone();
+    usleep(100000);
+  }
+}
+
+bool Client::host_gone() {
+  if (dead_.load(std::memory_order_acquire) != st::kOk) return true;
+  if (map_->header()->session_id.load(std::memory_order_acquire) != session_id_) {
+    fail(st::kDeviceUnavailable, "host daemon restarted");
+  } else if (ctl_->served_token.load(std::memory_order_acquire) != token_ ||
+             ctl_->fatal.load(std::memory_order_acquire)) {
+    fail(st::kDeviceUnavailable, "host ended this session");
+  }
+  return dead_.load(std::memory_order_acquire) != st::kOk;
+}
+
+void Client::fail(Status s, const std::string& why) {
+  Status expect = st::kOk;
+  if (dead_.compare_exchange_strong(expect, s)) std::fprintf(stderr, "vgpu: %s; GPU calls fail from now on\n", why.c_str());
+}
+
+void Client::shutdown() {
+  if (init_status_ != st::kOk || getpid() != pid_) return;  // a fork()ed child owns nothing
+  if (dead_.load() == st::kOk) {
+    Channel* ch = channel();
+    uint64_t seq;
+    std::unique_lock lk(ch->mu(), std::defer_lock);
+    if (ch->shared) lk.lock();
+    ch->send(static_cast<uint16_t>(Op::Bye), 0, nullptr, 0, {}, &seq);
+  }
+  ctl_->state.store(static_cast<uint32_t>(SlotState::kClosing), std::memory_order_release);
+  dead_.store(st::kDeinitialized);
+  wake_if_needed(&ctl_->need_wakeup, &ctl_->doorbell);
+}
+
+Channel* Client::channel() {
+  if (t_lease.ch) return t_lease.ch;
+  std::lock_guard lk(mu_);
+  Layout l;
+  compute_layout(config_of(map_->header()), &l, nullptr);
+  const uint32_t n = static_cast<uint32_t>(channels_.size());
+  // The last channel is kept for sharing by threads beyond the first n-1.
+  for (uint32_t i = 0; i + 1 < n; ++i) {
+    ChannelCtl* c = channel_ctl(map_->base(), slot_, i);
+    uint32_t expect = 0;
+    if (!c->in_use.compare_exchange_strong(expect, 1, std::memory_order_acq_rel)) continue;
+    c->owner_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    if (!channels_[i]) channels_[i] = std::make_unique<Channel>(this, map_->base(), slot_, i, l, map_->header());
+    t_lease.ch = channels_[i].get();
+    return t_lease.ch;
+  }
+  if (!shared_) {
+    channel_ctl(map_->base(), slot_, n - 1)->in_use.store(1, std::memory_order_release);
+    channels_[n - 1] = std::make_unique<Channel>(this, map_->base(), slot_, n - 1, l, map_->header());
+    shared_ = channels_[n - 1].get();
+    shared_->shared = true;
+  }
+  t_lease.ch = shared_;
+  return shared_;
+}
+
+Status Client::exec(uint16_t op, bool sync, const void* req, uint32_t req_len, Bytes in, void* rep,
+                    uint32_t rep_len, MutBytes extra, uint32_t* extra_len) {
+  if (init_status_ != st::kOk) return init_status_;
+  if (Status d = dead_.load(std::memory_order_acquire)) return d;
+  Channel* ch = channel();
+  std::unique_lock lk(ch->mu(), std::defer_lock);
+  if (ch->shared) lk.lock();
+  uint64_t seq;
+  Status s = ch->send(op, sync ? kFlagWantCompletion : 0, req, req_len, in, &seq);
+  if (s != st::kOk || !sync) return s;
+  Completion c{};
+  if ((s = ch->wait(seq, &c)) != st::kOk) return s;
+  const uint32_t got = std::min(c.reply_bytes, ch->reply_bytes());
+  if (rep_len) std::memcpy(rep, ch->reply(), std::min(rep_len, got));
+  if (extra_len) {
+    const uint32_t n = got > rep_len ? std::min<uint32_t>(got - rep_len, static_cast<uint32_t>(extra.size())) : 0;
+    std::memcpy(extra.data(), ch->reply() + rep_len, n);
+    *extra_len = n;
+  }
+  return c.status;
+}
+
+const DeviceInfoRep* Client::device_info(int ordinal) {
+  if (init_status_ != st::kOk || ordinal < 0 || ordinal >= hello_.device_count || ordinal >= 64) return nullptr;
+  {
+    std::lock_guard lk(mu_);
+    if (devices_[ordinal]) return devices_[ordinal].get();
+  }
+  auto info = std::make_unique<DeviceInfoRep>();
+  if (call<Op::DeviceInfo>(DeviceInfoReq{ordinal, 0}, info.get()) != st::kOk) return nullptr;
+  std::lock_guard lk(mu_);
+  if (!devices_[ordinal]) devices_[ordinal] = std::move(info);
+  return devices_[ordinal].get();
+}
+
+Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream, bool sync) {
+  if (init_status_ != st::kOk) return init_status_;
+  if (Status d = dead_.load(std::memory_order_acquire)) return d;
+  if (n == 0) return st::kOk;
+  Channel* ch = channel();
+  std::unique_lock lk(ch->mu(), std::defer_lock);
+  if (ch->shared) lk.lock();
+  uint64_t seq;
+  if (in_arena(src, n)) {
+    MemcpyHtoDReq r{dst, arena_off(src), n, stream};
+    Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
+    if (s || !sync) return s;
+    Completion c{};
+    return (s = ch->wait(seq, &c)) ? s : c.status;
+  }
+  // Pageable: stage through the channel's chunks. The guest fills chunk i+1
+  // while the host DMAs chunk i; a chunk is reused once its copy completed.
+  Status first = st::kOk;
+  auto* p = static_cast<const std::byte*>(src);
+  for (uint64_t off = 0; off < n;) {
+    const uint32_t k = ch->next_stage();
+    if (Status s = ch->free_stage(k); s && !first) first = s;
+    std::byte* buf = ch->stage(k);
+    if (!buf) return st::kOutOfMemory;
+    const uint64_t len = std::min(kStageChunkBytes, n - off);
+    std::memcpy(buf, p + off, len);
+    MemcpyHtoDReq r{dst + off, arena_off(buf), len, stream};
+    if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
+    ch->stage_seq(k) = seq;
+    off += len;
+  }
+  if (sync) {
+    for (uint32_t k = 0; k < kStageChunks; ++k)
+      if (Status s = ch->free_stage(k); s && !first) first = s;
+  } else if (first) {
+    note_async_error(first);
+    first = st::kOk;
+  }
+  return first;
+}
+
+Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool sync) {
+  if (init_status_ != st::kOk) return init_status_;
+  if (Status d = dead_.load(std::memory_order_acquire)) return d;
+  if (n == 0) return st::kOk;
+  Channel* ch = channel();
+  std::unique_lock lk(ch->mu(), std::defer_lock);
+  if (ch->shared) lk.lock();
+  uint64_t seq;
+  if (in_arena(dst, n)) {
+    MemcpyDtoHReq r{arena_off(dst), src, n, stream};
+    Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
+    if (s || !sync) return s;
+    Completion c{};
+    return (s = ch->wait(seq, &c)) ? s : c.status;
+  }
+  // Pageable: keep up to kStageChunks copies in flight; copy each out as it lands.
+  struct Piece {
+    uint32_t k;
+    uint64_t off, len;
+  };
+  std::vector<Piece> inflight;
+  Status first = st::kOk;
+  auto* out = static_cast<std::byte*>(dst);
+  uint64_t next = 0;
+  auto issue = [&]() -> Status {
+    const uint32_t k = ch->next_stage();
+    if (Status s = ch->free_stage(k); s && !first) first = s;
+    std::byte* buf = ch->stage(k);
+    if (!buf) return st::kOutOfMemory;
+    const uint64_t len = std::min(kStageChunkBytes, n - next);
+    MemcpyDtoHReq r{arena_off(buf), src + next, len, stream};
+    if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
+    ch->stage_seq(k) = seq;
+    inflight.push_back({k, next, len});
+    next += len;
+    return st::kOk;
+  };
+  while (next < n && inflight.size() < kStageChunks)
+    if (Status s = issue()) return s;
+  while (!inflight.empty()) {
+    Piece pc = inflight.front();
+    inflight.erase(inflight.begin());
+    if (Status s = ch->free_stage(pc.k)) {
+      if (!first) first = s;
+    } else {
+      std::memcpy(out + pc.off, ch->stage(pc.k), pc.len);
+    }
+    if (next < n)
+      if (Status s = issue()) return s;
+  }
+  return first;
+}
+
+Status Client::upload_blob(const void* data, uint64_t n) {
+  auto* p = static_cast<const std::byte*>(data);
+  Channel* ch = channel();
+  const uint64_t chunk = std::min<uint64_t>(ch->max_payload() - sizeof(BlobAppendReq), 128u << 10);
+  for (uint64_t off = 0; off < n;) {
+    const uint64_t len = std::min(chunk, n - off);
+    if (Status s = post<Op::BlobAppend>(BlobAppendReq{off, n}, as_bytes(p + off, len))) return s;
+    off += len;
+  }
+  return st::kOk;
+}
+
+}  // namespace vgpu::guest

@@ -1,0 +1,135 @@
+// A device backend: what the host executor needs from "the GPU".
+//
+// Two implementations: CudaBackend (the product: the real driver API, cuBLAS
+// and NVML, in its own shared module libvgpu-backend-cuda.so so the daemon
+// runs on machines without a driver) and CpuBackend (device memory in host
+// RAM; copies, memsets and GEMMs done on the CPU; kernels refused), which lets
+// CI run the whole guest -> ring -> host -> completion path without a GPU.
+//
+// Handlers (src/host/handlers_*.cc) validate everything the guest sent and
+// translate guest handle ids to the Native values below before calling in;
+// a backend may assume its arguments are the ones it issued, except device
+// addresses, which come from the guest as they are and which the backend
+// itself must check (the CUDA driver does so; the CPU backend looks them up).
+//
+// All calls are made from one thread, the session's executor. Nothing may
+// block on the device: synchronisation goes through fences that the executor
+// polls.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vgpu/ops.h"
+#include "vgpu/status.h"
+
+namespace vgpu::host {
+
+using Native = uint64_t;  // the backend's own handle (a CUstream, CUevent, ... as an integer)
+
+// The stream a handler passes for the legacy default stream.
+inline constexpr Native kNativeLegacyStream = 0;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual BackendKind kind() const = 0;
+  virtual const char* name() const = 0;
+
+  // Session setup: `host_range` is this session's part of the shared region;
+  // the CUDA backend registers it (cuMemHostRegister, device-mapped) so copies
+  // DMA straight from and to it. Returns in *device_base the address kernels
+  // can use for host_range's first byte (0 if not mappable).
+  virtual Status init(int device) = 0;
+  virtual Status register_host(void* base, uint64_t bytes, uint64_t* device_base) = 0;
+
+  virtual int driver_version() = 0;
+  virtual int device_count() = 0;
+  virtual Status device_info(int ordinal, DeviceInfoRep* out) = 0;
+  virtual Status mem_get_info(uint64_t* free_bytes, uint64_t* total_bytes) = 0;
+
+  // Memory. Host pointers are inside the registered range.
+  virtual Status mem_alloc(uint64_t bytes, DevPtr* out) = 0;
+  virtual Status mem_free(DevPtr p) = 0;
+  virtual Status copy_htod(DevPtr dst, const void* src, uint64_t n, Native stream) = 0;
+  virtual Status copy_dtoh(void* dst, DevPtr src, uint64_t n, Native stream) = 0;
+  virtual Status copy_dtod(DevPtr dst, DevPtr src, uint64_t n, Native stream) = 0;
+  // 2-D copy; for HtoD the src, for DtoH the dst is a host pointer (as an integer).
+  virtual Status copy_2d(CopyKind kind, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch,
+                         uint64_t width, uint64_t height, Native stream) = 0;
+  virtual Status memset(DevPtr dst, uint32_t value, uint32_t elem_bytes, uint64_t count, Native stream) = 0;
+
+  // Streams and events.
+  virtual Status stream_create(uint32_t flags, int priority, Native* out) = 0;
+  virtual Status stream_destroy(Native s) = 0;
+  virtual Status stream_query(Native s) = 0;  // kOk (idle), kNotReady, or an error
+  virtual Status stream_wait_event(Native s, Native e, uint32_t flags) = 0;
+  virtual Status event_create(uint32_t flags, Native* out) = 0;
+  virtual Status event_destroy(Native e) = 0;
+  virtual Status event_record(Native e, Native s, uint32_t flags) = 0;
+  virtual Status event_query(Native e) = 0;  // kOk, kNotReady, or an error
+  virtual Status event_elapsed(Native start, Native end, float* ms) = 0;
+
+  // Fences: "everything enqueued so far on `stream` (or, with all_streams, on
+  // every stream of the session) is done". The executor polls them instead
+  // of blocking, so one waiting guest thread never stalls the others.
+  virtual Status fence_create(Native stream, bool all_streams, uint64_t* fence) = 0;
+  virtual Status fence_poll(uint64_t fence) = 0;  // kOk when passed, kNotReady, or an error
+  virtual void fence_release(uint64_t fence) = 0;
+
+  // Stream capture and graphs.
+  virtual Status begin_capture(Native s, uint32_t mode) = 0;
+  virtual Status end_capture(Native s, Native* graph) = 0;
+  virtual Status capture_status(Native s, uint32_t* status, uint64_t* id) = 0;
+  virtual Status graph_instantiate(Native graph, Native* exec) = 0;
+  virtual Status graph_exec_update(Native exec, Native graph, int32_t* result) = 0;
+  virtual Status graph_launch(Native exec, Native s) = 0;
+  virtual Status graph_exec_destroy(Native exec) = 0;
+  virtual Status graph_destroy(Native graph) = 0;
+
+  // Modules and kernels. module_function also reports the parameter layout
+  // (cuFuncGetParamInfo); *param_status says whether that worked.
+  virtual Status module_load(const void* image, uint64_t bytes, Native* out) = 0;
+  virtual Status module_unload(Native m) = 0;
+  virtual Status module_function(Native m, const char* name, Native* fn, std::vector<ParamSlot>* params,
+                                 Status* param_status) = 0;
+  virtual Status module_global(Native m, const char* name, DevPtr* ptr, uint64_t* bytes) = 0;
+  virtual Status func_get_attribute(Native fn, int attr, int* value) = 0;
+  virtual Status func_set_attribute(Native fn, int attr, int value) = 0;
+  virtual Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) = 0;
+  // `params` is the packed argument buffer laid out as module_function reported.
+  virtual Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) = 0;
+
+  // Virtual memory management.
+  virtual Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) = 0;
+  virtual Status va_free(DevPtr ptr, uint64_t size) = 0;
+  virtual Status mem_create(const MemCreateReq& r, Native* out) = 0;
+  virtual Status mem_release(Native h) = 0;
+  virtual Status mem_map(DevPtr ptr, uint64_t size, uint64_t offset, Native h) = 0;
+  virtual Status mem_unmap(DevPtr ptr, uint64_t size) = 0;
+  virtual Status mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_t flags) = 0;
+  virtual Status mem_granularity(const MemCreateReq& r, uint64_t* out) = 0;
+
+  // cuBLAS. Return a cublasStatus_t value (0 = success) in *blas_status; the
+  // Status result is for failures outside cuBLAS (bad stream, ...).
+  virtual Status blas_create(Native* out) = 0;
+  virtual Status blas_destroy(Native h) = 0;
+  // Applies the guest's stream / math mode / workspace / pointer mode to h.
+  virtual Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) = 0;
+  virtual Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) = 0;
+  virtual Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) = 0;
+
+  // NVML figures of the device (utilisation, temperature, power).
+  virtual Status nvml_query(NvmlRep* out) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+
+// Loads libvgpu-backend-cuda.so (next to the daemon, or on the library path)
+// and creates its backend; nullptr with *why set when there is no usable GPU.
+std::unique_ptr<Backend> load_cuda_backend(std::string* why);
+
+}  // namespace vgpu::host
