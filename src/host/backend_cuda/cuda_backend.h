@@ -1,0 +1,214 @@
+// CudaBackend: the product backend. Runs a session's calls on the real GPU
+// through the CUDA driver API, cuBLAS and (dlopen'ed) NVML.
+//
+// Built as its own module, libvgpu-backend-cuda.so, so vgpu-hostd runs on
+// machines without a driver; the module exports exactly one symbol,
+// vgpu_create_cuda_backend (see exports.map). Everything here is hidden.
+//
+// Threading: every call comes from the session's executor thread, the one
+// that called init() and on which the device's primary context was made
+// current. Nothing here takes a lock.
+//
+// Conventions (see backend.h for the interface contract):
+//  * Status values are CUresult values, so a driver result is returned as is.
+//  * Native handles are the driver's own handles as integers (CUstream,
+//    CUevent, CUmodule, CUfunction, CUgraph, CUgraphExec,
+//    CUmemGenericAllocationHandle, cublasHandle_t). Native stream 0 is the
+//    legacy default stream (CU_STREAM_LEGACY).
+//  * MemCreateReq::alloc_flags packs CUmemAllocationProp::allocFlags:
+//      bits  0..7   compressionType       (CU_MEM_ALLOCATION_COMP_*)
+//      bits  8..15  gpuDirectRDMACapable  (0 or 1)
+//      bits 16..31  usage                 (CU_MEM_CREATE_USAGE_*)
+//  * cuBLAS scalars: GemmReq alpha/beta are bytes of the compute type's
+//    scalar (host pointer mode) or a device address in their first 8 bytes
+//    (device pointer mode). TrsmBatchedReq and BlasL12Req carry alpha/beta as
+//    floats by value, so those calls always run in host pointer mode, except
+//    the *result* of Sdot/Snrm2: with pointer_mode 1 it is written to the
+//    device address BlasL12Req::a; with pointer_mode 0 to *value (cuBLAS then
+//    waits for the stream). Vector routines take their length from
+//    BlasL12Req::n.
+//  * Fences: one event (CU_EVENT_DISABLE_TIMING, from a free list) per
+//    stream; an all-streams fence records on the legacy stream and on every
+//    stream this backend created. Recording into a capturing stream is
+//    refused (kStreamCaptureUnsupported, or kStreamCaptureInvalidated for an
+//    invalidated capture, or the driver's error for the legacy stream while a
+//    blocking stream captures), without touching the capture, as CUDA
+//    refuses a synchronisation during capture.
+#pragma once
+
+#include <cuda.h>
+#include <cublas_v2.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "backend.h"
+#include "vgpu/ops.h"
+#include "vgpu/status.h"
+
+namespace vgpu::host::cuda {
+
+// printf-style line on stderr, prefixed "vgpu-hostd[cuda]: ". Not for hot paths.
+void log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+const char* cu_error_name(CUresult r);
+
+inline Status to_status(CUresult r) { return static_cast<Status>(r); }
+
+inline CUstream to_cu_stream(Native s) {
+  return s == kNativeLegacyStream ? CU_STREAM_LEGACY : reinterpret_cast<CUstream>(s);
+}
+template <class T>
+inline T from_native(Native n) {
+  return reinterpret_cast<T>(static_cast<uintptr_t>(n));
+}
+template <class T>
+inline Native to_native(T p) {
+  return static_cast<Native>(reinterpret_cast<uintptr_t>(p));
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend();
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  BackendKind kind() const override { return BackendKind::kCuda; }
+  const char* name() const override { return "cuda"; }
+
+  Status init(int device) override;
+  Status register_host(void* base, uint64_t bytes, uint64_t* device_base) override;
+
+  int driver_version() override;
+  int device_count() override;
+  Status device_info(int ordinal, DeviceInfoRep* out) override;
+  Status mem_get_info(uint64_t* free_bytes, uint64_t* total_bytes) override;
+
+  Status mem_alloc(uint64_t bytes, DevPtr* out) override;
+  Status mem_free(DevPtr p) override;
+  Status copy_htod(DevPtr dst, const void* src, uint64_t n, Native stream) override;
+  Status copy_dtoh(void* dst, DevPtr src, uint64_t n, Native stream) override;
+  Status copy_dtod(DevPtr dst, DevPtr src, uint64_t n, Native stream) override;
+  Status copy_2d(CopyKind kind, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width,
+                 uint64_t height, Native stream) override;
+  Status memset(DevPtr dst, uint32_t value, uint32_t elem_bytes, uint64_t count, Native stream) override;
+
+  Status stream_create(uint32_t flags, int priority, Native* out) override;
+  Status stream_destroy(Native s) override;
+  Status stream_query(Native s) override;
+  Status stream_wait_event(Native s, Native e, uint32_t flags) override;
+  Status event_create(uint32_t flags, Native* out) override;
+  Status event_destroy(Native e) override;
+  Status event_record(Native e, Native s, uint32_t flags) override;
+  Status event_query(Native e) override;
+  Status event_elapsed(Native start, Native end, float* ms) override;
+
+  Status fence_create(Native stream, bool all_streams, uint64_t* fence) override;
+  Status fence_poll(uint64_t fence) override;
+  void fence_release(uint64_t fence) override;
+
+  Status begin_capture(Native s, uint32_t mode) override;
+  Status end_capture(Native s, Native* graph) override;
+  Status capture_status(Native s, uint32_t* status, uint64_t* id) override;
+  Status graph_instantiate(Native graph, Native* exec) override;
+  Status graph_exec_update(Native exec, Native graph, int32_t* result) override;
+  Status graph_launch(Native exec, Native s) override;
+  Status graph_exec_destroy(Native exec) override;
+  Status graph_destroy(Native graph) override;
+
+  Status module_load(const void* image, uint64_t bytes, Native* out) override;
+  Status module_unload(Native m) override;
+  Status module_function(Native m, const char* name, Native* fn, std::vector<ParamSlot>* params,
+                         Status* param_status) override;
+  Status module_global(Native m, const char* name, DevPtr* ptr, uint64_t* bytes) override;
+  Status func_get_attribute(Native fn, int attr, int* value) override;
+  Status func_set_attribute(Native fn, int attr, int value) override;
+  Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) override;
+  Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) override;
+
+  Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) override;
+  Status va_free(DevPtr ptr, uint64_t size) override;
+  Status mem_create(const MemCreateReq& r, Native* out) override;
+  Status mem_release(Native h) override;
+  Status mem_map(DevPtr ptr, uint64_t size, uint64_t offset, Native h) override;
+  Status mem_unmap(DevPtr ptr, uint64_t size) override;
+  Status mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_t flags) override;
+  Status mem_granularity(const MemCreateReq& r, uint64_t* out) override;
+
+  Status blas_create(Native* out) override;
+  Status blas_destroy(Native h) override;
+  Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
+  Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
+  Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+
+  Status nvml_query(NvmlRep* out) override;
+
+ private:
+  // ---- fences (cuda_backend.cc)
+  struct Fence {
+    std::vector<CUevent> events;  // capacity kept when the node is recycled
+    uint32_t done = 0;            // events[0, done) are known complete
+  };
+  using FenceMap = std::unordered_map<uint64_t, Fence>;
+  Status take_event(CUevent* e);
+  Status capture_check(CUstream s);  // kOk when recording into s is allowed
+
+  // ---- cuBLAS (cuda_blas.cc)
+  // What we last set on a handle, so unchanged state costs no call.
+  struct BlasCache {
+    CUstream stream = nullptr;  // cublasCreate's default: the NULL stream
+    DevPtr workspace = 0;       // 0/0: cuBLAS's default workspace pool
+    uint64_t workspace_bytes = 0;
+    uint32_t math_mode = 0;     // CUBLAS_DEFAULT_MATH
+    uint32_t pointer_mode = 0;  // CUBLAS_POINTER_MODE_HOST
+  };
+  cublasStatus_t blas_apply(cublasHandle_t h, BlasCache& c, CUstream stream, const BlasState& s,
+                            uint32_t pointer_mode);
+  BlasCache* blas_cache(Native h);
+
+  // ---- teardown helpers
+  void destroy_all();
+
+  bool initialized_ = false;
+  int ordinal_ = -1;
+  CUdevice dev_ = 0;
+  CUcontext ctx_ = nullptr;
+
+  struct HostRange {
+    void* base;
+    uint64_t bytes;
+  };
+  std::vector<HostRange> registered_;
+
+  // Everything the session created, so a session that ends without cleaning
+  // up (a guest that crashed) leaves nothing behind in the process.
+  std::set<CUstream> streams_;
+  std::unordered_set<CUdeviceptr> allocations_;
+  std::unordered_set<CUevent> events_;
+  std::unordered_set<CUmodule> modules_;
+  std::unordered_set<CUgraph> graphs_;
+  std::unordered_set<CUgraphExec> execs_;
+  std::map<CUdeviceptr, uint64_t> reservations_;  // VA ranges: start -> size
+  std::map<CUdeviceptr, uint64_t> mappings_;      // mapped VMM ranges: start -> size
+  std::unordered_set<CUmemGenericAllocationHandle> vmm_handles_;
+  std::unordered_map<cublasHandle_t, BlasCache> blas_;
+
+  FenceMap fences_;
+  std::vector<FenceMap::node_type> fence_nodes_;  // recycled map nodes: no allocation per fence
+  std::vector<CUevent> free_events_;              // recycled CU_EVENT_DISABLE_TIMING events
+  uint64_t next_fence_ = 1;
+
+  // ---- NVML (cuda_nvml.cc), loaded on first nvml_query
+  struct Nvml;
+  Nvml* nvml_ = nullptr;
+  bool nvml_tried_ = false;
+  int nvml_load_status_ = 0;
+  void nvml_unload();
+};
+
+}  // namespace vgpu::host::cuda

@@ -1,0 +1,190 @@
+// CudaBackend: modules, functions, kernel launch, occupancy.
+//
+// Modules are loaded with cuModuleLoadData rather than cuLibraryLoadData:
+// a session has exactly one context (the device's primary context), so the
+// context independence of CUlibrary/CUkernel buys nothing, while CUmodule and
+// CUfunction map one to one onto this interface (cuModuleGetGlobal,
+// cuFuncGetParamInfo, cuFuncGet/SetAttribute, cuOccupancy* all take them) and
+// the driver's lazy loading (CUDA_MODULE_LOADING=LAZY, the default since 12.2)
+// applies to modules as well, so loading a large fatbin stays cheap.
+#include <cstring>
+
+#include "cuda_backend.h"
+
+namespace vgpu::host::cuda {
+
+namespace {
+
+constexpr uint32_t kFatbinMagic = 0xBA55ED50u;         // fatbin data (what the guest ships)
+constexpr uint32_t kFatbinWrapperMagic = 0x466243B1u;  // __fatBinC_Wrapper_t: holds a guest pointer
+
+struct FatbinHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t header_size;
+  uint64_t fat_size;  // bytes after the header
+};
+
+}  // namespace
+
+Status CudaBackend::module_load(const void* image, uint64_t bytes, Native* out) {
+  *out = 0;
+  if (image == nullptr || bytes < 4) return st::kInvalidImage;
+  const auto* p = static_cast<const unsigned char*>(image);
+  uint32_t magic = 0;
+  std::memcpy(&magic, p, sizeof magic);
+
+  // The driver takes no size: make sure what it parses lies inside `bytes`
+  // as far as we can tell from the outside.
+  bool text = false;
+  if (magic == kFatbinWrapperMagic) {
+    return st::kInvalidImage;  // a wrapper points into the guest's address space
+  } else if (magic == kFatbinMagic) {
+    FatbinHeader h{};
+    if (bytes < sizeof h) return st::kInvalidImage;
+    std::memcpy(&h, p, sizeof h);
+    if (h.header_size < sizeof h || h.header_size > bytes || h.fat_size > bytes - h.header_size)
+      return st::kInvalidImage;
+  } else if (!(p[0] == 0x7f && p[1] == 'E' && p[2] == 'L' && p[3] == 'F')) {
+    text = true;  // PTX: must be NUL-terminated for the driver
+  }
+
+  // The driver wants an aligned image (ELF/fatbin are read as 8-byte
+  // structures) and a terminated PTX string; copy when either is missing.
+  std::vector<uint64_t> copy;
+  const void* img = image;
+  if ((reinterpret_cast<uintptr_t>(image) % 8) != 0 || (text && p[bytes - 1] != 0)) {
+    copy.resize(bytes / 8 + 1, 0);  // at least one trailing NUL byte
+    std::memcpy(copy.data(), image, bytes);
+    img = copy.data();
+  }
+
+  CUmodule m = nullptr;
+  CUresult r = cuModuleLoadData(&m, img);
+  if (r != CUDA_SUCCESS) {
+    log("cuModuleLoadData(%llu bytes, %s) failed: %s", static_cast<unsigned long long>(bytes),
+        magic == kFatbinMagic ? "fatbin" : text ? "ptx" : "cubin", cu_error_name(r));
+    return to_status(r);
+  }
+  modules_.insert(m);
+  *out = to_native(m);
+  return st::kOk;
+}
+
+Status CudaBackend::module_unload(Native m) {
+  CUmodule cm = from_native<CUmodule>(m);
+  CUresult r = cuModuleUnload(cm);
+  if (r == CUDA_SUCCESS) modules_.erase(cm);
+  return to_status(r);
+}
+
+Status CudaBackend::module_function(Native m, const char* name, Native* fn, std::vector<ParamSlot>* params,
+                                    Status* param_status) {
+  *fn = 0;
+  if (params) params->clear();
+  if (param_status) *param_status = st::kNotSupported;
+  CUfunction f = nullptr;
+  CUresult r = cuModuleGetFunction(&f, from_native<CUmodule>(m), name);
+  if (r != CUDA_SUCCESS) return to_status(r);
+  *fn = to_native(f);
+
+  // The parameter layout: offsets and sizes until the driver says there is
+  // no parameter i (CUDA_ERROR_INVALID_VALUE).
+  Status ps = st::kOk;
+  std::vector<ParamSlot> slots;
+  for (size_t i = 0;; ++i) {
+    if (i == kMaxParams) {
+      log("%s: more than %u parameters; refusing its layout", name, kMaxParams);
+      ps = st::kNotSupported;
+      slots.clear();
+      break;
+    }
+    size_t offset = 0, size = 0;
+    CUresult pr = cuFuncGetParamInfo(f, i, &offset, &size);
+    if (pr == CUDA_ERROR_INVALID_VALUE) break;
+    if (pr != CUDA_SUCCESS) {
+      log("cuFuncGetParamInfo(%s, %zu) failed: %s", name, i, cu_error_name(pr));
+      ps = to_status(pr);
+      slots.clear();
+      break;
+    }
+    slots.push_back({static_cast<uint32_t>(offset), static_cast<uint32_t>(size)});
+  }
+  if (param_status) *param_status = ps;
+  if (params) *params = std::move(slots);
+  return st::kOk;
+}
+
+Status CudaBackend::module_global(Native m, const char* name, DevPtr* ptr, uint64_t* bytes) {
+  CUdeviceptr p = 0;
+  size_t n = 0;
+  CUresult r = cuModuleGetGlobal(&p, &n, from_native<CUmodule>(m), name);
+  *ptr = r == CUDA_SUCCESS ? p : 0;
+  *bytes = r == CUDA_SUCCESS ? n : 0;
+  return to_status(r);
+}
+
+Status CudaBackend::func_get_attribute(Native fn, int attr, int* value) {
+  int v = 0;
+  CUresult r = cuFuncGetAttribute(&v, static_cast<CUfunction_attribute>(attr), from_native<CUfunction>(fn));
+  *value = v;
+  return to_status(r);
+}
+
+Status CudaBackend::func_set_attribute(Native fn, int attr, int value) {
+  return to_status(cuFuncSetAttribute(from_native<CUfunction>(fn), static_cast<CUfunction_attribute>(attr), value));
+}
+
+Status CudaBackend::occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags,
+                                         int* blocks) {
+  int n = 0;
+  CUresult r = cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(&n, from_native<CUfunction>(fn), block_size,
+                                                                    dyn_smem, flags);
+  *blocks = n;
+  return to_status(r);
+}
+
+// The hot path: no allocation, no logging.
+Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) {
+  constexpr uint32_t kKnownFlags = kLaunchCooperative | kLaunchProgrammaticSerialization;
+  if ((r.flags & ~kKnownFlags) != 0) return st::kNotSupported;
+
+  CUlaunchAttribute attrs[3];
+  unsigned n = 0;
+  if (r.flags & kLaunchCooperative) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+    attrs[n].value.cooperative = 1;
+    ++n;
+  }
+  if (r.flags & kLaunchProgrammaticSerialization) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+    attrs[n].value.programmaticStreamSerializationAllowed = 1;
+    ++n;
+  }
+  if (r.cluster[0] != 0) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attrs[n].value.clusterDim.x = r.cluster[0];
+    attrs[n].value.clusterDim.y = r.cluster[1] ? r.cluster[1] : 1;
+    attrs[n].value.clusterDim.z = r.cluster[2] ? r.cluster[2] : 1;
+    ++n;
+  }
+
+  CUlaunchConfig cfg;
+  cfg.gridDimX = r.grid[0];
+  cfg.gridDimY = r.grid[1];
+  cfg.gridDimZ = r.grid[2];
+  cfg.blockDimX = r.block[0];
+  cfg.blockDimY = r.block[1];
+  cfg.blockDimZ = r.block[2];
+  cfg.sharedMemBytes = r.shared_bytes;
+  cfg.hStream = to_cu_stream(stream);
+  cfg.attrs = n ? attrs : nullptr;
+  cfg.numAttrs = n;
+
+  size_t size = param_bytes;
+  void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
+  return to_status(
+      cuLaunchKernelEx(&cfg, from_native<CUfunction>(fn), nullptr, param_bytes != 0 ? extra : nullptr));
+}
+
+}  // namespace vgpu::host::cuda
