@@ -234,6 +234,15 @@ struct Completion {
 };
 static_assert(sizeof(Completion) == 32);
 
+// A completion's fields without the stamp: what a consumer keeps.
+struct CompletionData {
+  int32_t status;
+  uint64_t seq;
+  uint64_t value;
+  uint32_t reply_bytes;
+  int32_t async_error;
+};
+
 // Host side: posts completions. One producer (the worker thread).
 class CplProducer {
  public:
@@ -270,8 +279,10 @@ class CplConsumer {
   CplConsumer(RingCtl* ctl, Completion* entries, uint32_t count)
       : ctl_(ctl), e_(entries), n_(count), head_(ctl->head.load(std::memory_order_relaxed)) {}
 
-  // Copies out the next completion if there is one.
-  bool try_take(Completion* out) {
+  // Copies out the next completion if there is one. `Out` is Completion or
+  // CompletionData (a plain copy that can be stored and moved).
+  template <class Out>
+  bool try_take(Out* out) {
     Completion& c = e_[head_ & (n_ - 1)];
     if (c.stamp.load(std::memory_order_acquire) != stamp_for(head_, 0)) return false;
     out->status = c.status;

@@ -94,7 +94,7 @@ class Channel {
   }
 
   // Waits for the completion of record `seq` (sent with kFlagWantCompletion).
-  Status wait(uint64_t seq, Completion* out) {
+  Status wait(uint64_t seq, CompletionData* out) {
     for (size_t i = 0; i < stash_.size(); ++i) {
       if (stash_[i].seq == seq) {
         *out = stash_[i];
@@ -104,7 +104,7 @@ class Channel {
     }
     bool found = false;
     auto ready = [&] {
-      Completion c;
+      CompletionData c;
       while (cons_.try_take(&c)) {
         if (c.async_error) client_->note_async_error(c.async_error);
         if (c.seq == seq) {
@@ -129,7 +129,7 @@ class Channel {
   // Waits until chunk k's last copy is done; returns that copy's status.
   Status free_stage(uint32_t k) {
     if (!stage_seq_[k]) return st::kOk;
-    Completion c{};
+    CompletionData c{};
     Status s = wait(stage_seq_[k], &c);
     stage_seq_[k] = 0;
     return s ? s : c.status;
@@ -153,7 +153,7 @@ class Channel {
   std::byte* reply_;
   uint32_t reply_bytes_;
   std::mutex mu_;
-  std::vector<Completion> stash_;
+  std::vector<CompletionData> stash_;
   std::byte* stage_[kStageChunks] = {};
   uint64_t stage_seq_[kStageChunks] = {};
   uint32_t next_stage_ = 0;
@@ -170,11 +170,21 @@ struct Lease {
 thread_local Lease t_lease;
 }  // namespace
 
+namespace {
+std::atomic<Client*> g_client{nullptr};
+}
+
 Client& Client::get() {
   // Never destroyed: other libraries' destructors may still call us at exit.
-  static Client* c = new Client();
+  static Client* c = [] {
+    auto* p = new Client();
+    g_client.store(p, std::memory_order_release);
+    return p;
+  }();
   return *c;
 }
+
+Client* Client::existing() { return g_client.load(std::memory_order_acquire); }
 
 Client::Client() {
   pid_ = getpid();
@@ -326,7 +336,7 @@ Status Client::exec(uint16_t op, bool sync, const void* req, uint32_t req_len, B
   uint64_t seq;
   Status s = ch->send(op, sync ? kFlagWantCompletion : 0, req, req_len, in, &seq);
   if (s != st::kOk || !sync) return s;
-  Completion c{};
+  CompletionData c{};
   if ((s = ch->wait(seq, &c)) != st::kOk) return s;
   const uint32_t got = std::min(c.reply_bytes, ch->reply_bytes());
   if (rep_len) std::memcpy(rep, ch->reply(), std::min(rep_len, got));
@@ -363,7 +373,7 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
     MemcpyHtoDReq r{dst, arena_off(src), n, stream};
     Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
     if (s || !sync) return s;
-    Completion c{};
+    CompletionData c{};
     return (s = ch->wait(seq, &c)) ? s : c.status;
   }
   // Pageable: stage through the channel's chunks. The guest fills chunk i+1
@@ -404,7 +414,7 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
     MemcpyDtoHReq r{arena_off(dst), src, n, stream};
     Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
     if (s || !sync) return s;
-    Completion c{};
+    CompletionData c{};
     return (s = ch->wait(seq, &c)) ? s : c.status;
   }
   // Pageable: keep up to kStageChunks copies in flight; copy each out as it lands.

@@ -48,6 +48,8 @@ class Client {
  public:
   // The process' client, attached on first use. Check status() before use.
   static Client& get();
+  // The client if get() has run in this process, else nullptr (never attaches).
+  static Client* existing();
 
   // kOk once attached and greeted; otherwise why not (kNoDevice if no host
   // region could be found, kDeviceUnavailable if the host went away).

@@ -1,0 +1,91 @@
+// Shared state of our libcuda.so.1: contexts, device ordinals as the guest
+// sees them (after CUDA_VISIBLE_DEVICES), loaded functions with their
+// parameter layouts, and the device ranges the guest allocated (to tell
+// device from host pointers where CUDA's unified addressing would).
+#pragma once
+
+#define __CUDA_API_VERSION_INTERNAL 1
+#include <cuda.h>
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+
+namespace vgpu::guest {
+
+// The whole-library entry guard: attaches on first use. Returns the client or
+// nullptr with *err set (CUDA_ERROR_NOT_INITIALIZED before cuInit, NO_DEVICE
+// without a host).
+Client* driver(CUresult* err);
+
+#define VGPU_DRIVER_OR_RETURN(c)    \
+  CUresult vgpu_err_ = CUDA_SUCCESS; \
+  Client* c = driver(&vgpu_err_);    \
+  if (!c) return vgpu_err_
+
+inline CUresult to_cu(Status s) { return static_cast<CUresult>(s); }
+
+// Refusal: logs the name once and returns CUDA_ERROR_NOT_SUPPORTED.
+#define VGPU_REFUSE(name)         \
+  do {                            \
+    log_unsupported(name);        \
+    return CUDA_ERROR_NOT_SUPPORTED; \
+  } while (0)
+
+// Guest ordinals: the host serves one device per session; CUDA_VISIBLE_DEVICES
+// may hide it ("1", "-1", "", or a GPU-<uuid> that does not match).
+int visible_device_count();
+const DeviceInfoRep* device_info_of(CUdevice dev);  // nullptr if out of range
+
+// A context as the guest holds it. Every context of a process shares the
+// session's one host context (same device, same address space).
+struct GuestContext {
+  CUdevice device;
+  unsigned int flags;
+  bool primary;
+};
+GuestContext* primary_context(CUdevice dev);
+CUcontext current_context();  // the calling thread's, or nullptr
+
+// A function (kernel) handle: the host's id and the parameter layout the
+// host's cuFuncGetParamInfo reported, used to pack launch arguments.
+struct GuestFunction {
+  Handle host;
+  Status param_status;
+  uint32_t param_bytes;
+  std::vector<ParamSlot> params;
+  std::string name;
+};
+CUresult load_function(Handle module, const char* name, GuestFunction** out);
+
+// Module handle as the guest holds it (points at the host id).
+struct GuestModule {
+  Handle host;
+};
+CUresult load_module_image(const void* image, size_t bytes, Handle* out);
+
+// Packs and posts a launch. `args`/`extra` as cuLaunchKernel takes them.
+CUresult launch(GuestFunction* f, const uint32_t grid[3], const uint32_t block[3], uint32_t smem, CUstream stream,
+                void** args, void** extra, uint32_t flags, const uint32_t cluster[3]);
+
+// Device allocations the guest made, for pointer classification.
+void note_device_range(CUdeviceptr p, size_t n);
+void forget_device_range(CUdeviceptr p);
+bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base = nullptr, size_t* size = nullptr);
+
+// Pinned host memory handed out from the arena (cuMemHostAlloc, cudaMallocHost).
+void* host_alloc(size_t n);
+bool host_free(void* p);
+
+inline Handle stream_id(CUstream s) { return reinterpret_cast<Handle>(s); }
+
+// A synchronising call also reports errors of earlier posted calls.
+inline CUresult sync_result(Client* c, Status s) {
+  if (s != st::kOk) return to_cu(s);
+  return to_cu(c->take_async_error());
+}
+
+}  // namespace vgpu::guest

@@ -1,0 +1,347 @@
+// Device memory, copies, memsets, pinned host memory (carved from the arena)
+// and virtual memory management.
+#include <cstring>
+#include <map>
+
+#include "driver.h"
+
+namespace vgpu::guest {
+
+namespace {
+std::mutex g_ranges_mu;
+std::map<CUdeviceptr, size_t> g_ranges;  // device allocations and VMM mappings
+std::mutex g_host_mu;
+std::map<void*, size_t> g_host_allocs;  // pinned host memory we handed out (inside the arena)
+}  // namespace
+
+void note_device_range(CUdeviceptr p, size_t n) {
+  std::lock_guard lk(g_ranges_mu);
+  g_ranges[p] = n;
+}
+void forget_device_range(CUdeviceptr p) {
+  std::lock_guard lk(g_ranges_mu);
+  g_ranges.erase(p);
+}
+bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base, size_t* size) {
+  std::lock_guard lk(g_ranges_mu);
+  auto it = g_ranges.upper_bound(p);
+  if (it == g_ranges.begin()) return false;
+  --it;
+  if (p - it->first >= it->second) return false;
+  if (base) *base = it->first;
+  if (size) *size = it->second;
+  return true;
+}
+
+void* host_alloc(size_t n) {
+  Client& c = Client::get();
+  void* p = c.arena().allocate(n ? n : 1, 4096);
+  if (p) {
+    std::lock_guard lk(g_host_mu);
+    g_host_allocs[p] = n;
+  }
+  return p;
+}
+bool host_free(void* p) {
+  {
+    std::lock_guard lk(g_host_mu);
+    if (!g_host_allocs.erase(p)) return false;
+  }
+  Client::get().arena().deallocate(p);
+  return true;
+}
+
+}  // namespace vgpu::guest
+
+using namespace vgpu;
+using namespace vgpu::guest;
+
+CUresult CUDAAPI cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+  DevPtrRep rep{};
+  Status s = c->call<Op::MemAlloc>(MemAllocReq{bytes}, &rep);
+  if (s != st::kOk) return to_cu(s);
+  *p = rep.ptr;
+  note_device_range(rep.ptr, bytes);
+  return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t width, size_t height, unsigned int elem) {
+  if (!pitch || (elem != 4 && elem != 8 && elem != 16)) return CUDA_ERROR_INVALID_VALUE;
+  const size_t align = 512;  // CU_DEVICE_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT of current GPUs is 32; 512 is safe
+  *pitch = (width + align - 1) / align * align;
+  return cuMemAlloc_v2(p, *pitch * height);
+}
+
+CUresult CUDAAPI cuMemFree_v2(CUdeviceptr p) {
+  VGPU_DRIVER_OR_RETURN(c);
+  Status s = c->call<Op::MemFree>(MemFreeReq{p});
+  if (s == st::kOk) forget_device_range(p);
+  return to_cu(s);
+}
+
+CUresult CUDAAPI cuMemGetInfo_v2(size_t* free_bytes, size_t* total_bytes) {
+  VGPU_DRIVER_OR_RETURN(c);
+  MemGetInfoRep rep{};
+  Status s = c->call<Op::MemGetInfo>(Empty{}, &rep);
+  if (s != st::kOk) return to_cu(s);
+  if (free_bytes) *free_bytes = rep.free_bytes;
+  if (total_bytes) *total_bytes = rep.total_bytes;
+  return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemGetAddressRange_v2(CUdeviceptr* base, size_t* size, CUdeviceptr p) {
+  VGPU_DRIVER_OR_RETURN(c);
+  CUdeviceptr b;
+  size_t n;
+  if (!is_device_pointer(p, &b, &n)) return CUDA_ERROR_NOT_FOUND;
+  if (base) *base = b;
+  if (size) *size = n;
+  return CUDA_SUCCESS;
+}
+
+// ---- copies -------------------------------------------------------------------
+CUresult CUDAAPI cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (n && !src) return CUDA_ERROR_INVALID_VALUE;
+  return to_cu(c->copy_htod(dst, src, n, kStreamLegacy, true));
+}
+CUresult CUDAAPI cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (n && !src) return CUDA_ERROR_INVALID_VALUE;
+  return to_cu(c->copy_htod(dst, src, n, stream_id(s), false));
+}
+CUresult CUDAAPI cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (n && !dst) return CUDA_ERROR_INVALID_VALUE;
+  return to_cu(c->copy_dtoh(dst, src, n, kStreamLegacy, true));
+}
+CUresult CUDAAPI cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (n && !dst) return CUDA_ERROR_INVALID_VALUE;
+  return to_cu(c->copy_dtoh(dst, src, n, stream_id(s), false));
+}
+CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+  VGPU_DRIVER_OR_RETURN(c);
+  // Synchronous with respect to the host for the legacy stream, as CUDA's is.
+  Status s = c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{dst, src, n, kStreamLegacy});
+  if (s != st::kOk) return to_cu(s);
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{kStreamLegacy}));
+}
+CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{dst, src, n, stream_id(s)}));
+}
+
+// Unified copies: classify each side by where the pointer lives.
+CUresult CUDAAPI cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  const bool dd = is_device_pointer(dst), sd = is_device_pointer(src);
+  auto* hdst = reinterpret_cast<void*>(dst);
+  auto* hsrc = reinterpret_cast<const void*>(src);
+  if (dd && sd) return cuMemcpyDtoDAsync_v2(dst, src, n, s);
+  if (dd) return cuMemcpyHtoDAsync_v2(dst, hsrc, n, s);
+  if (sd) return cuMemcpyDtoHAsync_v2(hdst, src, n, s);
+  std::memmove(hdst, hsrc, n);  // host to host
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+  VGPU_DRIVER_OR_RETURN(c);
+  const bool dd = is_device_pointer(dst), sd = is_device_pointer(src);
+  if (dd && sd) return cuMemcpyDtoD_v2(dst, src, n);
+  if (dd) return cuMemcpyHtoD_v2(dst, reinterpret_cast<const void*>(src), n);
+  if (sd) return cuMemcpyDtoH_v2(reinterpret_cast<void*>(dst), src, n);
+  std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuMemcpyPeerAsync(CUdeviceptr dst, CUcontext, CUdeviceptr src, CUcontext, size_t n, CUstream s) {
+  return cuMemcpyDtoDAsync_v2(dst, src, n, s);  // one device: a peer copy is a device copy
+}
+CUresult CUDAAPI cuMemcpyPeer(CUdeviceptr dst, CUcontext, CUdeviceptr src, CUcontext, size_t n) {
+  return cuMemcpyDtoD_v2(dst, src, n);
+}
+
+// 2-D copies: device-device go straight through; a host side must be arena
+// memory (pinned) for one record, otherwise each row is staged.
+CUresult memcpy2d(const CUDA_MEMCPY2D* p, CUstream s, bool sync) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  auto host_of = [](CUmemorytype t, const void* h, CUdeviceptr d) -> const void* {
+    return t == CU_MEMORYTYPE_HOST ? h : (t == CU_MEMORYTYPE_UNIFIED && !is_device_pointer(d) ? reinterpret_cast<const void*>(d) : nullptr);
+  };
+  auto dev_of = [](CUmemorytype t, CUdeviceptr d) -> CUdeviceptr {
+    return t == CU_MEMORYTYPE_DEVICE || (t == CU_MEMORYTYPE_UNIFIED && is_device_pointer(d)) ? d : 0;
+  };
+  if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY) VGPU_REFUSE("cuMemcpy2D with CUDA arrays");
+  const void* hsrc = host_of(p->srcMemoryType, p->srcHost, p->srcDevice);
+  const void* hdst = host_of(p->dstMemoryType, p->dstHost, p->dstDevice);
+  const CUdeviceptr dsrc = dev_of(p->srcMemoryType, p->srcDevice) + p->srcXInBytes + p->srcY * p->srcPitch;
+  const CUdeviceptr ddst = dev_of(p->dstMemoryType, p->dstDevice) + p->dstXInBytes + p->dstY * p->dstPitch;
+  const Handle sid = stream_id(s);
+  if (p->WidthInBytes == 0 || p->Height == 0) return CUDA_SUCCESS;
+  Status st = st::kOk;
+  if (!hsrc && !hdst) {
+    st = c->post<Op::Memcpy2D>(Memcpy2DReq{uint32_t(CopyKind::kDtoD), 0, ddst, p->dstPitch, dsrc, p->srcPitch, p->WidthInBytes, p->Height, sid});
+  } else if (hsrc && !hdst) {
+    auto* base = static_cast<const char*>(hsrc) + p->srcXInBytes + p->srcY * p->srcPitch;
+    const size_t span = p->srcPitch * (p->Height - 1) + p->WidthInBytes;
+    if (c->in_arena(base, span)) {
+      st = c->post<Op::Memcpy2D>(Memcpy2DReq{uint32_t(CopyKind::kHtoD), 0, ddst, p->dstPitch, c->arena_off(base), p->srcPitch, p->WidthInBytes, p->Height, sid});
+    } else {
+      for (size_t y = 0; y < p->Height && st == st::kOk; ++y)
+        st = c->copy_htod(ddst + y * p->dstPitch, base + y * p->srcPitch, p->WidthInBytes, sid, false);
+    }
+  } else if (!hsrc && hdst) {
+    auto* base = static_cast<char*>(const_cast<void*>(hdst)) + p->dstXInBytes + p->dstY * p->dstPitch;
+    const size_t span = p->dstPitch * (p->Height - 1) + p->WidthInBytes;
+    if (c->in_arena(base, span)) {
+      st = c->post<Op::Memcpy2D>(Memcpy2DReq{uint32_t(CopyKind::kDtoH), 0, c->arena_off(base), p->dstPitch, dsrc, p->srcPitch, p->WidthInBytes, p->Height, sid});
+    } else {
+      for (size_t y = 0; y < p->Height && st == st::kOk; ++y)
+        st = c->copy_dtoh(base + y * p->dstPitch, dsrc + y * p->srcPitch, p->WidthInBytes, sid, true);
+    }
+  } else {
+    auto* d = static_cast<char*>(const_cast<void*>(hdst)) + p->dstXInBytes + p->dstY * p->dstPitch;
+    auto* sp = static_cast<const char*>(hsrc) + p->srcXInBytes + p->srcY * p->srcPitch;
+    for (size_t y = 0; y < p->Height; ++y) std::memmove(d + y * p->dstPitch, sp + y * p->srcPitch, p->WidthInBytes);
+  }
+  if (st != st::kOk || !sync) return to_cu(st);
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{sid}));
+}
+CUresult CUDAAPI cuMemcpy2D_v2(const CUDA_MEMCPY2D* p) { return memcpy2d(p, nullptr, true); }
+CUresult CUDAAPI cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D* p) { return memcpy2d(p, nullptr, true); }
+CUresult CUDAAPI cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D* p, CUstream s) { return memcpy2d(p, s, false); }
+
+// ---- memsets --------------------------------------------------------------------
+namespace {
+CUresult memset_impl(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t count, CUstream s, bool sync) {
+  VGPU_DRIVER_OR_RETURN(c);
+  Status st = c->post<Op::Memset>(MemsetReq{dst, value, elem, count, stream_id(s)});
+  if (st != st::kOk || !sync) return to_cu(st);
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{stream_id(s)}));
+}
+}  // namespace
+CUresult CUDAAPI cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return memset_impl(d, v, 1, n, nullptr, true); }
+CUresult CUDAAPI cuMemsetD16_v2(CUdeviceptr d, unsigned short v, size_t n) { return memset_impl(d, v, 2, n, nullptr, true); }
+CUresult CUDAAPI cuMemsetD32_v2(CUdeviceptr d, unsigned int v, size_t n) { return memset_impl(d, v, 4, n, nullptr, true); }
+CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstream s) { return memset_impl(d, v, 1, n, s, false); }
+CUresult CUDAAPI cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, CUstream s) { return memset_impl(d, v, 2, n, s, false); }
+CUresult CUDAAPI cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n, CUstream s) { return memset_impl(d, v, 4, n, s, false); }
+
+// ---- pinned host memory: carved from the arena --------------------------------------
+CUresult CUDAAPI cuMemHostAlloc(void** pp, size_t bytes, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!pp) return CUDA_ERROR_INVALID_VALUE;
+  if ((flags & CU_MEMHOSTALLOC_DEVICEMAP) && !c->hello().host_arena_base) VGPU_REFUSE("cuMemHostAlloc(DEVICEMAP) on a backend without device-mapped host memory");
+  void* p = host_alloc(bytes);
+  if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+  *pp = p;
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuMemAllocHost_v2(void** pp, size_t bytes) { return cuMemHostAlloc(pp, bytes, 0); }
+CUresult CUDAAPI cuMemFreeHost(void* p) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return host_free(p) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+CUresult CUDAAPI cuMemHostGetDevicePointer_v2(CUdeviceptr* pdev, void* p, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!pdev || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (!c->in_arena(p, 1)) return CUDA_ERROR_INVALID_VALUE;
+  if (!c->hello().host_arena_base) VGPU_REFUSE("cuMemHostGetDevicePointer on a backend without device-mapped host memory");
+  *pdev = c->device_address_of(p);
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuMemHostGetFlags(unsigned int* flags, void* p) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!flags || !c->in_arena(p, 1)) return CUDA_ERROR_INVALID_VALUE;
+  *flags = CU_MEMHOSTALLOC_PORTABLE;
+  return CUDA_SUCCESS;
+}
+// Registering arbitrary guest memory for DMA is impossible across the VM
+// boundary; copies from it already work (staged), so only the mapped form,
+// which promises device access, is refused.
+CUresult CUDAAPI cuMemHostRegister_v2(void* p, size_t bytes, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!p || !bytes) return CUDA_ERROR_INVALID_VALUE;
+  if (flags & (CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_IOMEMORY)) VGPU_REFUSE("cuMemHostRegister(DEVICEMAP)");
+  VGPU_REFUSE("cuMemHostRegister");
+}
+CUresult CUDAAPI cuMemHostRegister(void* p, size_t bytes, unsigned int flags) { return cuMemHostRegister_v2(p, bytes, flags); }
+CUresult CUDAAPI cuMemHostUnregister(void*) { VGPU_REFUSE("cuMemHostUnregister"); }
+
+CUresult CUDAAPI cuMemAllocManaged(CUdeviceptr*, size_t, unsigned int) { VGPU_REFUSE("cuMemAllocManaged"); }
+
+// ---- virtual memory management --------------------------------------------------------
+CUresult CUDAAPI cuMemAddressReserve(CUdeviceptr* p, size_t size, size_t align, CUdeviceptr addr, unsigned long long flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!p || !size) return CUDA_ERROR_INVALID_VALUE;
+  DevPtrRep rep{};
+  Status s = c->call<Op::MemAddressReserve>(AddressReserveReq{size, align, addr, flags}, &rep);
+  if (s == st::kOk) *p = rep.ptr;
+  return to_cu(s);
+}
+CUresult CUDAAPI cuMemAddressFree(CUdeviceptr p, size_t size) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::MemAddressFree>(AddressRangeReq{p, size}));
+}
+namespace {
+bool prop_req(const CUmemAllocationProp* prop, size_t size, uint32_t option, MemCreateReq* r) {
+  if (!prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) return false;
+  *r = MemCreateReq{size, prop->location.id, static_cast<uint32_t>(prop->requestedHandleTypes),
+                    static_cast<uint32_t>(prop->allocFlags.compressionType) |
+                        (static_cast<uint32_t>(prop->allocFlags.gpuDirectRDMACapable) << 8) |
+                        (static_cast<uint32_t>(prop->allocFlags.usage) << 16),
+                    option};
+  return true;
+}
+}  // namespace
+CUresult CUDAAPI cuMemCreate(CUmemGenericAllocationHandle* h, size_t size, const CUmemAllocationProp* prop, unsigned long long flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  MemCreateReq r;
+  if (!h || flags != 0 || !prop_req(prop, size, 0, &r)) return CUDA_ERROR_INVALID_VALUE;
+  if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
+  r.location_id = 0;  // the host's served device
+  HandleRep rep{};
+  Status s = c->call<Op::MemCreate>(r, &rep);
+  if (s == st::kOk) *h = rep.handle;
+  return to_cu(s);
+}
+CUresult CUDAAPI cuMemRelease(CUmemGenericAllocationHandle h) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::MemRelease>(GraphReq{h}));
+}
+CUresult CUDAAPI cuMemMap(CUdeviceptr p, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  Status s = c->call<Op::MemMap>(MemMapReq{p, size, offset, h});
+  if (s == st::kOk) note_device_range(p, size);
+  return to_cu(s);
+}
+CUresult CUDAAPI cuMemUnmap(CUdeviceptr p, size_t size) {
+  VGPU_DRIVER_OR_RETURN(c);
+  Status s = c->call<Op::MemUnmap>(AddressRangeReq{p, size});
+  if (s == st::kOk) forget_device_range(p);
+  return to_cu(s);
+}
+CUresult CUDAAPI cuMemSetAccess(CUdeviceptr p, size_t size, const CUmemAccessDesc* desc, size_t count) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!desc || count == 0) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < count; ++i) {
+    if (desc[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || !device_info_of(desc[i].location.id)) return CUDA_ERROR_INVALID_DEVICE;
+    Status s = c->call<Op::MemSetAccess>(MemSetAccessReq{p, size, 0, static_cast<uint32_t>(desc[i].flags)});
+    if (s != st::kOk) return to_cu(s);
+  }
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuMemGetAllocationGranularity(size_t* g, const CUmemAllocationProp* prop, CUmemAllocationGranularity_flags option) {
+  VGPU_DRIVER_OR_RETURN(c);
+  MemCreateReq r;
+  if (!g || !prop_req(prop, 0, static_cast<uint32_t>(option), &r)) return CUDA_ERROR_INVALID_VALUE;
+  if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
+  r.location_id = 0;
+  IntRep rep{};
+  Status s = c->call<Op::MemGranularity>(r, &rep);
+  if (s == st::kOk) *g = static_cast<size_t>(rep.value);
+  return to_cu(s);
+}

@@ -1,0 +1,318 @@
+// Modules, kernels and launches. Images (fatbins, cubins, PTX) go to the
+// host once per content hash; parameter layouts come from the host's
+// cuFuncGetParamInfo and are cached in the GuestFunction.
+#include <elf.h>
+
+#include <cstring>
+#include <string_view>
+
+#include "driver.h"
+
+namespace vgpu::guest {
+
+namespace {
+constexpr uint32_t kFatbinMagic = 0xBA55ED50u;
+constexpr uint32_t kFatbinWrapperMagic = 0x466243b1u;
+std::mutex g_load_mu;  // BlobAppend..ModuleLoad must not interleave between threads
+
+// How many bytes an image given by pointer alone spans.
+size_t image_size(const void* image, const void** start) {
+  const auto* p = static_cast<const unsigned char*>(image);
+  uint32_t magic;
+  std::memcpy(&magic, p, 4);
+  if (magic == kFatbinWrapperMagic) {
+    const void* data;
+    std::memcpy(&data, p + 8, sizeof data);
+    return image_size(data, start);
+  }
+  *start = image;
+  if (magic == kFatbinMagic) {
+    uint16_t header;
+    uint64_t body;
+    std::memcpy(&header, p + 6, 2);
+    std::memcpy(&body, p + 8, 8);
+    return header + body;
+  }
+  if (std::memcmp(p, ELFMAG, SELFMAG) == 0 && p[EI_CLASS] == ELFCLASS64) {
+    Elf64_Ehdr eh;
+    std::memcpy(&eh, p, sizeof eh);
+    size_t end = std::max<size_t>(eh.e_shoff + size_t(eh.e_shnum) * eh.e_shentsize,
+                                  eh.e_phoff + size_t(eh.e_phnum) * eh.e_phentsize);
+    for (unsigned i = 0; i < eh.e_shnum; ++i) {
+      Elf64_Shdr sh;
+      std::memcpy(&sh, p + eh.e_shoff + size_t(i) * eh.e_shentsize, sizeof sh);
+      if (sh.sh_type != SHT_NOBITS) end = std::max<size_t>(end, sh.sh_offset + sh.sh_size);
+    }
+    return end;
+  }
+  return std::strlen(static_cast<const char*>(image)) + 1;  // PTX text
+}
+
+void hash128(const void* data, size_t n, uint64_t* lo, uint64_t* hi) {
+  // Two FNV-1a lanes with different bases: collisions need both to collide.
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull ^ n;
+  for (size_t i = 0; i < n; ++i) {
+    a = (a ^ p[i]) * 0x100000001b3ull;
+    b = (b ^ p[i]) * 0x100000001b3ull + (b >> 29);
+  }
+  *lo = a;
+  *hi = b;
+}
+}  // namespace
+
+CUresult load_module_image(const void* image, size_t, Handle* out) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!image || !out) return CUDA_ERROR_INVALID_VALUE;
+  const void* start = image;
+  const size_t n = image_size(image, &start);
+  ModuleLoadReq r{};
+  hash128(start, n, &r.hash_lo, &r.hash_hi);
+  std::lock_guard lk(g_load_mu);
+  HandleRep rep{};
+  Status s = c->call<Op::ModuleLoad>(r, &rep);  // by hash: loaded already?
+  if (s == st::kNotFound) {
+    if ((s = c->upload_blob(start, n)) != st::kOk) return to_cu(s);
+    r.bytes = n;
+    s = c->call<Op::ModuleLoad>(r, &rep);
+  }
+  if (s == st::kOk) *out = rep.handle;
+  return to_cu(s);
+}
+
+CUresult load_function(Handle module, const char* name, GuestFunction** out) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!name || !out) return CUDA_ERROR_INVALID_VALUE;
+  FunctionRep rep{};
+  std::vector<ParamSlot> params(kMaxParams);
+  uint32_t got = 0;
+  Status s = c->call<Op::ModuleGetFunction>(ModuleSymbolReq{module}, &rep, as_bytes(name, std::strlen(name) + 1),
+                                            {reinterpret_cast<std::byte*>(params.data()), params.size() * sizeof(ParamSlot)}, &got);
+  if (s != st::kOk) return to_cu(s);
+  params.resize(got / sizeof(ParamSlot));
+  *out = new GuestFunction{rep.function, rep.param_status, rep.param_bytes, std::move(params), name};
+  return CUDA_SUCCESS;
+}
+
+CUresult launch(GuestFunction* f, const uint32_t grid[3], const uint32_t block[3], uint32_t smem, CUstream stream,
+                void** args, void** extra, uint32_t flags, const uint32_t cluster[3]) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  if (f->param_status != st::kOk) {
+    log_unsupported("kernel launch on this host backend (no GPU)");
+    return to_cu(f->param_status);
+  }
+  LaunchReq r{};
+  r.function = f->host;
+  r.stream = stream_id(stream);
+  for (int i = 0; i < 3; ++i) r.grid[i] = grid[i], r.block[i] = block[i], r.cluster[i] = cluster ? cluster[i] : 0;
+  r.shared_bytes = smem;
+  r.flags = flags;
+  if (extra) {
+    // CU_LAUNCH_PARAM_BUFFER_POINTER / SIZE: the caller packed the buffer.
+    const void* buf = nullptr;
+    size_t size = 0;
+    for (void** e = extra; *e != CU_LAUNCH_PARAM_END; e += 2) {
+      if (*e == CU_LAUNCH_PARAM_BUFFER_POINTER) buf = e[1];
+      else if (*e == CU_LAUNCH_PARAM_BUFFER_SIZE) size = *static_cast<size_t*>(e[1]);
+      else return CUDA_ERROR_INVALID_VALUE;
+    }
+    if (!buf || size < f->param_bytes) return CUDA_ERROR_INVALID_VALUE;
+    r.param_bytes = f->param_bytes;
+    return to_cu(c->post<Op::Launch>(r, as_bytes(buf, f->param_bytes)));
+  }
+  if (!args && !f->params.empty()) return CUDA_ERROR_INVALID_VALUE;
+  alignas(16) thread_local std::byte buf[32768];
+  if (f->param_bytes > sizeof buf) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < f->params.size(); ++i) std::memcpy(buf + f->params[i].offset, args[i], f->params[i].size);
+  r.param_bytes = f->param_bytes;
+  return to_cu(c->post<Op::Launch>(r, as_bytes(buf, f->param_bytes)));
+}
+
+}  // namespace vgpu::guest
+
+using namespace vgpu;
+using namespace vgpu::guest;
+
+namespace {
+CUresult new_module(CUmodule* m, const void* image) {
+  if (!m) return CUDA_ERROR_INVALID_VALUE;
+  Handle h;
+  CUresult r = load_module_image(image, 0, &h);
+  if (r == CUDA_SUCCESS) *m = reinterpret_cast<CUmodule>(new GuestModule{h});
+  return r;
+}
+Handle host_module(CUmodule m) { return m ? reinterpret_cast<GuestModule*>(m)->host : 0; }
+}  // namespace
+
+CUresult CUDAAPI cuModuleLoadData(CUmodule* m, const void* image) { return new_module(m, image); }
+CUresult CUDAAPI cuModuleLoadFatBinary(CUmodule* m, const void* fatbin) { return new_module(m, fatbin); }
+CUresult CUDAAPI cuModuleLoadDataEx(CUmodule* m, const void* image, unsigned int n, CUjit_option*, void**) {
+  // JIT options only tune or log compilation; the host's driver compiles with its defaults.
+  (void)n;
+  return new_module(m, image);
+}
+CUresult CUDAAPI cuModuleLoad(CUmodule* m, const char* path) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!path) return CUDA_ERROR_INVALID_VALUE;
+  FILE* f = std::fopen(path, "rb");
+  if (!f) return CUDA_ERROR_FILE_NOT_FOUND;
+  std::vector<char> data;
+  char buf[65536];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data.insert(data.end(), buf, buf + n);
+  std::fclose(f);
+  data.push_back('\0');  // PTX files are text
+  return new_module(m, data.data());
+}
+
+CUresult CUDAAPI cuModuleUnload(CUmodule m) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!m) return CUDA_ERROR_INVALID_HANDLE;
+  Status s = c->call<Op::ModuleUnload>(ModuleReq{host_module(m)});
+  if (s == st::kOk) delete reinterpret_cast<GuestModule*>(m);
+  return to_cu(s);
+}
+
+CUresult CUDAAPI cuModuleGetFunction(CUfunction* f, CUmodule m, const char* name) {
+  if (!f || !m) return CUDA_ERROR_INVALID_VALUE;
+  GuestFunction* g;
+  CUresult r = load_function(host_module(m), name, &g);
+  if (r == CUDA_SUCCESS) *f = reinterpret_cast<CUfunction>(g);
+  return r;
+}
+
+CUresult CUDAAPI cuModuleGetGlobal_v2(CUdeviceptr* p, size_t* bytes, CUmodule m, const char* name) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!m || !name) return CUDA_ERROR_INVALID_VALUE;
+  GlobalRep rep{};
+  Status s = c->call<Op::ModuleGetGlobal>(ModuleSymbolReq{host_module(m)}, &rep, as_bytes(name, std::strlen(name) + 1));
+  if (s != st::kOk) return to_cu(s);
+  if (p) *p = rep.ptr;
+  if (bytes) *bytes = rep.bytes;
+  note_device_range(rep.ptr, rep.bytes);
+  return CUDA_SUCCESS;
+}
+
+// Libraries (context-independent modules) map onto modules: one context per session.
+CUresult CUDAAPI cuLibraryLoadData(CUlibrary* lib, const void* code, CUjit_option*, void**, unsigned int, CUlibraryOption*,
+                                   void**, unsigned int) {
+  return new_module(reinterpret_cast<CUmodule*>(lib), code);
+}
+CUresult CUDAAPI cuLibraryUnload(CUlibrary lib) { return cuModuleUnload(reinterpret_cast<CUmodule>(lib)); }
+CUresult CUDAAPI cuLibraryGetModule(CUmodule* m, CUlibrary lib) {
+  if (!m || !lib) return CUDA_ERROR_INVALID_VALUE;
+  *m = reinterpret_cast<CUmodule>(lib);
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuLibraryGetKernel(CUkernel* k, CUlibrary lib, const char* name) {
+  return cuModuleGetFunction(reinterpret_cast<CUfunction*>(k), reinterpret_cast<CUmodule>(lib), name);
+}
+CUresult CUDAAPI cuKernelGetFunction(CUfunction* f, CUkernel k) {
+  if (!f || !k) return CUDA_ERROR_INVALID_VALUE;
+  *f = reinterpret_cast<CUfunction>(k);
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuLibraryGetGlobal(CUdeviceptr* p, size_t* bytes, CUlibrary lib, const char* name) {
+  return cuModuleGetGlobal_v2(p, bytes, reinterpret_cast<CUmodule>(lib), name);
+}
+
+CUresult CUDAAPI cuFuncGetAttribute(int* v, CUfunction_attribute attr, CUfunction f) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!v || !f) return CUDA_ERROR_INVALID_VALUE;
+  IntRep rep{};
+  Status s = c->call<Op::FuncGetAttribute>(FuncAttrReq{reinterpret_cast<GuestFunction*>(f)->host, attr, 0}, &rep);
+  if (s == st::kOk) *v = static_cast<int>(rep.value);
+  return to_cu(s);
+}
+CUresult CUDAAPI cuKernelGetAttribute(int* v, CUfunction_attribute attr, CUkernel k, CUdevice) {
+  return cuFuncGetAttribute(v, attr, reinterpret_cast<CUfunction>(k));
+}
+
+CUresult CUDAAPI cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr, int value) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  return to_cu(c->call<Op::FuncSetAttribute>(FuncAttrReq{reinterpret_cast<GuestFunction*>(f)->host, attr, value}));
+}
+CUresult CUDAAPI cuKernelSetAttribute(CUfunction_attribute attr, int value, CUkernel k, CUdevice) {
+  return cuFuncSetAttribute(reinterpret_cast<CUfunction>(k), attr, value);
+}
+
+CUresult CUDAAPI cuFuncGetParamInfo(CUfunction f, size_t index, size_t* offset, size_t* size) {
+  auto* g = reinterpret_cast<GuestFunction*>(f);
+  if (!g) return CUDA_ERROR_INVALID_HANDLE;
+  if (g->param_status != st::kOk) return to_cu(g->param_status);
+  if (index >= g->params.size()) return CUDA_ERROR_INVALID_VALUE;
+  if (offset) *offset = g->params[index].offset;
+  if (size) *size = g->params[index].size;
+  return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuFuncGetName(const char** name, CUfunction f) {
+  if (!name || !f) return CUDA_ERROR_INVALID_VALUE;
+  *name = reinterpret_cast<GuestFunction*>(f)->name.c_str();
+  return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { VGPU_REFUSE("cuFuncSetCacheConfig"); }
+
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfunction f, int block, size_t smem, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!n || !f) return CUDA_ERROR_INVALID_VALUE;
+  IntRep rep{};
+  Status s = c->call<Op::OccupancyMaxBlocks>(OccupancyReq{reinterpret_cast<GuestFunction*>(f)->host, block, flags, smem}, &rep);
+  if (s == st::kOk) *n = static_cast<int>(rep.value);
+  return to_cu(s);
+}
+CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int block, size_t smem) {
+  return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n, f, block, smem, 0);
+}
+
+CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                                unsigned int by, unsigned int bz, unsigned int smem, CUstream s, void** args, void** extra) {
+  const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  return launch(reinterpret_cast<GuestFunction*>(f), grid, block, smem, s, args, extra, 0, nullptr);
+}
+CUresult CUDAAPI cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                                     unsigned int by, unsigned int bz, unsigned int smem, CUstream s, void** args, void** extra) {
+  return cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, s ? s : CU_STREAM_PER_THREAD, args, extra);
+}
+
+CUresult CUDAAPI cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
+                                           unsigned int by, unsigned int bz, unsigned int smem, CUstream s, void** args) {
+  const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  return launch(reinterpret_cast<GuestFunction*>(f), grid, block, smem, s, args, nullptr, kLaunchCooperative, nullptr);
+}
+
+CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig* cfg, CUfunction f, void** args, void** extra) {
+  if (!cfg) return CUDA_ERROR_INVALID_VALUE;
+  uint32_t flags = 0, cluster[3] = {0, 0, 0};
+  for (unsigned i = 0; i < cfg->numAttrs; ++i) {
+    const CUlaunchAttribute& a = cfg->attrs[i];
+    switch (a.id) {
+      case CU_LAUNCH_ATTRIBUTE_COOPERATIVE:
+        if (a.value.cooperative) flags |= kLaunchCooperative;
+        break;
+      case CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION:
+        if (a.value.programmaticStreamSerializationAllowed) flags |= kLaunchProgrammaticSerialization;
+        break;
+      case CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION:
+        cluster[0] = a.value.clusterDim.x, cluster[1] = a.value.clusterDim.y, cluster[2] = a.value.clusterDim.z;
+        break;
+      case CU_LAUNCH_ATTRIBUTE_IGNORE:
+        break;
+      default:
+        vgpu::guest::log_unsupported("cuLaunchKernelEx launch attribute");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+  }
+  const uint32_t grid[3] = {cfg->gridDimX, cfg->gridDimY, cfg->gridDimZ};
+  const uint32_t block[3] = {cfg->blockDimX, cfg->blockDimY, cfg->blockDimZ};
+  return launch(reinterpret_cast<GuestFunction*>(f), grid, block, cfg->sharedMemBytes, cfg->hStream, args, extra, flags,
+                cluster);
+}
+CUresult CUDAAPI cuLaunchKernelEx_ptsz(const CUlaunchConfig* cfg, CUfunction f, void** args, void** extra) {
+  if (!cfg) return CUDA_ERROR_INVALID_VALUE;
+  CUlaunchConfig c = *cfg;
+  if (!c.hStream) c.hStream = CU_STREAM_PER_THREAD;
+  return cuLaunchKernelEx(&c, f, args, extra);
+}

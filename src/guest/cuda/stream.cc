@@ -1,0 +1,148 @@
+// Streams, events and stream capture.
+#include "driver.h"
+
+using namespace vgpu;
+using namespace vgpu::guest;
+
+namespace {
+CUresult create_stream(CUstream* s, unsigned int flags, int prio) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!s) return CUDA_ERROR_INVALID_VALUE;
+  HandleRep rep{};
+  Status st = c->call<Op::StreamCreate>(StreamCreateReq{flags, prio}, &rep);
+  if (st == st::kOk) *s = reinterpret_cast<CUstream>(rep.handle);
+  return to_cu(st);
+}
+}  // namespace
+
+CUresult CUDAAPI cuStreamCreate(CUstream* s, unsigned int flags) { return create_stream(s, flags, 0); }
+CUresult CUDAAPI cuStreamCreateWithPriority(CUstream* s, unsigned int flags, int prio) { return create_stream(s, flags, prio); }
+
+CUresult CUDAAPI cuStreamDestroy_v2(CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::StreamDestroy>(StreamReq{stream_id(s)}));
+}
+CUresult CUDAAPI cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
+
+CUresult CUDAAPI cuStreamSynchronize(CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{stream_id(s)}));
+}
+CUresult CUDAAPI cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(s ? s : CU_STREAM_PER_THREAD); }
+
+CUresult CUDAAPI cuStreamQuery(CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::StreamQuery>(StreamReq{stream_id(s)}));
+}
+
+CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->post<Op::StreamWaitEvent>(StreamWaitEventReq{stream_id(s), reinterpret_cast<Handle>(e), flags, 0}));
+}
+
+CUresult CUDAAPI cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::StreamBeginCapture>(BeginCaptureReq{stream_id(s), static_cast<uint32_t>(mode), 0}));
+}
+CUresult CUDAAPI cuStreamBeginCapture(CUstream s) { return cuStreamBeginCapture_v2(s, CU_STREAM_CAPTURE_MODE_GLOBAL); }
+
+CUresult CUDAAPI cuStreamEndCapture(CUstream s, CUgraph* g) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  HandleRep rep{};
+  Status st = c->call<Op::StreamEndCapture>(StreamReq{stream_id(s)}, &rep);
+  *g = reinterpret_cast<CUgraph>(rep.handle);
+  return to_cu(st);
+}
+
+CUresult CUDAAPI cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus* status) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!status) return CUDA_ERROR_INVALID_VALUE;
+  CaptureStatusRep rep{};
+  Status st = c->call<Op::StreamCaptureStatus>(StreamReq{stream_id(s)}, &rep);
+  *status = static_cast<CUstreamCaptureStatus>(rep.status);
+  return to_cu(st);
+}
+
+CUresult CUDAAPI cuEventCreate(CUevent* e, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!e) return CUDA_ERROR_INVALID_VALUE;
+  HandleRep rep{};
+  Status st = c->call<Op::EventCreate>(EventCreateReq{flags, 0}, &rep);
+  if (st == st::kOk) *e = reinterpret_cast<CUevent>(rep.handle);
+  return to_cu(st);
+}
+
+CUresult CUDAAPI cuEventDestroy_v2(CUevent e) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::EventDestroy>(EventReq{reinterpret_cast<Handle>(e)}));
+}
+CUresult CUDAAPI cuEventDestroy(CUevent e) { return cuEventDestroy_v2(e); }
+
+CUresult CUDAAPI cuEventRecordWithFlags(CUevent e, CUstream s, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!e) return CUDA_ERROR_INVALID_HANDLE;
+  return to_cu(c->post<Op::EventRecord>(EventRecordReq{reinterpret_cast<Handle>(e), stream_id(s), flags, 0}));
+}
+CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) { return cuEventRecordWithFlags(e, s, 0); }
+
+CUresult CUDAAPI cuEventQuery(CUevent e) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::EventQuery>(EventReq{reinterpret_cast<Handle>(e)}));
+}
+
+CUresult CUDAAPI cuEventSynchronize(CUevent e) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return sync_result(c, c->call<Op::EventSynchronize>(EventReq{reinterpret_cast<Handle>(e)}));
+}
+
+CUresult CUDAAPI cuEventElapsedTime_v2(float* ms, CUevent a, CUevent b) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!ms) return CUDA_ERROR_INVALID_VALUE;
+  FloatRep rep{};
+  Status st = c->call<Op::EventElapsed>(EventElapsedReq{reinterpret_cast<Handle>(a), reinterpret_cast<Handle>(b)}, &rep);
+  if (st == st::kOk) *ms = rep.value;
+  return to_cu(st);
+}
+CUresult CUDAAPI cuEventElapsedTime(float* ms, CUevent a, CUevent b) { return cuEventElapsedTime_v2(ms, a, b); }
+
+// ---- graphs --------------------------------------------------------------------------
+CUresult CUDAAPI cuGraphInstantiateWithFlags(CUgraphExec* x, CUgraph g, unsigned long long flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!x) return CUDA_ERROR_INVALID_VALUE;
+  if (flags != 0) VGPU_REFUSE("cuGraphInstantiateWithFlags with flags");
+  HandleRep rep{};
+  Status st = c->call<Op::GraphInstantiate>(GraphReq{reinterpret_cast<Handle>(g)}, &rep);
+  if (st == st::kOk) *x = reinterpret_cast<CUgraphExec>(rep.handle);
+  return to_cu(st);
+}
+CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* x, CUgraph g, unsigned long long flags) {
+  return cuGraphInstantiateWithFlags(x, g, flags);
+}
+
+CUresult CUDAAPI cuGraphExecUpdate_v2(CUgraphExec x, CUgraph g, CUgraphExecUpdateResultInfo* info) {
+  VGPU_DRIVER_OR_RETURN(c);
+  GraphExecUpdateRep rep{};
+  Status st = c->call<Op::GraphExecUpdate>(GraphExecUpdateReq{reinterpret_cast<Handle>(x), reinterpret_cast<Handle>(g)}, &rep);
+  if (info) {
+    info->result = static_cast<CUgraphExecUpdateResult>(rep.result);
+    info->errorNode = nullptr;
+    info->errorFromNode = nullptr;
+  }
+  return to_cu(st);
+}
+
+CUresult CUDAAPI cuGraphLaunch(CUgraphExec x, CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->post<Op::GraphLaunch>(GraphLaunchReq{reinterpret_cast<Handle>(x), stream_id(s)}));
+}
+
+CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec x) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::GraphExecDestroy>(GraphReq{reinterpret_cast<Handle>(x)}));
+}
+
+CUresult CUDAAPI cuGraphDestroy(CUgraph g) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->call<Op::GraphDestroy>(GraphReq{reinterpret_cast<Handle>(g)}));
+}

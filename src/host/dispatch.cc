@@ -1,0 +1,88 @@
+#include "dispatch.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstring>
+#include <tuple>
+
+namespace vgpu::host {
+namespace {
+
+template <class T>
+constexpr uint32_t wire_size() {
+  return std::is_empty_v<T> ? 0 : sizeof(T);
+}
+
+template <Op op, class Handler>
+Status run(Call& c, const std::byte* payload, uint32_t n, std::byte* reply, uint32_t cap, uint32_t* reply_len,
+           Handler h) {
+  using T = OpTraits<op>;
+  using Req = typename T::Request;
+  using Rep = typename T::Reply;
+  constexpr uint32_t req_size = wire_size<Req>();
+  if (n < req_size) return c.protocol("record shorter than its request");
+  // Copy the request out of shared memory once: the guest may rewrite it.
+  Req req{};
+  if constexpr (req_size > 0) std::memcpy(&req, payload, req_size);
+  c.in = {payload + req_size, n - req_size};
+  Rep rep{};
+  constexpr uint32_t rep_size = wire_size<Rep>();
+  static_assert(rep_size <= 16384, "reply larger than the smallest reply buffer");
+  c.reply_extra = reply + rep_size;
+  c.reply_extra_cap = cap - rep_size;
+  const Status s = h(c, req, rep);
+  if constexpr (T::mode == Mode::kSync) {
+    if constexpr (rep_size > 0) std::memcpy(reply, &rep, rep_size);
+    *reply_len = rep_size + c.reply_extra_len;
+  } else {
+    *reply_len = 0;
+  }
+  return s;
+}
+
+template <class Req>
+std::string describe(const std::byte* payload, uint32_t n) {
+  if constexpr (std::is_empty_v<Req>) {
+    return {};
+  } else {
+    if (n < sizeof(Req)) return "(short)";
+    Req r;
+    std::memcpy(&r, payload, sizeof r);
+    return std::apply([](auto... a) { return fmt::format(fmt::runtime(Req::kTraceFmt), a...); }, r.trace_args());
+  }
+}
+
+}  // namespace
+
+Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t n, std::byte* reply, uint32_t cap,
+                uint32_t* reply_len) {
+  switch (static_cast<Op>(op)) {
+#define VGPU_CASE(name, mode, req, rep) \
+  case Op::name:                        \
+    return run<Op::name>(c, payload, n, reply, cap, reply_len, on_##name);
+    VGPU_OPS(VGPU_CASE)
+#undef VGPU_CASE
+    default:
+      return c.protocol("unknown opcode");
+  }
+}
+
+void trace_call(const Call& c, uint16_t op, const std::byte* payload, uint32_t n, Status result, double micros) {
+  std::string fields;
+  switch (static_cast<Op>(op)) {
+#define VGPU_DESCRIBE(name, mode, req, rep) \
+  case Op::name:                            \
+    fields = describe<req>(payload, n);     \
+    break;
+    VGPU_OPS(VGPU_DESCRIBE)
+#undef VGPU_DESCRIBE
+    default:
+      break;
+  }
+  std::string line = fmt::format("vgpu-hostd[slot {}] #{} ch{} {} {} -> {} ({:.1f} us)\n", c.s.slot, c.seq, c.channel,
+                                 op_name(op), fields, result, micros);
+  std::fputs(line.c_str(), stderr);
+}
+
+}  // namespace vgpu::host

@@ -1,0 +1,63 @@
+// cuBLAS. Each request carries the guest handle's stream, math mode and
+// workspace; the backend applies them to the real handle.
+#include "dispatch.h"
+
+namespace vgpu::host {
+
+namespace {
+constexpr int kBlasInvalidValue = 7;  // CUBLAS_STATUS_INVALID_VALUE
+
+Status blas_of(Call& c, const BlasState& s, Native* h, Native* stream) {
+  const auto* e = c.s.handles.find(Kind::kBlas, s.handle);
+  if (!e) return st::kInvalidHandle;
+  *h = e->native;
+  return c.s.stream(s.stream, c.channel, stream) ? st::kOk : st::kInvalidHandle;
+}
+
+// A posted cuBLAS call has no reply; its failure is reported like a failed
+// launch, at the next synchronising call.
+Status posted_result(Status s, int blas_status) {
+  if (s != st::kOk) return s;
+  if (blas_status == 0) return st::kOk;
+  return blas_status == kBlasInvalidValue ? st::kInvalidValue : st::kLaunchFailed;
+}
+}  // namespace
+
+Status on_BlasCreate(Call& c, const Empty&, HandleRep& out) {
+  Native h;
+  Status s = c.s.be->blas_create(&h);
+  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kBlas, h);
+  return s;
+}
+
+Status on_BlasDestroy(Call& c, const GraphReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kBlas, r.graph);
+  if (!e) return st::kInvalidHandle;
+  const Native h = e->native;
+  c.s.handles.erase(Kind::kBlas, r.graph);
+  return c.s.be->blas_destroy(h);
+}
+
+Status on_BlasGemm(Call& c, const GemmReq& r, Empty&) {
+  Native h, stream;
+  if (Status s = blas_of(c, r.s, &h, &stream)) return s;
+  int bs = 0;
+  Status s = posted_result(c.s.be->blas_gemm(h, stream, r, &bs), bs);
+  if (s == st::kOk) c.s.count(&SlotStats::gemms);
+  return s;
+}
+
+Status on_BlasTrsmBatched(Call& c, const TrsmBatchedReq& r, Empty&) {
+  Native h, stream;
+  if (Status s = blas_of(c, r.s, &h, &stream)) return s;
+  int bs = 0;
+  return posted_result(c.s.be->blas_trsm_batched(h, stream, r, &bs), bs);
+}
+
+Status on_BlasL12(Call& c, const BlasL12Req& r, BlasRep& out) {
+  Native h, stream;
+  if (Status s = blas_of(c, r.s, &h, &stream)) return s;
+  return c.s.be->blas_l12(h, stream, r, &out.value, &out.status);
+}
+
+}  // namespace vgpu::host

@@ -1,0 +1,48 @@
+// CUDA graphs captured from streams: instantiate, update, launch, destroy.
+#include "dispatch.h"
+
+namespace vgpu::host {
+
+Status on_GraphInstantiate(Call& c, const GraphReq& r, HandleRep& out) {
+  const auto* e = c.s.handles.find(Kind::kGraph, r.graph);
+  if (!e) return st::kInvalidHandle;
+  Native x;
+  Status s = c.s.be->graph_instantiate(e->native, &x);
+  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kGraphExec, x);
+  return s;
+}
+
+Status on_GraphExecUpdate(Call& c, const GraphExecUpdateReq& r, GraphExecUpdateRep& out) {
+  const auto* x = c.s.handles.find(Kind::kGraphExec, r.exec);
+  const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
+  if (!x || !g) return st::kInvalidHandle;
+  return c.s.be->graph_exec_update(x->native, g->native, &out.result);
+}
+
+Status on_GraphLaunch(Call& c, const GraphLaunchReq& r, Empty&) {
+  const auto* x = c.s.handles.find(Kind::kGraphExec, r.exec);
+  if (!x) return st::kInvalidHandle;
+  Native stream;
+  if (!c.s.stream(r.stream, c.channel, &stream)) return st::kInvalidHandle;
+  Status s = c.s.be->graph_launch(x->native, stream);
+  if (s == st::kOk) c.s.count(&SlotStats::graph_launches);
+  return s;
+}
+
+Status on_GraphExecDestroy(Call& c, const GraphReq& r, Empty&) {
+  const auto* x = c.s.handles.find(Kind::kGraphExec, r.graph);
+  if (!x) return st::kInvalidHandle;
+  const Native n = x->native;
+  c.s.handles.erase(Kind::kGraphExec, r.graph);
+  return c.s.be->graph_exec_destroy(n);
+}
+
+Status on_GraphDestroy(Call& c, const GraphReq& r, Empty&) {
+  const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
+  if (!g) return st::kInvalidHandle;
+  const Native n = g->native;
+  c.s.handles.erase(Kind::kGraph, r.graph);
+  return c.s.be->graph_destroy(n);
+}
+
+}  // namespace vgpu::host

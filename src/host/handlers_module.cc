@@ -1,0 +1,135 @@
+// Modules (fatbins, cubins, PTX), kernels and launches.
+#include <cstring>
+#include <string>
+
+#include "dispatch.h"
+
+namespace vgpu::host {
+
+namespace {
+constexpr uint64_t kMaxImageBytes = 1ull << 30;
+
+std::string hash_key(uint64_t hi, uint64_t lo) { return std::to_string(hi) + ":" + std::to_string(lo); }
+
+// The NUL-terminated name inline after a request, or nullptr.
+const char* inline_name(const Call& c) {
+  if (c.in.empty() || c.in.size() > 4096) return nullptr;
+  const char* p = reinterpret_cast<const char*>(c.in.data());
+  return std::memchr(p, 0, c.in.size()) ? p : nullptr;
+}
+
+Status module_of(Call& c, Handle h, Native* out) {
+  const auto* e = c.s.handles.find(Kind::kModule, h);
+  if (!e) return st::kInvalidHandle;
+  *out = e->native;
+  return st::kOk;
+}
+}  // namespace
+
+Status on_BlobAppend(Call& c, const BlobAppendReq& r, Empty&) {
+  if (r.total > kMaxImageBytes || r.offset > r.total || c.in.size() > r.total - r.offset) return st::kInvalidValue;
+  if (r.offset == 0) c.s.blob.assign(r.total, std::byte{0});
+  if (c.s.blob.size() != r.total) return st::kInvalidValue;
+  std::memcpy(c.s.blob.data() + r.offset, c.in.data(), c.in.size());
+  return st::kOk;
+}
+
+Status on_ModuleLoad(Call& c, const ModuleLoadReq& r, HandleRep& out) {
+  const std::string key = hash_key(r.hash_hi, r.hash_lo);
+  if (auto it = c.s.module_by_hash.find(key); it != c.s.module_by_hash.end() && c.s.handles.find(Kind::kModule, it->second)) {
+    out.handle = it->second;  // same image already loaded in this session
+    return st::kOk;
+  }
+  if (r.bytes == 0) return st::kNotFound;  // "upload it"
+  if (c.s.blob.size() != r.bytes) return st::kInvalidValue;
+  Native m;
+  Status s = c.s.be->module_load(c.s.blob.data(), r.bytes, &m);
+  std::vector<std::byte>().swap(c.s.blob);
+  if (s != st::kOk) return s;
+  out.handle = c.s.handles.add(Kind::kModule, m);
+  c.s.module_by_hash[key] = out.handle;
+  return st::kOk;
+}
+
+Status on_ModuleUnload(Call& c, const ModuleReq& r, Empty&) {
+  Native m;
+  if (Status s = module_of(c, r.module, &m)) return s;
+  c.s.handles.erase(Kind::kModule, r.module);
+  for (auto it = c.s.module_by_hash.begin(); it != c.s.module_by_hash.end(); ++it) {
+    if (it->second == r.module) {
+      c.s.module_by_hash.erase(it);
+      break;
+    }
+  }
+  return c.s.be->module_unload(m);
+}
+
+Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out) {
+  Native m, fn;
+  if (Status s = module_of(c, r.module, &m)) return s;
+  const char* name = inline_name(c);
+  if (!name) return st::kInvalidValue;
+  std::vector<ParamSlot> params;
+  Status pst = st::kNotSupported;
+  if (Status s = c.s.be->module_function(m, name, &fn, &params, &pst)) return s;
+  uint32_t end = 0;
+  for (const auto& p : params) end = std::max(end, p.offset + p.size);
+  if (params.size() * sizeof(ParamSlot) > c.reply_extra_cap) return st::kNotSupported;
+  std::memcpy(c.reply_extra, params.data(), params.size() * sizeof(ParamSlot));
+  c.reply_extra_len = static_cast<uint32_t>(params.size() * sizeof(ParamSlot));
+  out.function = c.s.handles.add(Kind::kFunction, fn, end, pst == st::kOk);
+  out.param_count = static_cast<uint32_t>(params.size());
+  out.param_bytes = end;
+  out.param_status = pst;
+  return st::kOk;
+}
+
+Status on_ModuleGetGlobal(Call& c, const ModuleSymbolReq& r, GlobalRep& out) {
+  Native m;
+  if (Status s = module_of(c, r.module, &m)) return s;
+  const char* name = inline_name(c);
+  if (!name) return st::kInvalidValue;
+  return c.s.be->module_global(m, name, &out.ptr, &out.bytes);
+}
+
+Status on_FuncGetAttribute(Call& c, const FuncAttrReq& r, IntRep& out) {
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  int v = 0;
+  Status s = c.s.be->func_get_attribute(e->native, r.attr, &v);
+  out.value = v;
+  return s;
+}
+
+Status on_FuncSetAttribute(Call& c, const FuncAttrReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  return c.s.be->func_set_attribute(e->native, r.attr, r.value);
+}
+
+Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  int v = 0;
+  Status s = c.s.be->occupancy_max_blocks(e->native, r.block_size, r.dyn_smem, r.flags, &v);
+  out.value = v;
+  return s;
+}
+
+Status on_Launch(Call& c, const LaunchReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  Native stream;
+  if (!c.s.stream(r.stream, c.channel, &stream)) return st::kInvalidHandle;
+  // The driver reads exactly the kernel's parameter bytes from the buffer.
+  if (r.param_bytes != c.in.size() || r.param_bytes < e->aux) return st::kInvalidValue;
+  // Copy out of shared memory: the guest may rewrite the ring meanwhile.
+  alignas(16) static thread_local std::byte params[32768 + 16];
+  if (r.param_bytes > sizeof params) return st::kInvalidValue;
+  std::memcpy(params, c.in.data(), r.param_bytes);
+  Status s = c.s.be->launch(e->native, r, stream, params, r.param_bytes);
+  if (s == st::kOk) c.s.count(&SlotStats::launches);
+  return s;
+}
+
+}  // namespace vgpu::host

@@ -1,0 +1,113 @@
+// Streams, events, stream capture and context synchronisation. Waits never
+// block the executor: they become fences or events the worker polls.
+#include "dispatch.h"
+
+namespace vgpu::host {
+
+namespace {
+Status event_of(Call& c, Handle h, Native* out) {
+  const auto* e = c.s.handles.find(Kind::kEvent, h);
+  if (!e) return st::kInvalidHandle;
+  *out = e->native;
+  return st::kOk;
+}
+}  // namespace
+
+Status on_StreamCreate(Call& c, const StreamCreateReq& r, HandleRep& out) {
+  Native n;
+  Status s = c.s.be->stream_create(r.flags, r.priority, &n);
+  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kStream, n);
+  return s;
+}
+
+Status on_StreamDestroy(Call& c, const StreamReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kStream, r.stream);
+  if (!e) return st::kInvalidHandle;
+  Status s = c.s.be->stream_destroy(e->native);
+  c.s.handles.erase(Kind::kStream, r.stream);
+  return s;
+}
+
+Status on_StreamSynchronize(Call& c, const StreamReq& r, Empty&) {
+  Native n;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  return c.defer_until_stream(n);
+}
+
+Status on_StreamQuery(Call& c, const StreamReq& r, Empty&) {
+  Native n;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  return c.s.be->stream_query(n);
+}
+
+Status on_StreamWaitEvent(Call& c, const StreamWaitEventReq& r, Empty&) {
+  Native n, ev;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  if (Status s = event_of(c, r.event, &ev)) return s;
+  return c.s.be->stream_wait_event(n, ev, r.flags);
+}
+
+Status on_StreamBeginCapture(Call& c, const BeginCaptureReq& r, Empty&) {
+  Native n;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  return c.s.be->begin_capture(n, r.mode);
+}
+
+Status on_StreamEndCapture(Call& c, const StreamReq& r, HandleRep& out) {
+  Native n, g = 0;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  Status s = c.s.be->end_capture(n, &g);
+  if (s == st::kOk && g) out.handle = c.s.handles.add(Kind::kGraph, g);
+  return s;
+}
+
+Status on_StreamCaptureStatus(Call& c, const StreamReq& r, CaptureStatusRep& out) {
+  Native n;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  return c.s.be->capture_status(n, &out.status, &out.id);
+}
+
+Status on_EventCreate(Call& c, const EventCreateReq& r, HandleRep& out) {
+  Native n;
+  Status s = c.s.be->event_create(r.flags, &n);
+  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kEvent, n);
+  return s;
+}
+
+Status on_EventDestroy(Call& c, const EventReq& r, Empty&) {
+  Native ev;
+  if (Status s = event_of(c, r.event, &ev)) return s;
+  c.s.handles.erase(Kind::kEvent, r.event);
+  return c.s.be->event_destroy(ev);
+}
+
+Status on_EventRecord(Call& c, const EventRecordReq& r, Empty&) {
+  Native n, ev;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  if (Status s = event_of(c, r.event, &ev)) return s;
+  return c.s.be->event_record(ev, n, r.flags);
+}
+
+Status on_EventQuery(Call& c, const EventReq& r, Empty&) {
+  Native ev;
+  if (Status s = event_of(c, r.event, &ev)) return s;
+  return c.s.be->event_query(ev);
+}
+
+Status on_EventSynchronize(Call& c, const EventReq& r, Empty&) {
+  Native ev;
+  if (Status s = event_of(c, r.event, &ev)) return s;
+  c.defer_until_event(ev);
+  return st::kOk;
+}
+
+Status on_EventElapsed(Call& c, const EventElapsedReq& r, FloatRep& out) {
+  Native a, b;
+  if (Status s = event_of(c, r.start, &a)) return s;
+  if (Status s = event_of(c, r.end, &b)) return s;
+  return c.s.be->event_elapsed(a, b, &out.value);
+}
+
+Status on_CtxSynchronize(Call& c, const Empty&, Empty&) { return c.defer_until_stream(kNativeLegacyStream, true); }
+
+}  // namespace vgpu::host

@@ -1,0 +1,73 @@
+// Virtual memory management (cuMemAddressReserve / cuMemCreate / cuMemMap ...),
+// which ggml's memory pool uses by default.
+#include "dispatch.h"
+
+namespace vgpu::host {
+
+Status on_MemAddressReserve(Call& c, const AddressReserveReq& r, DevPtrRep& out) {
+  if (r.size == 0) return st::kInvalidValue;
+  Status s = c.s.be->va_reserve(r.size, r.alignment, r.addr, r.flags, &out.ptr);
+  if (s == st::kOk) c.s.reservations[out.ptr] = r.size;
+  return s;
+}
+
+Status on_MemAddressFree(Call& c, const AddressRangeReq& r, Empty&) {
+  auto it = c.s.reservations.find(r.ptr);
+  if (it == c.s.reservations.end() || it->second != r.size) return st::kInvalidValue;
+  Status s = c.s.be->va_free(r.ptr, r.size);
+  if (s == st::kOk) c.s.reservations.erase(it);
+  return s;
+}
+
+Status on_MemCreate(Call& c, const MemCreateReq& r, HandleRep& out) {
+  if (r.size == 0) return st::kInvalidValue;
+  if (!c.s.charge(r.size)) return st::kOutOfMemory;
+  Native h;
+  Status s = c.s.be->mem_create(r, &h);
+  if (s != st::kOk) {
+    c.s.uncharge(r.size);
+    return s;
+  }
+  out.handle = c.s.handles.add(Kind::kMemHandle, h, r.size);
+  return st::kOk;
+}
+
+Status on_MemRelease(Call& c, const GraphReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kMemHandle, r.graph);
+  if (!e) return st::kInvalidHandle;
+  const Native h = e->native;
+  const uint64_t size = e->aux;
+  Status s = c.s.be->mem_release(h);
+  if (s == st::kOk) {
+    c.s.uncharge(size);
+    c.s.handles.erase(Kind::kMemHandle, r.graph);
+  }
+  return s;
+}
+
+Status on_MemMap(Call& c, const MemMapReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kMemHandle, r.allocation);
+  if (!e) return st::kInvalidHandle;
+  Status s = c.s.be->mem_map(r.ptr, r.size, r.offset, e->native);
+  if (s == st::kOk) c.s.mappings[r.ptr] = r.size;
+  return s;
+}
+
+Status on_MemUnmap(Call& c, const AddressRangeReq& r, Empty&) {
+  Status s = c.s.be->mem_unmap(r.ptr, r.size);
+  if (s == st::kOk) c.s.mappings.erase(r.ptr);
+  return s;
+}
+
+Status on_MemSetAccess(Call& c, const MemSetAccessReq& r, Empty&) {
+  return c.s.be->mem_set_access(r.ptr, r.size, r.location_id, r.flags);
+}
+
+Status on_MemGranularity(Call& c, const MemCreateReq& r, IntRep& out) {
+  uint64_t g = 0;
+  Status s = c.s.be->mem_granularity(r, &g);
+  out.value = static_cast<int64_t>(g);
+  return s;
+}
+
+}  // namespace vgpu::host

@@ -1,0 +1,53 @@
+// Ids the host issues to a guest for its objects, and the table that checks
+// them. A guest only ever holds these ids; every id it sends back is looked
+// up with the kind the op expects, so a forged, stale or mistyped id is an
+// error (kInvalidHandle) for that call, never a pointer the host follows.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+
+#include "backend.h"
+
+namespace vgpu::host {
+
+enum class Kind : uint8_t { kStream = 1, kEvent, kModule, kFunction, kGraph, kGraphExec, kBlas, kMemHandle };
+
+class HandleTable {
+ public:
+  struct Entry {
+    Kind kind;
+    Native native;
+    uint64_t aux;  // per kind: a function's parameter bytes, an allocation's size, ...
+    uint64_t aux2;
+  };
+
+  // Ids look like aligned pointers (the guest passes them where CUDA has
+  // pointer-typed handles) and never collide with the stream ids 0, 1, 2.
+  Handle add(Kind k, Native n, uint64_t aux = 0, uint64_t aux2 = 0) {
+    const Handle h = (uint64_t(k) << 40) | (next_++ << 4);
+    map_[h] = Entry{k, n, aux, aux2};
+    return h;
+  }
+  const Entry* find(Kind k, Handle h) const {
+    auto it = map_.find(h);
+    return it != map_.end() && it->second.kind == k ? &it->second : nullptr;
+  }
+  bool erase(Kind k, Handle h) {
+    auto it = map_.find(h);
+    if (it == map_.end() || it->second.kind != k) return false;
+    map_.erase(it);
+    return true;
+  }
+  template <class F>
+  void for_each(F&& f) const {
+    for (auto& [h, e] : map_) f(h, e);
+  }
+  size_t size() const { return map_.size(); }
+
+ private:
+  std::unordered_map<Handle, Entry> map_;
+  uint64_t next_ = 1;
+};
+
+}  // namespace vgpu::host

@@ -1,0 +1,303 @@
+#include "worker.h"
+
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <vector>
+
+#include "backend.h"
+#include "dispatch.h"
+#include "session.h"
+#include "vgpu/region.h"
+#include "vgpu/ring.h"
+#include "vgpu/wait.h"
+
+namespace vgpu::host {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
+}
+
+struct ChannelState {
+  ChannelCtl* ctl;
+  RingConsumer cmd;
+  CplProducer cpl;
+  std::byte* reply;
+};
+
+// A completion owed to the guest: waiting for the device (fence or event), or
+// for room in the completion ring.
+struct Owed {
+  uint32_t channel;
+  uint64_t seq;
+  Status status;
+  uint32_t reply_len;
+  uint64_t fence;
+  Native event;
+  bool has_fence, has_event;
+};
+
+class Worker {
+ public:
+  Worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt)
+      : base_(base), slot_(slot), opt_(opt), hdr_(header_of(base)), ctl_(slot_ctl(base, slot)) {
+    s_.slot = slot;
+    s_.ctl = ctl_;
+    s_.stats = stats;
+    s_.trace = opt.trace;
+    s_.mem_quota = opt.mem_quota;
+  }
+
+  int run() {
+    std::string why;
+    if (!open_backend(&why)) return fail(st::kNoDevice, why);
+    Layout l;
+    compute_layout(config_of(hdr_), &l, nullptr);
+    std::byte* sb = slot_base(base_, slot_);
+    uint64_t dev_base = 0;
+    if (Status s = be_->register_host(sb, hdr_->slot_bytes, &dev_base))
+      return fail(s, "cannot register the slot's shared memory with the device");
+    s_.arena = arena_base(base_, slot_);
+    s_.arena_bytes = hdr_->arena_bytes;
+    s_.device_arena_base = dev_base ? dev_base + hdr_->arena_offset : 0;
+    for (uint32_t i = 0; i < hdr_->channels_per_slot; ++i) {
+      std::byte* cb = channel_base(base_, slot_, i);
+      auto* cc = reinterpret_cast<ChannelCtl*>(cb);
+      chans_.push_back({cc, RingConsumer(&cc->cmd, cb + l.cmd_offset, hdr_->cmd_ring_bytes),
+                        CplProducer(&cc->cpl, reinterpret_cast<Completion*>(cb + l.cpl_offset), hdr_->cpl_ring_entries),
+                        cb + l.reply_offset});
+    }
+    if (s_.stats) {
+      s_.stats->generation.fetch_add(1, std::memory_order_relaxed);
+      s_.stats->worker_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
+      s_.stats->backend.store(static_cast<uint32_t>(be_->kind()), std::memory_order_relaxed);
+      s_.stats->mem_quota.store(opt_.mem_quota, std::memory_order_relaxed);
+      s_.stats->started_unix_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch()).count()),
+                                      std::memory_order_relaxed);
+      s_.stats->active.store(1, std::memory_order_release);
+    }
+    session_id_ = hdr_->session_id.load(std::memory_order_acquire);
+    ctl_->worker_pid = static_cast<uint32_t>(getpid());
+    uint32_t expect = static_cast<uint32_t>(SlotState::kClaimed);
+    ctl_->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kServing));
+    ctl_->served_token.store(ctl_->claim_token, std::memory_order_release);
+    std::fprintf(stderr, "vgpu-hostd: slot %u: serving guest pid %u on %s (worker pid %d)\n", slot_, ctl_->guest_pid,
+                 be_->name(), getpid());
+    const int rc = loop();
+    s_.release_all();
+    be_.reset();
+    if (s_.stats) s_.stats->active.store(0, std::memory_order_release);
+    return rc;
+  }
+
+ private:
+  bool open_backend(std::string* why) {
+    if (opt_.backend != BackendChoice::kCpu) {
+      be_ = load_cuda_backend(why);
+      if (be_ && be_->init(opt_.device) != st::kOk) {
+        *why = "CUDA backend failed to initialise device " + std::to_string(opt_.device);
+        be_.reset();
+      }
+      if (!be_ && opt_.backend == BackendChoice::kCuda) return false;
+    }
+    if (!be_) {
+      be_ = make_cpu_backend();
+      if (be_->init(opt_.device) != st::kOk) {
+        *why = "CPU backend failed to initialise";
+        return false;
+      }
+    }
+    s_.be = be_.get();
+    return true;
+  }
+
+  int fail(Status s, const std::string& why) {
+    std::fprintf(stderr, "vgpu-hostd: slot %u: ending session: %s\n", slot_, why.c_str());
+    ctl_->fatal.store(static_cast<uint32_t>(s ? s : st::kUnknown), std::memory_order_release);
+    return 2;
+  }
+
+  // Runs every record that is next in sequence, from whichever channel holds it.
+  // Returns -1 on a protocol error, else how many records ran.
+  int drain() {
+    int ran = 0;
+    for (bool any = true; any;) {
+      any = false;
+      for (uint32_t i = 0; i < chans_.size(); ++i) {
+        ChannelState& ch = chans_[i];
+        RingConsumer::View v;
+        for (;;) {
+          const RingError e = ch.cmd.peek(&v);
+          if (e == RingError::kEmpty) break;
+          if (e != RingError::kNone) {
+            why_ = e == RingError::kBadWrap ? "malformed wrap marker" : "malformed record size";
+            return -1;
+          }
+          if (v.seq != next_seq_) {
+            if (v.seq < next_seq_) {
+              why_ = "record sequence went backwards";
+              return -1;
+            }
+            break;  // another channel holds the next record
+          }
+          if (!execute(i, ch, v)) return -1;
+          ++ran;
+          any = true;
+        }
+      }
+    }
+    return ran;
+  }
+
+  bool execute(uint32_t index, ChannelState& ch, const RingConsumer::View& v) {
+    const uint64_t t0 = s_.trace ? now_us() : 0;
+    Call call{s_, index, v.seq, v.flags};
+    uint32_t reply_len = 0;
+    const Status st = dispatch(call, v.op, v.payload, v.payload_bytes, ch.reply, hdr_->reply_bytes, &reply_len);
+    if (s_.trace) trace_call(call, v.op, v.payload, v.payload_bytes, st, double(now_us() - t0));
+    ch.cmd.pop(v);
+    ++next_seq_;
+    if (st == kProtocolError) {
+      why_ = std::string(op_name(v.op)) + ": " + (call.protocol_error ? call.protocol_error : "protocol error");
+      return false;
+    }
+    if (s_.stats) {
+      s_.stats->records.fetch_add(1, std::memory_order_relaxed);
+      s_.stats->calls[v.op].fetch_add(1, std::memory_order_relaxed);
+      if (st != vgpu::st::kOk) {
+        s_.stats->op_errors[v.op].fetch_add(1, std::memory_order_relaxed);
+        s_.stats->errors.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (call.wants_completion()) {
+      Owed o{index, v.seq, st, reply_len, call.fence, call.event, call.has_fence, call.has_event};
+      if (st == vgpu::st::kOk && (call.has_fence || call.has_event)) {
+        waiting_.push_back(o);
+      } else {
+        if (call.has_fence) be_->fence_release(call.fence);
+        owe(o);
+      }
+    } else if (st != vgpu::st::kOk && s_.async_error == vgpu::st::kOk) {
+      s_.async_error = st;  // reported by the next synchronising call
+    }
+    return true;
+  }
+
+  void owe(const Owed& o) {
+    ChannelState& ch = chans_[o.channel];
+    const Status async = s_.async_error;
+    if (ch.cpl.try_post(o.status, o.seq, 0, o.reply_len, async)) {
+      s_.async_error = st::kOk;
+      wake_if_needed(&ch.ctl->guest_need_wakeup, &ch.ctl->cpl_doorbell);
+    } else {
+      unposted_.push_back(o);  // the guest is behind on its completions
+    }
+  }
+
+  bool poll_waiting() {
+    bool done_any = false;
+    for (size_t i = 0; i < waiting_.size();) {
+      Owed& o = waiting_[i];
+      const Status s = o.has_fence ? be_->fence_poll(o.fence) : be_->event_query(o.event);
+      if (s == st::kNotReady) {
+        ++i;
+        continue;
+      }
+      if (o.has_fence) be_->fence_release(o.fence);
+      o.status = s;
+      owe(o);
+      waiting_[i] = waiting_.back();
+      waiting_.pop_back();
+      done_any = true;
+    }
+    if (!unposted_.empty()) {
+      std::vector<Owed> retry;
+      retry.swap(unposted_);
+      for (auto& o : retry) owe(o);
+    }
+    return done_any;
+  }
+
+  bool any_ready() {
+    for (auto& ch : chans_) {
+      RingConsumer::View v;
+      if (ch.cmd.peek(&v) != RingError::kEmpty) return true;
+    }
+    return false;
+  }
+
+  // Returns an exit code when the session should end, else -1.
+  int housekeeping() {
+    ctl_->worker_heartbeat.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t now = now_us();
+    const uint64_t beat = ctl_->guest_heartbeat.load(std::memory_order_relaxed);
+    if (beat != last_guest_beat_) last_guest_beat_ = beat, last_guest_change_ = now;
+    if (hdr_->session_id.load(std::memory_order_acquire) != session_id_) return fail(st::kDeviceUnavailable, "region was re-created");
+    const auto state = static_cast<SlotState>(ctl_->state.load(std::memory_order_acquire));
+    if (state == SlotState::kClosing || s_.bye) {
+      std::fprintf(stderr, "vgpu-hostd: slot %u: guest pid %u left\n", slot_, ctl_->guest_pid);
+      return 0;
+    }
+    if (now - last_guest_change_ > uint64_t(opt_.guest_timeout_ms) * 1000) {
+      std::fprintf(stderr, "vgpu-hostd: slot %u: guest pid %u stopped answering; releasing its resources\n", slot_,
+                   ctl_->guest_pid);
+      return 3;
+    }
+    return -1;
+  }
+
+  int loop() {
+    last_guest_change_ = now_us();
+    uint64_t last_work = now_us(), last_house = 0;
+    for (;;) {
+      const int ran = drain();
+      if (ran < 0) return fail(st::kUnknown, why_);
+      const bool completed = !waiting_.empty() || !unposted_.empty() ? poll_waiting() : false;
+      const uint64_t now = now_us();
+      if (ran || completed) last_work = now;
+      if (now - last_house > 50000) {
+        last_house = now;
+        if (int rc = housekeeping(); rc >= 0) return rc;
+      }
+      if (ran || completed) continue;
+      if (!waiting_.empty() || now - last_work < opt_.spin_us) {
+        cpu_relax();  // the device or the guest is about to have something
+        continue;
+      }
+      WaitPolicy p{0, 0, opt_.idle_sleep_us};
+      wait_until([&] { return any_ready(); }, [] { return true; }, &ctl_->need_wakeup, &ctl_->doorbell, p);
+      last_work = now_us() - opt_.spin_us + 200;  // after a wake, spin a little before sleeping again
+    }
+  }
+
+  void* base_;
+  uint32_t slot_;
+  WorkerOptions opt_;
+  RegionHeader* hdr_;
+  SlotCtl* ctl_;
+  std::unique_ptr<Backend> be_;
+  Session s_;
+  std::vector<ChannelState> chans_;
+  std::vector<Owed> waiting_, unposted_;
+  uint64_t next_seq_ = 1;
+  uint64_t session_id_ = 0;
+  uint64_t last_guest_beat_ = 0, last_guest_change_ = 0;
+  std::string why_;
+};
+
+}  // namespace
+
+int run_worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
+  prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the daemon
+  Worker w(base, slot, stats, opt);
+  return w.run();
+}
+
+}  // namespace vgpu::host

@@ -1,0 +1,30 @@
+// A worker serves one guest slot, in its own process (forked by the daemon),
+// with its own backend (its own CUDA context): a guest cannot reach another
+// guest's device memory, and a crash ends only its own session. When the
+// worker exits, everything the guest held on the device is released with it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "vgpu/stats.h"
+
+namespace vgpu::host {
+
+enum class BackendChoice { kAuto, kCuda, kCpu };
+
+struct WorkerOptions {
+  BackendChoice backend = BackendChoice::kAuto;
+  int device = 0;
+  bool trace = false;
+  uint64_t mem_quota = 0;            // bytes; 0 = the whole device
+  uint32_t guest_timeout_ms = 5000;  // no guest heartbeat for this long ends the session
+  uint32_t idle_sleep_us = 10000;    // longest sleep when idle (bounds latency without a doorbell)
+  uint32_t spin_us = 2000;           // busy-poll this long after the last record before sleeping
+};
+
+// Serves slot `slot` of the region mapped at `base` until the guest leaves,
+// dies or misbehaves. Returns the process exit code (0 = guest left cleanly).
+int run_worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt);
+
+}  // namespace vgpu::host
