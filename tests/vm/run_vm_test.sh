@@ -113,7 +113,8 @@ qemu_pid=""
 cleanup() {
   [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
   [ -n "$host_pid" ] && kill "$host_pid" 2>/dev/null && wait "$host_pid" 2>/dev/null
-  [ $keep = 1 ] || rm -f "$region"
+  # The region and anything the host put beside it (vgpu-hostd: REGION.stats).
+  [ $keep = 1 ] || rm -f "$region" "$region".*
   [ $keep = 1 ] || rm -rf "$work/rootfs"
 }
 trap cleanup EXIT
