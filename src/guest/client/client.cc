@@ -333,7 +333,7 @@ Status Client::exec(uint16_t op, bool sync, const void* req, uint32_t req_len, B
   Channel* ch = channel();
   std::unique_lock lk(ch->mu(), std::defer_lock);
   if (ch->shared) lk.lock();
-  uint64_t seq;
+  uint64_t seq = 0;
   Status s = ch->send(op, sync ? kFlagWantCompletion : 0, req, req_len, in, &seq);
   if (s != st::kOk || !sync) return s;
   CompletionData c{};
@@ -368,7 +368,7 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
   Channel* ch = channel();
   std::unique_lock lk(ch->mu(), std::defer_lock);
   if (ch->shared) lk.lock();
-  uint64_t seq;
+  uint64_t seq = 0;
   if (in_arena(src, n)) {
     MemcpyHtoDReq r{dst, arena_off(src), n, stream};
     Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
@@ -409,7 +409,7 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
   Channel* ch = channel();
   std::unique_lock lk(ch->mu(), std::defer_lock);
   if (ch->shared) lk.lock();
-  uint64_t seq;
+  uint64_t seq = 0;
   if (in_arena(dst, n)) {
     MemcpyDtoHReq r{arena_off(dst), src, n, stream};
     Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);

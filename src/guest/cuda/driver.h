@@ -8,7 +8,9 @@
 #include <cuda.h>
 
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,11 @@ struct GuestFunction {
   uint32_t param_bytes;
   std::vector<ParamSlot> params;
   std::string name;
+  // Answers that cannot change until cuFuncSetAttribute: cached, because some
+  // clients ask before every launch and each question is a round trip.
+  std::mutex mu;
+  std::map<int, int> attrs;
+  std::map<std::tuple<int, size_t, unsigned>, int> occupancy;
 };
 CUresult load_function(Handle module, const char* name, GuestFunction** out);
 

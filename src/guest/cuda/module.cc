@@ -90,7 +90,13 @@ CUresult load_function(Handle module, const char* name, GuestFunction** out) {
                                             {reinterpret_cast<std::byte*>(params.data()), params.size() * sizeof(ParamSlot)}, &got);
   if (s != st::kOk) return to_cu(s);
   params.resize(got / sizeof(ParamSlot));
-  *out = new GuestFunction{rep.function, rep.param_status, rep.param_bytes, std::move(params), name};
+  auto* f = new GuestFunction;
+  f->host = rep.function;
+  f->param_status = rep.param_status;
+  f->param_bytes = rep.param_bytes;
+  f->params = std::move(params);
+  f->name = name;
+  *out = f;
   return CUDA_SUCCESS;
 }
 
@@ -219,10 +225,21 @@ CUresult CUDAAPI cuLibraryGetGlobal(CUdeviceptr* p, size_t* bytes, CUlibrary lib
 CUresult CUDAAPI cuFuncGetAttribute(int* v, CUfunction_attribute attr, CUfunction f) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!v || !f) return CUDA_ERROR_INVALID_VALUE;
+  auto* g = reinterpret_cast<GuestFunction*>(f);
+  {
+    std::lock_guard lk(g->mu);
+    if (auto it = g->attrs.find(attr); it != g->attrs.end()) {
+      *v = it->second;
+      return CUDA_SUCCESS;
+    }
+  }
   IntRep rep{};
-  Status s = c->call<Op::FuncGetAttribute>(FuncAttrReq{reinterpret_cast<GuestFunction*>(f)->host, attr, 0}, &rep);
-  if (s == st::kOk) *v = static_cast<int>(rep.value);
-  return to_cu(s);
+  Status s = c->call<Op::FuncGetAttribute>(FuncAttrReq{g->host, attr, 0}, &rep);
+  if (s != st::kOk) return to_cu(s);
+  *v = static_cast<int>(rep.value);
+  std::lock_guard lk(g->mu);
+  g->attrs[attr] = *v;
+  return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuKernelGetAttribute(int* v, CUfunction_attribute attr, CUkernel k, CUdevice) {
   return cuFuncGetAttribute(v, attr, reinterpret_cast<CUfunction>(k));
@@ -231,7 +248,12 @@ CUresult CUDAAPI cuKernelGetAttribute(int* v, CUfunction_attribute attr, CUkerne
 CUresult CUDAAPI cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr, int value) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!f) return CUDA_ERROR_INVALID_HANDLE;
-  return to_cu(c->call<Op::FuncSetAttribute>(FuncAttrReq{reinterpret_cast<GuestFunction*>(f)->host, attr, value}));
+  auto* g = reinterpret_cast<GuestFunction*>(f);
+  Status s = c->call<Op::FuncSetAttribute>(FuncAttrReq{g->host, attr, value});
+  std::lock_guard lk(g->mu);
+  g->attrs.clear();  // a limit changed: other attributes and occupancy may follow it
+  g->occupancy.clear();
+  return to_cu(s);
 }
 CUresult CUDAAPI cuKernelSetAttribute(CUfunction_attribute attr, int value, CUkernel k, CUdevice) {
   return cuFuncSetAttribute(reinterpret_cast<CUfunction>(k), attr, value);
@@ -258,10 +280,22 @@ CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { VGPU_REFUSE("c
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfunction f, int block, size_t smem, unsigned int flags) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!n || !f) return CUDA_ERROR_INVALID_VALUE;
+  auto* g = reinterpret_cast<GuestFunction*>(f);
+  const auto key = std::make_tuple(block, smem, flags);
+  {
+    std::lock_guard lk(g->mu);
+    if (auto it = g->occupancy.find(key); it != g->occupancy.end()) {
+      *n = it->second;
+      return CUDA_SUCCESS;
+    }
+  }
   IntRep rep{};
-  Status s = c->call<Op::OccupancyMaxBlocks>(OccupancyReq{reinterpret_cast<GuestFunction*>(f)->host, block, flags, smem}, &rep);
-  if (s == st::kOk) *n = static_cast<int>(rep.value);
-  return to_cu(s);
+  Status s = c->call<Op::OccupancyMaxBlocks>(OccupancyReq{g->host, block, flags, smem}, &rep);
+  if (s != st::kOk) return to_cu(s);
+  *n = static_cast<int>(rep.value);
+  std::lock_guard lk(g->mu);
+  g->occupancy[key] = *n;
+  return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction f, int block, size_t smem) {
   return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n, f, block, smem, 0);
