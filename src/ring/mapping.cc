@@ -62,13 +62,22 @@ std::unique_ptr<Mapping> create_region_file(const std::string& path, const Regio
     return nullptr;
   }
   fchmod(fd, 0600);
-  // Shrink first so every byte of the new region reads as zero.
-  if (ftruncate(fd, 0) != 0 || ftruncate(fd, static_cast<off_t>(l.total_bytes)) != 0) {
+  // QEMU's ivshmem needs a power-of-two BAR, so the file is that large (the
+  // tail past total_bytes is never touched; the file is sparse). A file that
+  // already has the right size keeps its pages: a VM may have it mapped, and
+  // shrinking it under QEMU would fault the guest. Otherwise shrink first so
+  // every byte of the new region reads as zero.
+  uint64_t file_bytes = 1;
+  while (file_bytes < l.total_bytes) file_bytes <<= 1;
+  struct stat st{};
+  fstat(fd, &st);
+  if (static_cast<uint64_t>(st.st_size) != file_bytes &&
+      (ftruncate(fd, 0) != 0 || ftruncate(fd, static_cast<off_t>(file_bytes)) != 0)) {
     *err = errno_text("ftruncate " + path);
     close(fd);
     return nullptr;
   }
-  auto m = map_fd(fd, l.total_bytes, path, err);
+  auto m = map_fd(fd, file_bytes, path, err);
   close(fd);
   if (m) format_region(m->base(), cfg, l);
   return m;
