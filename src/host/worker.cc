@@ -148,8 +148,9 @@ class Worker {
             break;  // another channel holds the next record
           }
           if (!execute(i, ch, v)) return -1;
-          ++ran;
           any = true;
+          // Let waiting completions and housekeeping in between long bursts.
+          if (++ran >= 512) return ran;
         }
       }
     }
