@@ -80,6 +80,14 @@ int run_daemon(const DaemonOptions& opt) {
       std::fprintf(stderr, "vgpu-hostd: %s\n", err.c_str());
       return 1;
     }
+    if ((opt.region_uid >= 0 || opt.region_gid >= 0) && chown(path.c_str(), opt.region_uid, opt.region_gid) != 0) {
+      std::fprintf(stderr, "vgpu-hostd: chown %s: %s\n", path.c_str(), std::strerror(errno));
+      return 1;
+    }
+    if (chmod(path.c_str(), opt.region_mode) != 0) {
+      std::fprintf(stderr, "vgpu-hostd: chmod %s: %s\n", path.c_str(), std::strerror(errno));
+      return 1;
+    }
     const std::string stats_path = path + ".stats";
     r.stats = create_stats(stats_path, opt.config.slot_count, &r.stats_bytes);
     if (!r.stats) {

@@ -16,6 +16,11 @@ struct DaemonOptions {
   std::vector<std::string> regions;  // region file paths
   RegionConfig config;
   WorkerOptions worker;
+  // Who may open the region files besides the daemon (the QEMU process of
+  // the VM): owner and group to give them, and their mode (default 0600).
+  int region_uid = -1;
+  int region_gid = -1;
+  unsigned region_mode = 0600;
 };
 
 // Runs until SIGINT/SIGTERM. Returns the process exit code.

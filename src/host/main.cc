@@ -1,4 +1,7 @@
 // vgpu-hostd: serves CUDA calls from guests through shared-memory regions.
+#include <grp.h>
+#include <pwd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +25,8 @@ void usage() {
       "  --ring-kb N          command ring per channel, KiB, power of two (default 1024)\n"
       "  --mem-quota-mb N     device memory limit per guest process (default: none)\n"
       "  --guest-timeout-ms N end a session whose guest stops its heartbeat this long (default 5000)\n"
+      "  --region-owner U[:G] give the region files to this user/group (the VM's QEMU)\n"
+      "  --region-mode MODE   octal file mode of the region files (default 0600)\n"
       "  --trace              log every call (also VGPU_TRACE=1)\n",
       stderr);
 }
@@ -57,6 +62,20 @@ int main(int argc, char** argv) {
     else if (a == "--mem-quota-mb") opt.worker.mem_quota = num() << 20;
     else if (a == "--guest-timeout-ms") opt.worker.guest_timeout_ms = static_cast<uint32_t>(num());
     else if (a == "--trace") opt.worker.trace = true;
+    else if (a == "--region-owner") {
+      std::string v = next(), user = v.substr(0, v.find(':')), group = v.find(':') == std::string::npos ? "" : v.substr(v.find(':') + 1);
+      if (!user.empty()) {
+        const passwd* pw = getpwnam(user.c_str());
+        if (!pw) return std::fprintf(stderr, "vgpu-hostd: no user %s\n", user.c_str()), 2;
+        opt.region_uid = static_cast<int>(pw->pw_uid);
+        opt.region_gid = static_cast<int>(pw->pw_gid);
+      }
+      if (!group.empty()) {
+        const group* gr = getgrnam(group.c_str());
+        if (!gr) return std::fprintf(stderr, "vgpu-hostd: no group %s\n", group.c_str()), 2;
+        opt.region_gid = static_cast<int>(gr->gr_gid);
+      }
+    } else if (a == "--region-mode") opt.region_mode = static_cast<unsigned>(std::strtoul(next(), nullptr, 8));
     else if (a == "-h" || a == "--help") return usage(), 0;
     else {
       std::fprintf(stderr, "vgpu-hostd: unknown option %s\n", a.c_str());
