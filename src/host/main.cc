@@ -63,16 +63,16 @@ int main(int argc, char** argv) {
     else if (a == "--guest-timeout-ms") opt.worker.guest_timeout_ms = static_cast<uint32_t>(num());
     else if (a == "--trace") opt.worker.trace = true;
     else if (a == "--region-owner") {
-      std::string v = next(), user = v.substr(0, v.find(':')), group = v.find(':') == std::string::npos ? "" : v.substr(v.find(':') + 1);
+      std::string v = next(), user = v.substr(0, v.find(":")), gname = v.find(":") == std::string::npos ? "" : v.substr(v.find(":") + 1);
       if (!user.empty()) {
         const passwd* pw = getpwnam(user.c_str());
         if (!pw) return std::fprintf(stderr, "vgpu-hostd: no user %s\n", user.c_str()), 2;
         opt.region_uid = static_cast<int>(pw->pw_uid);
         opt.region_gid = static_cast<int>(pw->pw_gid);
       }
-      if (!group.empty()) {
-        const group* gr = getgrnam(group.c_str());
-        if (!gr) return std::fprintf(stderr, "vgpu-hostd: no group %s\n", group.c_str()), 2;
+      if (!gname.empty()) {
+        const struct group* gr = getgrnam(gname.c_str());
+        if (!gr) return std::fprintf(stderr, "vgpu-hostd: no group %s\n", gname.c_str()), 2;
         opt.region_gid = static_cast<int>(gr->gr_gid);
       }
     } else if (a == "--region-mode") opt.region_mode = static_cast<unsigned>(std::strtoul(next(), nullptr, 8));
