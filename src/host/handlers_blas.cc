@@ -5,7 +5,8 @@
 namespace vgpu::host {
 
 namespace {
-constexpr int kBlasInvalidValue = 7;  // CUBLAS_STATUS_INVALID_VALUE
+constexpr int kBlasInvalidValue = 7;   // CUBLAS_STATUS_INVALID_VALUE
+constexpr int kBlasNotSupported = 15;  // CUBLAS_STATUS_NOT_SUPPORTED
 
 Status blas_of(Call& c, const BlasState& s, Native* h, Native* stream) {
   const auto* e = c.s.handles.find(Kind::kBlas, s.handle);
@@ -19,7 +20,9 @@ Status blas_of(Call& c, const BlasState& s, Native* h, Native* stream) {
 Status posted_result(Status s, int blas_status) {
   if (s != st::kOk) return s;
   if (blas_status == 0) return st::kOk;
-  return blas_status == kBlasInvalidValue ? st::kInvalidValue : st::kLaunchFailed;
+  if (blas_status == kBlasInvalidValue) return st::kInvalidValue;
+  if (blas_status == kBlasNotSupported) return st::kNotSupported;  // a refusal stays a refusal
+  return st::kLaunchFailed;
 }
 }  // namespace
 
