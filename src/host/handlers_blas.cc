@@ -45,7 +45,9 @@ Status on_BlasGemm(Call& c, const GemmReq& r, Empty&) {
   Native h, stream;
   if (Status s = blas_of(c, r.s, &h, &stream)) return s;
   int bs = 0;
-  Status s = posted_result(c.s.be->blas_gemm(h, stream, r, &bs), bs);
+  // Two statements: in f(g(&bs), bs) the compiler may read bs before g writes it.
+  const Status be = c.s.be->blas_gemm(h, stream, r, &bs);
+  Status s = posted_result(be, bs);
   if (s == st::kOk) c.s.count(&SlotStats::gemms);
   return s;
 }
@@ -54,7 +56,8 @@ Status on_BlasTrsmBatched(Call& c, const TrsmBatchedReq& r, Empty&) {
   Native h, stream;
   if (Status s = blas_of(c, r.s, &h, &stream)) return s;
   int bs = 0;
-  return posted_result(c.s.be->blas_trsm_batched(h, stream, r, &bs), bs);
+  const Status be = c.s.be->blas_trsm_batched(h, stream, r, &bs);
+  return posted_result(be, bs);
 }
 
 Status on_BlasL12(Call& c, const BlasL12Req& r, BlasRep& out) {
