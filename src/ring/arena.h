@@ -26,7 +26,8 @@ class Arena {
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
 
-  // nullptr when no free range is large enough. `align` is a power of two.
+  // nullptr when no free range is large enough, or `align` is not a power of
+  // two.
   void* allocate(uint64_t bytes, uint64_t align = 64);
   void deallocate(void* p);
 
