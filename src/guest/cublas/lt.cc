@@ -1,0 +1,51 @@
+// libcublasLt.so.13 / .12: present so that loaders resolve (NVIDIA's libcublas
+// links it, and programs that import cublasLt* load), with the version and
+// status queries answered. Everything that would do work (handles, matmul
+// descriptors, layouts, preferences, heuristics, cublasLtMatmul) is refused
+// with CUBLAS_STATUS_NOT_SUPPORTED by the generated stubs (refusals.cmake).
+// llama.cpp's CUDA backend does not call cuBLASLt; PyTorch falls back to
+// cublasGemmEx when cublasLtMatmul fails. cuBLASLt shares cuBLAS's version numbers.
+#include <cublasLt.h>
+
+#include "status_text.h"
+
+#if VGPU_BLAS_FLAVOUR == 13
+#define VGPU_LT_MAJOR CUBLAS_VER_MAJOR
+#define VGPU_LT_MINOR CUBLAS_VER_MINOR
+#define VGPU_LT_PATCH CUBLAS_VER_PATCH
+#define VGPU_LT_CUDART 13000
+#elif VGPU_BLAS_FLAVOUR == 12
+#define VGPU_LT_MAJOR 12
+#define VGPU_LT_MINOR 9
+#define VGPU_LT_PATCH 1
+#define VGPU_LT_CUDART 12090
+#else
+#error "VGPU_BLAS_FLAVOUR must be 12 or 13"
+#endif
+
+extern "C" __attribute__((visibility("default"))) const char vgpu_guest_marker[] = "vgpu guest library";
+
+extern "C" {
+
+size_t CUBLASWINAPI cublasLtGetVersion(void) {
+  return VGPU_LT_MAJOR * 10000 + VGPU_LT_MINOR * 100 + VGPU_LT_PATCH;
+}
+
+size_t CUBLASWINAPI cublasLtGetCudartVersion(void) { return VGPU_LT_CUDART; }
+
+cublasStatus_t CUBLASWINAPI cublasLtGetProperty(libraryPropertyType type, int* value) {
+  if (value == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  switch (type) {
+    case MAJOR_VERSION: *value = VGPU_LT_MAJOR; return CUBLAS_STATUS_SUCCESS;
+    case MINOR_VERSION: *value = VGPU_LT_MINOR; return CUBLAS_STATUS_SUCCESS;
+    case PATCH_LEVEL: *value = VGPU_LT_PATCH; return CUBLAS_STATUS_SUCCESS;
+  }
+  return CUBLAS_STATUS_INVALID_VALUE;
+}
+
+const char* CUBLASWINAPI cublasLtGetStatusName(cublasStatus_t status) { return vgpu::guest::blas::status_name(status); }
+const char* CUBLASWINAPI cublasLtGetStatusString(cublasStatus_t status) {
+  return vgpu::guest::blas::status_string(status);
+}
+
+}  // extern "C"
