@@ -74,6 +74,15 @@ class Worker {
                         cb + l.reply_offset});
     }
     if (s_.stats) {
+      // Counters are per session: a new guest in this slot starts from zero.
+      SlotStats& x = *s_.stats;
+      for (auto* f : {&x.mem_held, &x.mem_peak, &x.bytes_htod, &x.bytes_dtoh, &x.launches, &x.gemms, &x.graph_launches,
+                      &x.errors, &x.records})
+        f->store(0, std::memory_order_relaxed);
+      for (size_t k = 0; k < kOpCount; ++k) {
+        x.calls[k].store(0, std::memory_order_relaxed);
+        x.op_errors[k].store(0, std::memory_order_relaxed);
+      }
       s_.stats->generation.fetch_add(1, std::memory_order_relaxed);
       s_.stats->worker_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
       s_.stats->backend.store(static_cast<uint32_t>(be_->kind()), std::memory_order_relaxed);

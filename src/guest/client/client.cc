@@ -1,5 +1,6 @@
 #include "client.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -76,6 +77,9 @@ class Channel {
   Status send(uint16_t op, uint16_t flags, const void* req, uint32_t req_len, Bytes in, uint64_t* seq) {
     const uint64_t payload = uint64_t(req_len) + in.size();
     if (payload > prod_.max_payload()) return st::kInvalidValue;
+    // After a host restart the region belongs to a new session (perhaps a new
+    // guest in this very slot): a stale guest must not write into it.
+    if (client_->host_gone()) return client_->dead_.load();
     RecordHeader* h;
     for (uint32_t spins = 0; !(h = prod_.try_reserve(static_cast<uint32_t>(payload))); ++spins) {
       // Ring full: the host is behind. Wait for it to consume.
@@ -112,32 +116,70 @@ class Channel {
           found = true;
           return true;
         }
+        // An asynchronous staged copy's error is reported now, as an
+        // asynchronous error, not later to whichever copy reuses its chunk.
+        for (uint32_t k = 0; k < nstage_; ++k) {
+          if (stage_seq_[k] == c.seq && stage_async_[k] && c.status != st::kOk) {
+            client_->note_async_error(c.status);
+            c.status = st::kOk;
+          }
+        }
         stash_.push_back(c);
       }
-      return false;
+      // Gone (host restarted, session ended): stop reading a ring that may
+      // now carry another session's completions.
+      return client_->host_gone();
     };
     auto give_up = [&] { return client_->host_gone(); };
-    if (!wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell)) return client_->dead_.load();
-    return found ? st::kOk : st::kUnknown;
+    if (!wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell) || !found) {
+      const Status d = client_->dead_.load();
+      return d ? d : st::kUnknown;
+    }
+    return st::kOk;
   }
 
-  // Staging chunk k, allocated from the arena on first use.
-  std::byte* stage(uint32_t k) {
-    if (!stage_[k]) stage_[k] = static_cast<std::byte*>(client_->arena().allocate(kStageChunkBytes, 4096));
-    return stage_[k];
+  // Allocates this channel's staging chunks from the arena on first use: up
+  // to kStageChunks, fewer when the arena is short or the process' staging
+  // budget (half the arena; pinned host memory needs the rest) is spent,
+  // but at least one. kOutOfMemory if not even one chunk can be had.
+  Status ensure_stages() {
+    if (nstage_) return st::kOk;
+    const uint64_t budget = client_->arena().bytes() / 2;
+    uint32_t n = 0;
+    for (; n < kStageChunks; ++n) {
+      if (n > 0 && client_->staging_bytes_.load(std::memory_order_relaxed) + kStageChunkBytes > budget) break;
+      stage_[n] = static_cast<std::byte*>(client_->arena().allocate(kStageChunkBytes, 4096));
+      if (!stage_[n]) break;
+      client_->staging_bytes_.fetch_add(kStageChunkBytes, std::memory_order_relaxed);
+    }
+    nstage_ = n;
+    return n ? st::kOk : st::kOutOfMemory;
   }
-  // Waits until chunk k's last copy is done; returns that copy's status.
+  uint32_t nstage() const { return nstage_; }
+  std::byte* stage(uint32_t k) { return stage_[k]; }
+  // Waits until chunk k's last copy is done; returns that copy's status (for
+  // an asynchronous copy, whose caller has returned, its error is reported
+  // as an asynchronous error instead and kOk returned).
   Status free_stage(uint32_t k) {
     if (!stage_seq_[k]) return st::kOk;
     CompletionData c{};
     Status s = wait(stage_seq_[k], &c);
     stage_seq_[k] = 0;
-    return s ? s : c.status;
+    if (s) return s;
+    if (stage_async_[k]) {
+      stage_async_[k] = false;
+      client_->note_async_error(c.status);
+      return st::kOk;
+    }
+    return c.status;
   }
-  uint64_t& stage_seq(uint32_t k) { return stage_seq_[k]; }
+  void set_stage(uint32_t k, uint64_t seq, bool async) {
+    stage_seq_[k] = seq;
+    stage_async_[k] = async;
+  }
   uint32_t next_stage() {
-    uint32_t k = next_stage_;
-    next_stage_ = (next_stage_ + 1) % kStageChunks;
+    uint32_t k = next_stage_ % nstage_;
+    next_stage_ = (k + 1) % nstage_;
     return k;
   }
 
@@ -156,6 +198,8 @@ class Channel {
   std::vector<CompletionData> stash_;
   std::byte* stage_[kStageChunks] = {};
   uint64_t stage_seq_[kStageChunks] = {};
+  bool stage_async_[kStageChunks] = {};
+  uint32_t nstage_ = 0;
   uint32_t next_stage_ = 0;
 };
 
@@ -186,8 +230,20 @@ Client& Client::get() {
 
 Client* Client::existing() { return g_client.load(std::memory_order_acquire); }
 
+// A fork()ed child of an attached process shares its parent's session
+// (region, channels, sequence numbers) but must not use it: its records would
+// reach the host as the parent's and break the parent's ordering. As with
+// CUDA, the child's calls fail (CUDA_ERROR_NOT_INITIALIZED) and, as the
+// child's thread keeps the parent's channel lease, that lease is dropped
+// without touching the channel.
+void Client::after_fork_in_child() {
+  t_lease.ch = nullptr;
+  if (Client* c = existing()) c->dead_.store(st::kNotInitialized, std::memory_order_release);
+}
+
 Client::Client() {
   pid_ = getpid();
+  pthread_atfork(nullptr, nullptr, &Client::after_fork_in_child);
   init_status_ = connect();
   if (init_status_ != st::kOk) std::fprintf(stderr, "vgpu: no GPU available: %s\n", init_text_.c_str());
 }
@@ -259,21 +315,23 @@ Status Client::connect() {
 void Client::heartbeat_loop() {
   RegionHeader* h = map_->header();
   uint64_t last_host_beat = 0, last_change = now_ms();
-  while (dead_.load(std::memory_order_acquire) == st::kOk) {
+  while (!host_gone()) {
     ctl_->guest_heartbeat.fetch_add(1, std::memory_order_relaxed);
     const uint64_t beat = h->host_heartbeat.load(std::memory_order_relaxed);
     if (beat != last_host_beat) last_host_beat = beat, last_change = now_ms();
     if (now_ms() - last_change > env_u32("VGPU_HOST_TIMEOUT_MS", 5000))
       fail(st::kDeviceUnavailable, "host daemon stopped answering");
-    host_gone();
     usleep(100000);
   }
 }
 
 bool Client::host_gone() {
   if (dead_.load(std::memory_order_acquire) != st::kOk) return true;
-  if (map_->header()->session_id.load(std::memory_order_acquire) != session_id_) {
+  const RegionHeader* h = map_->header();
+  if (h->session_id.load(std::memory_order_acquire) != session_id_) {
     fail(st::kDeviceUnavailable, "host daemon restarted");
+  } else if (h->host_state.load(std::memory_order_acquire) == static_cast<uint32_t>(HostState::kStopped)) {
+    fail(st::kDeviceUnavailable, "host daemon stopped");
   } else if (ctl_->served_token.load(std::memory_order_acquire) != token_ ||
              ctl_->fatal.load(std::memory_order_acquire)) {
     fail(st::kDeviceUnavailable, "host ended this session");
@@ -288,7 +346,13 @@ void Client::fail(Status s, const std::string& why) {
 
 void Client::shutdown() {
   if (init_status_ != st::kOk || getpid() != pid_) return;  // a fork()ed child owns nothing
-  if (dead_.load() == st::kOk) {
+  // A session the host already ended (or a host that restarted) may have
+  // handed this slot to another guest: then touch nothing.
+  if (host_gone()) {
+    dead_.store(st::kDeinitialized);
+    return;
+  }
+  {
     Channel* ch = channel();
     uint64_t seq;
     std::unique_lock lk(ch->mu(), std::defer_lock);
@@ -378,22 +442,24 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
   }
   // Pageable: stage through the channel's chunks. The guest fills chunk i+1
   // while the host DMAs chunk i; a chunk is reused once its copy completed.
+  // An asynchronous copy returns once its bytes are staged; errors of its
+  // chunks come back as asynchronous errors (see Channel::free_stage).
   Status first = st::kOk;
+  if (Status s = ch->ensure_stages()) return s;
   auto* p = static_cast<const std::byte*>(src);
   for (uint64_t off = 0; off < n;) {
     const uint32_t k = ch->next_stage();
     if (Status s = ch->free_stage(k); s && !first) first = s;
     std::byte* buf = ch->stage(k);
-    if (!buf) return st::kOutOfMemory;
     const uint64_t len = std::min(kStageChunkBytes, n - off);
     std::memcpy(buf, p + off, len);
     MemcpyHtoDReq r{dst + off, arena_off(buf), len, stream};
     if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
-    ch->stage_seq(k) = seq;
+    ch->set_stage(k, seq, !sync);
     off += len;
   }
   if (sync) {
-    for (uint32_t k = 0; k < kStageChunks; ++k)
+    for (uint32_t k = 0; k < ch->nstage(); ++k)
       if (Status s = ch->free_stage(k); s && !first) first = s;
   } else if (first) {
     note_async_error(first);
@@ -424,22 +490,22 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
   };
   std::vector<Piece> inflight;
   Status first = st::kOk;
+  if (Status s = ch->ensure_stages()) return s;
   auto* out = static_cast<std::byte*>(dst);
   uint64_t next = 0;
   auto issue = [&]() -> Status {
     const uint32_t k = ch->next_stage();
     if (Status s = ch->free_stage(k); s && !first) first = s;
     std::byte* buf = ch->stage(k);
-    if (!buf) return st::kOutOfMemory;
     const uint64_t len = std::min(kStageChunkBytes, n - next);
     MemcpyDtoHReq r{arena_off(buf), src + next, len, stream};
     if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
-    ch->stage_seq(k) = seq;
+    ch->set_stage(k, seq, false);
     inflight.push_back({k, next, len});
     next += len;
     return st::kOk;
   };
-  while (next < n && inflight.size() < kStageChunks)
+  while (next < n && inflight.size() < ch->nstage())
     if (Status s = issue()) return s;
   while (!inflight.empty()) {
     Piece pc = inflight.front();

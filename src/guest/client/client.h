@@ -115,6 +115,7 @@ class Client {
   Status exec(uint16_t op, bool sync, const void* req, uint32_t req_len, Bytes in, void* rep, uint32_t rep_len,
               MutBytes extra, uint32_t* extra_len);
   Status connect();
+  static void after_fork_in_child();
   Channel* channel();  // the calling thread's channel, claimed on first use
   bool host_gone();    // true (and fail()s) if the host died, restarted or ended the session
   void heartbeat_loop();
@@ -132,6 +133,7 @@ class Client {
   HelloRep hello_{};
   std::atomic<uint64_t> seq_{0};
   std::atomic<Status> async_error_{st::kOk};
+  std::atomic<uint64_t> staging_bytes_{0};  // arena bytes held by channels' staging chunks
   std::mutex mu_;  // channel claims, device cache, shared channel
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<std::unique_ptr<DeviceInfoRep>> devices_;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 namespace vgpu::host::cpu {
 namespace {
@@ -465,8 +466,22 @@ bool has_opaque_fatbin(const std::vector<uint8_t>& img) {
 
 }  // namespace
 
+namespace {
+// What the driver would accept as an image: an ELF (cubin), a fatbin
+// container, or PTX text. Anything else is refused as CUDA refuses it.
+bool looks_like_image(const uint8_t* p, uint64_t n) {
+  if (n >= 4 && std::memcmp(p, "\x7f" "ELF", 4) == 0) return true;
+  uint32_t magic = 0;
+  if (n >= 16) std::memcpy(&magic, p, 4);
+  if (magic == 0xBA55ED50u) return true;
+  const std::string_view text(reinterpret_cast<const char*>(p), n);
+  return text.find(".version") != std::string_view::npos && text.find(".target") != std::string_view::npos;
+}
+}  // namespace
+
 Status CpuBackend::module_load(const void* image, uint64_t bytes, Native* out) {
   if (image == nullptr || bytes == 0) return st::kInvalidImage;
+  if (!looks_like_image(static_cast<const uint8_t*>(image), bytes)) return st::kInvalidImage;
   Module m;
   m.image.assign(static_cast<const uint8_t*>(image), static_cast<const uint8_t*>(image) + bytes);
   *out = next_handle();
