@@ -391,6 +391,7 @@ int main(int argc, char** argv) {
       return usage(stderr), 2;
     }
   }
+  const bool found_by_glob = o.paths.empty();
   if (o.paths.empty()) {
     glob_t g{};
     if (glob("/dev/shm/vgpu-*.stats", 0, nullptr, &g) == 0)
@@ -402,18 +403,33 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<std::unique_ptr<StatsFile>> files;
-  int rc = 0;
+  int rc = 0, orphans = 0;
   for (const auto& p : o.paths) {
     auto f = std::make_unique<StatsFile>();
     std::string err;
     if (!f->open(p, &err)) {
       std::fprintf(stderr, "vgpu-smi: %s\n", err.c_str());
-      rc = 2;
+      if (!found_by_glob) rc = 2;
+      continue;
+    }
+    // Found by the default glob: a file left behind by a daemon that is gone
+    // and whose region file is gone too is nobody's; skip it.
+    if (found_by_glob && !pid_alive(f->header()->daemon_pid) && access(f->region().c_str(), F_OK) != 0) {
+      ++orphans;
       continue;
     }
     files.push_back(std::move(f));
   }
-  if (files.empty()) return rc ? rc : 2;
+  if (orphans)
+    std::fprintf(stderr, "vgpu-smi: ignored %d stats file(s) left behind by daemons that are gone (their regions too)\n",
+                 orphans);
+  if (files.empty()) {
+    if (found_by_glob && rc == 0) {
+      std::fprintf(stderr, "vgpu-smi: vgpu-hostd is not running\n");
+      return 1;
+    }
+    return rc ? rc : 2;
+  }
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;
