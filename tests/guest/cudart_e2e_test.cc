@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "cudart_test_kernels.h"
-#include "cudart_daemon.h"
+#include "daemon_fixture.h"  // tests/e2e: a real vgpu-hostd for this process
 #if VGPU_TEST_CUDART_MAJOR == 12
 #include "props12.h"
 #endif
@@ -859,20 +859,17 @@ int main(int argc, char** argv) {
   unsetenv("CUDA_VISIBLE_DEVICES");
   const char* be = std::getenv("VGPU_TEST_BACKEND");
   g_backend = be && *be ? be : "cpu";
-  vgpu::test::HostDaemon daemon;
+  vgpu::e2e::DaemonConfig cfg;
+  cfg.backend = g_backend;
+  cfg.slots = 8;  // this process and the --count-devices children it starts
+  vgpu::e2e::Daemon daemon(cfg);
   std::string why;
-  // Slots for this process and the --count-devices children it starts.
-  if (!daemon.start(VGPU_HOSTD_PATH, g_backend, 64, &why, {"--slots", "8"})) {
+  if (!daemon.start(&why)) {
     std::fprintf(stderr, "cannot start the host daemon: %s\n", why.c_str());
     return 1;
   }
-  setenv("VGPU_REGION", daemon.region().c_str(), 1);
+  daemon.export_env();  // VGPU_REGION, before the first CUDA call
   const int rc = RUN_ALL_TESTS();
-  // Stop the daemon and leave without running exit handlers: the program's
-  // __cudaUnregisterFatBinary would otherwise talk to a host that is gone
-  // (and wait for the client to notice).
-  std::fflush(stdout);
-  std::fflush(stderr);
-  daemon.stop();
-  _exit(rc);
+  if (rc != 0) std::fprintf(stderr, "daemon log:\n%s\n", daemon.log().c_str());
+  return rc;
 }
