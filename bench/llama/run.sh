@@ -31,7 +31,9 @@
 #   DEVICE [CUDA0]       test-backend-ops backend     NGL [99]
 #   BENCH_ARGS ["-p 512 -n 128 -r 5"]                BENCH_TIMEOUT [600]
 #   GEN_TOKENS [32]      GEN_PROMPT                   GEN_TIMEOUT [300]
-#   REGION [/dev/shm/vgpu-llama]   HOSTD_ARGS [""]    HOSTD_WAIT [30]
+#   REGION [/dev/shm/vgpu-llama]   HOSTD_ARGS [""]    HOSTD_WAIT [30]   HOSTD_BACKEND [cuda]
+#                        (the daemon serves --channels 8 guest threads per process by default:
+#                        keep TBO_JOBS below that, or add HOSTD_ARGS="--channels 16")
 #   LOG_DIR [.cache/llama/logs/run-DATE]   (.cache/llama/logs/latest points to the last)
 #   OUT                  if set, the summary is also written to $OUT/llama-summary.md
 #   PYTHON               python with numpy (default: python3, else /usr/bin/python3)
@@ -62,6 +64,7 @@ GEN_PROMPT="${GEN_PROMPT:-The quick brown fox jumps over the lazy dog, and then}
 GEN_TIMEOUT="${GEN_TIMEOUT:-300}"
 REGION="${REGION:-/dev/shm/vgpu-llama}"
 HOSTD_ARGS="${HOSTD_ARGS:-}"
+HOSTD_BACKEND="${HOSTD_BACKEND:-cuda}"
 HOSTD_WAIT="${HOSTD_WAIT:-30}"
 LOG_ROOT="$ROOT/.cache/llama/logs"
 LOG_DIR="$(abspath "${LOG_DIR:-$LOG_ROOT/run-$(date +%Y%m%d-%H%M%S)-$$}")"
@@ -181,16 +184,19 @@ stop_hostd() {
         wait "$HOSTD_PID" 2>/dev/null || true
     fi
     HOSTD_PID=""
-    rm -f "$REGION"
+    if [[ -f "$REGION.stats" ]]; then
+        cp "$REGION.stats" "$LOG_DIR/hostd.$HOSTD_STARTS.stats" 2>/dev/null || true
+    fi
+    rm -f "$REGION" "$REGION.stats"
 }
 start_hostd() {
     HOSTD_STARTS=$(( HOSTD_STARTS + 1 ))
     local hlog="$LOG_DIR/hostd.$HOSTD_STARTS.log"
     local -a hargs=()
     read -r -a hargs <<< "$HOSTD_ARGS"
-    rm -f "$REGION"
-    log "starting $VGPU_BUILD/bin/vgpu-hostd --region $REGION --backend cuda ${HOSTD_ARGS} (log: $hlog)"
-    "$VGPU_BUILD/bin/vgpu-hostd" --region "$REGION" --backend cuda "${hargs[@]}" > "$hlog" 2>&1 < /dev/null &
+    rm -f "$REGION" "$REGION.stats"
+    log "starting $VGPU_BUILD/bin/vgpu-hostd --region $REGION --backend $HOSTD_BACKEND ${HOSTD_ARGS} (log: $hlog)"
+    "$VGPU_BUILD/bin/vgpu-hostd" --region "$REGION" --backend "$HOSTD_BACKEND" "${hargs[@]}" > "$hlog" 2>&1 < /dev/null &
     HOSTD_PID=$!
     local waited=0
     while [[ ! -e "$REGION" ]]; do
