@@ -12,8 +12,10 @@
 # failures, 3 while it is still running (call `wait` again), 2 when no session exists.
 #
 # Phases of `run`, each timed (PHASES, default "vgpu llama run"):
-#   vgpu   build vgpu (cmake + ninja into $VGPU_BUILD) unless $VGPU_BUILD/bin/vgpu-hostd
-#          exists; if it cannot be built, `run` goes on with VGPU=0 (native only) and fails
+#   vgpu   build vgpu (cmake + ninja into $VGPU_BUILD, default build) unless
+#          $VGPU_BUILD/bin/vgpu-hostd exists; Boost/fmt .debs carried in .debs/ are used as in
+#          bench/gpu_run.sh; if it cannot be built, `run` goes on with VGPU=0 (native only)
+#          and the session fails
 #   llama  bench/llama/build.sh (a no-op when already built)
 #   run    bench/llama/run.sh (makes the model, then gen / bench / ops)
 # Everything run.sh reads from the environment passes through (STEPS, OPS, TBO_JOBS, ...).
@@ -82,12 +84,29 @@ cmd_run() {
                 if [[ -x "$VGPU_BUILD/bin/vgpu-hostd" && -e "$VGPU_BUILD/lib/libcudart.so.13" ]]; then
                     say "vgpu already built in $VGPU_BUILD"
                 else
+                    # Same convention as bench/gpu_run.sh: Boost/fmt .deb files carried in .debs/
+                    # are unpacked into /tmp/vgpu-deps (never into /) and put on the paths.
+                    if compgen -G "$ROOT/.debs/*.deb" >/dev/null; then
+                        local d=/tmp/vgpu-deps f
+                        mkdir -p "$d"
+                        for f in "$ROOT"/.debs/*.deb; do dpkg -x "$f" "$d"; done
+                        export CMAKE_PREFIX_PATH="$d/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+                        export CPATH="$d/usr/include${CPATH:+:$CPATH}"
+                        export LIBRARY_PATH="$d/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
+                        say "unpacked .debs into $d"
+                    fi
                     local -a gen=()
                     command -v ninja >/dev/null && gen=(-G Ninja)
                     local -a extra=()
                     read -r -a extra <<< "${VGPU_CMAKE_ARGS:-}"
-                    { cmake -S "$ROOT" -B "$VGPU_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" \
-                        && cmake --build "$VGPU_BUILD" -j "$(nproc)"; } > "$SESSION_DIR/vgpu-build.log" 2>&1 || rc=$?
+                    # What the llama.cpp runs need; if these targets cannot be named, build all.
+                    local -a want=(vgpu-hostd vgpu_backend_cuda lib/libcuda.so.1 lib/libcudart.so.13
+                                   lib/libcublas.so.13 lib/libcublasLt.so.13 lib/libnvidia-ml.so.1)
+                    {
+                        cmake -S "$ROOT" -B "$VGPU_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" \
+                            && { cmake --build "$VGPU_BUILD" -j "$(nproc)" --target "${want[@]}" \
+                                 || cmake --build "$VGPU_BUILD" -j "$(nproc)"; }
+                    } > "$SESSION_DIR/vgpu-build.log" 2>&1 || rc=$?
                     if [[ "$rc" != 0 || ! -x "$VGPU_BUILD/bin/vgpu-hostd" ]]; then
                         tail -n 30 "$SESSION_DIR/vgpu-build.log"
                         say "vgpu build FAILED (log: $SESSION_DIR/vgpu-build.log): going on natively only (VGPU=0)"
