@@ -263,7 +263,7 @@ if [[ "$VGPU" == 1 ]]; then
         fi
     fi
     if (( REMOTED )) && [[ -n "$CUDA_SO" ]] && command -v ldd >/dev/null; then
-        for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
+        for lib in libcuda.so.1 libcudart.so.13 libcublas.so.13; do  # libcublasLt is only NVIDIA cublas's dependency
             where="$(awk -v l="$lib" '$1 == l { print $3 }' "$LOG_DIR/ldd.vgpu.txt")"
             if [[ "$where" != "$VGPU_BUILD/lib/"* ]]; then
                 fail "with the vgpu environment $lib resolves to '${where:-nothing}', not $VGPU_BUILD/lib (see $LOG_DIR/ldd.vgpu.txt)"

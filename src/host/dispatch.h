@@ -29,11 +29,19 @@ struct Call {
   bool has_fence = false;
   Native event = 0;                  // set (with has_event): complete only when this event has fired
   bool has_event = false;
+  Native idle_stream = 0;            // set (with has_idle): complete only when this stream is idle
+  bool has_idle = false;
   const char* protocol_error = nullptr;  // why, with kProtocolError
 
   bool wants_completion() const { return flags & kFlagWantCompletion; }
   // Defers this call's completion until everything on `stream` is done.
   Status defer_until_stream(Native stream, bool all_streams = false);
+  // Defers this call's completion until `stream` has no work left: cheaper
+  // than a fence (no event is recorded), for an explicit stream synchronise.
+  void defer_until_stream_idle(Native stream) {
+    idle_stream = stream;
+    has_idle = true;
+  }
   // Defers this call's completion until `event` has fired.
   void defer_until_event(Native event) {
     this->event = event;

@@ -31,7 +31,12 @@ Status on_StreamDestroy(Call& c, const StreamReq& r, Empty&) {
 Status on_StreamSynchronize(Call& c, const StreamReq& r, Empty&) {
   Native n;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
-  return c.defer_until_stream(n);
+  // Polling the stream itself answers as CUDA does (and refuses a capturing
+  // stream the same way); work other threads add meanwhile can only delay it.
+  const Status now = c.s.be->stream_query(n);
+  if (now != st::kNotReady) return now;
+  c.defer_until_stream_idle(n);
+  return st::kOk;
 }
 
 Status on_StreamQuery(Call& c, const StreamReq& r, Empty&) {

@@ -40,7 +40,8 @@ struct Owed {
   uint32_t reply_len;
   uint64_t fence;
   Native event;
-  bool has_fence, has_event;
+  Native idle_stream;
+  bool has_fence, has_event, has_idle;
 };
 
 class Worker {
@@ -181,14 +182,17 @@ class Worker {
     if (s_.stats) {
       s_.stats->records.fetch_add(1, std::memory_order_relaxed);
       s_.stats->calls[v.op].fetch_add(1, std::memory_order_relaxed);
-      if (st != vgpu::st::kOk) {
+      // "Not ready" and ModuleLoad's "upload it" are answers, not errors.
+      const bool answer = st == vgpu::st::kNotReady || (st == vgpu::st::kNotFound && v.op == uint16_t(Op::ModuleLoad));
+      if (st != vgpu::st::kOk && !answer) {
         s_.stats->op_errors[v.op].fetch_add(1, std::memory_order_relaxed);
         s_.stats->errors.fetch_add(1, std::memory_order_relaxed);
       }
     }
     if (call.wants_completion()) {
-      Owed o{index, v.seq, st, reply_len, call.fence, call.event, call.has_fence, call.has_event};
-      if (st == vgpu::st::kOk && (call.has_fence || call.has_event)) {
+      Owed o{index, v.seq, st, reply_len, call.fence, call.event, call.idle_stream,
+             call.has_fence, call.has_event, call.has_idle};
+      if (st == vgpu::st::kOk && (call.has_fence || call.has_event || call.has_idle)) {
         waiting_.push_back(o);
       } else {
         if (call.has_fence) be_->fence_release(call.fence);
@@ -215,7 +219,9 @@ class Worker {
     bool done_any = false;
     for (size_t i = 0; i < waiting_.size();) {
       Owed& o = waiting_[i];
-      const Status s = o.has_fence ? be_->fence_poll(o.fence) : be_->event_query(o.event);
+      const Status s = o.has_fence ? be_->fence_poll(o.fence)
+                       : o.has_event ? be_->event_query(o.event)
+                                     : be_->stream_query(o.idle_stream);
       if (s == st::kNotReady) {
         ++i;
         continue;

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "copier.h"
 #include "vgpu/wait.h"
 
 namespace vgpu::guest {
@@ -452,7 +453,7 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
     if (Status s = ch->free_stage(k); s && !first) first = s;
     std::byte* buf = ch->stage(k);
     const uint64_t len = std::min(kStageChunkBytes, n - off);
-    std::memcpy(buf, p + off, len);
+    ParallelCopier::get().copy(buf, p + off, len);
     MemcpyHtoDReq r{dst + off, arena_off(buf), len, stream};
     if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
     ch->set_stage(k, seq, !sync);
@@ -513,7 +514,7 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
     if (Status s = ch->free_stage(pc.k)) {
       if (!first) first = s;
     } else {
-      std::memcpy(out + pc.off, ch->stage(pc.k), pc.len);
+      ParallelCopier::get().copy(out + pc.off, ch->stage(pc.k), pc.len);
     }
     if (next < n)
       if (Status s = issue()) return s;
