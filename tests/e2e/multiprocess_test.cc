@@ -297,7 +297,9 @@ TEST_F(MultiProcess, StatsArePerSession) {
     ASSERT_FALSE(g.wait_line("READY").empty()) << g.output();
     const int s = slot_of(g.pid());
     ASSERT_GE(s, 0);
-    if (slot >= 0) ASSERT_EQ(slot, s) << "the second guest did not reuse the slot";
+    if (slot >= 0) {
+      ASSERT_EQ(slot, s) << "the second guest did not reuse the slot";
+    }
     slot = s;
     const auto& st = stats_.slot(s);
     EXPECT_EQ(htod, st.bytes_htod.load());
