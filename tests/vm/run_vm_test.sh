@@ -22,11 +22,17 @@
 #                         "<host-bin> --region @REGION@". Later:
 #                         "build/bin/vgpu-hostd --region @REGION@ --backend cpu"
 #   VGPU_VM_HOST_CHECK    shell command run after the guest finished, with
-#                         $HOST_LOG and $REGION set, before the host is stopped;
+#                         $HOST_LOG, $REGION and $WORK_DIR set, before the host is stopped;
 #                         non-zero fails the test (e.g. "the host's counters show
 #                         the calls arrived"). Default: nothing.
 #   VGPU_VM_HOST_FINAL_CHECK  same, run after the host was stopped with SIGTERM.
 #                         Default for the stand-in: its log says it answered pings.
+#   VGPU_VM_HOST_MONITOR  shell command started in the background once the
+#                         region is ready (with $REGION, $HOST_LOG and $WORK_DIR
+#                         set), stopped with SIGTERM when the guest is done,
+#                         before VGPU_VM_HOST_CHECK (e.g. a stats sampler: the
+#                         daemon's counters are per session, a later session in
+#                         the same slot resets them). Default: nothing.
 #   VGPU_VM_GUEST_PROGRAMS  extra guest programs (space-separated paths)
 #   VGPU_VM_GUEST_LIBDIRS   folders whose *.so* files go to /opt/vgpu/lib in the
 #                         guest (our libcuda.so.1, libcudart.so.13, ...: build/lib)
@@ -62,7 +68,7 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=$2; shift 2 ;;
     --bench) bench=1; shift ;;
     --keep) keep=1; shift ;;
-    -h|--help) sed -n '2,45p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
     *) fail "unknown argument $1" ;;
   esac
 done
@@ -110,8 +116,10 @@ serial=$work/serial.log
 qemu_log=$work/qemu.log
 host_pid=""
 qemu_pid=""
+monitor_pid=""
 cleanup() {
   [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+  [ -n "$monitor_pid" ] && kill "$monitor_pid" 2>/dev/null
   [ -n "$host_pid" ] && kill "$host_pid" 2>/dev/null && wait "$host_pid" 2>/dev/null
   # The region and anything the host put beside it (vgpu-hostd: REGION.stats).
   [ $keep = 1 ] || rm -f "$region" "$region".*
@@ -149,6 +157,19 @@ if [ $((size & (size - 1))) != 0 ]; then
   fail "region file $region is $size bytes, not a power of two: the host must round it up (QEMU's ivshmem BAR2 must be a power of two)"
 fi
 say "region $region: $((size >> 20)) MiB"
+if [ -n "${VGPU_VM_HOST_MONITOR:-}" ]; then
+  # exec: $monitor_pid is the monitor itself, so SIGTERM reaches it.
+  REGION=$region HOST_LOG=$HOST_LOG WORK_DIR=$work bash -c "exec $VGPU_VM_HOST_MONITOR" >"$work/monitor.log" 2>&1 &
+  monitor_pid=$!
+fi
+stop_monitor() {
+  [ -n "$monitor_pid" ] || return 0
+  kill -TERM "$monitor_pid" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$monitor_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$monitor_pid" 2>/dev/null
+  wait "$monitor_pid" 2>/dev/null
+  monitor_pid=""
+}
 
 # --- 4. QEMU ------------------------------------------------------------------
 accel=${VGPU_VM_ACCEL:-auto}
@@ -250,12 +271,14 @@ if [ $qrc != 0 ]; then
   # of this test (a wrong option), not a reason to skip.
   fail "qemu exited with status $qrc ($accel)"
 fi
-# Guest output, for the CTest log.
-tr -d '\r' <"$serial" | grep -aoE '(VGPU-VM|vm_probe).*' | sed 's/^/guest| /'
+# Guest output from /init on (without the kernel's own messages), for the CTest log.
+tr -d '\r' <"$serial" | sed -n '/VGPU-VM: guest up/,$p' | sed 's/^.*\(VGPU-VM: guest up\)/\1/' |
+  grep -avE '^\[ *[0-9]+\.[0-9]+\] ' | sed 's/^/guest| /'
 
+stop_monitor
 host_ok=1
 if [ -n "${VGPU_VM_HOST_CHECK:-}" ]; then
-  HOST_LOG=$HOST_LOG REGION=$region bash -c "$VGPU_VM_HOST_CHECK" || host_ok=0
+  HOST_LOG=$HOST_LOG REGION=$region WORK_DIR=$work bash -c "$VGPU_VM_HOST_CHECK" || host_ok=0
 fi
 stop_host
 final_check=${VGPU_VM_HOST_FINAL_CHECK-}
@@ -264,7 +287,7 @@ if [ -z "${VGPU_VM_HOST_CMD:-}" ] && [ -z "${VGPU_VM_HOST_FINAL_CHECK+x}" ]; the
   final_check='grep -Eq "answered [1-9][0-9]* pings" "$HOST_LOG"'
 fi
 if [ -n "$final_check" ]; then
-  HOST_LOG=$HOST_LOG REGION=$region bash -c "$final_check" || host_ok=0
+  HOST_LOG=$HOST_LOG REGION=$region WORK_DIR=$work bash -c "$final_check" || host_ok=0
 fi
 sed 's/^/host| /' "$HOST_LOG"
 
