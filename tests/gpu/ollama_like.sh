@@ -33,6 +33,7 @@ if [ ! -f "$M" ]; then
     "$LB/bin/llama-quantize" "${M%.gguf}-f16.gguf" "$M" Q8_0 >/dev/null 2>&1 || { say "model failed"; exit 1; }
 fi
 
+pkill -x llama-server; sleep 0.5
 say "laying out $T like Ollama's install"
 rm -rf "$T"; mkdir -p "$T/lib/ollama/cuda_v13" "$T/sys"
 cp -a "$LB"/bin/llama-server "$LB"/bin/lib*.so* "$T/lib/ollama/"
@@ -54,13 +55,17 @@ serve_once() {  # label
   say "$1: libraries libggml-cuda.so resolves to:"
   run_env ldd "$OL/cuda_v13/libggml-cuda.so" | grep -E 'libcud|libcublas' | sed 's/(0x.*)//'
   say "$1: a completion request"
-  run_env "$OL/llama-server" -m "$M" -ngl 99 --port 18089 -c 2048 >"/tmp/server.$1.log" 2>&1 &
+  local port=$((18000 + RANDOM % 1000))
+  # env execs the server: $! is the server itself, so the kill below reaches it.
+  env LD_LIBRARY_PATH="$OL:$OL/cuda_v13" GGML_BACKEND_PATH="$OL/cuda_v13/libggml-cuda.so" CUDA_VISIBLE_DEVICES=0 \
+    "$OL/llama-server" -m "$M" -ngl 99 --port $port -c 2048 >"/tmp/server.$1.log" 2>&1 &
   local S=$!
-  for _ in $(seq 120); do curl -sf localhost:18089/health >/dev/null 2>&1 && break; sleep 0.5; done
-  curl -s localhost:18089/completion -d '{"prompt":"The quick brown fox","n_predict":16,"temperature":0}' |
+  for _ in $(seq 120); do curl -sf localhost:$port/health >/dev/null 2>&1 && break; sleep 0.5; done
+  curl -s localhost:$port/completion -d '{"prompt":"The quick brown fox","n_predict":16,"temperature":0}' |
     python3 -c 'import json,sys; r=json.load(sys.stdin); print("completion:", repr(r["content"][:80]), "| tokens predicted:", r["timings"]["predicted_n"], "| %.1f tok/s" % r["timings"]["predicted_per_second"])'
   grep -E "offloaded|CUDA0|using device" "/tmp/server.$1.log" | head -3
   "$B/bin/vgpu-smi" --stats $R.stats --once | head -4
+  grep -E "print_timing.*eval time" "/tmp/server.$1.log" | tail -1
   kill $S; wait $S 2>/dev/null
 }
 
