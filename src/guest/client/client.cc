@@ -139,6 +139,16 @@ class Channel {
     return st::kOk;
   }
 
+  // A copy of pinned (arena) memory: one record; with `sync`, the host
+  // answers once the copy is done on the device, and that answer is returned.
+  Status send_and_maybe_wait(uint16_t op, const void* req, uint32_t req_len, bool sync) {
+    uint64_t seq = 0;
+    Status s = send(op, sync ? kFlagWantCompletion : 0, req, req_len, {}, &seq);
+    if (s || !sync) return s;
+    CompletionData c{};
+    return (s = wait(seq, &c)) ? s : c.status;
+  }
+
   // Allocates this channel's staging chunks from the arena on first use: up
   // to kStageChunks, fewer when the arena is short or the process' staging
   // budget (half the arena; pinned host memory needs the rest) is spent,
@@ -435,11 +445,8 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
   if (ch->shared) lk.lock();
   uint64_t seq = 0;
   if (in_arena(src, n)) {
-    MemcpyHtoDReq r{dst, arena_off(src), n, stream};
-    Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
-    if (s || !sync) return s;
-    CompletionData c{};
-    return (s = ch->wait(seq, &c)) ? s : c.status;
+    const MemcpyHtoDReq r{dst, arena_off(src), n, stream};
+    return ch->send_and_maybe_wait(static_cast<uint16_t>(Op::MemcpyHtoD), &r, sizeof r, sync);
   }
   // Pageable: stage through the channel's chunks. The guest fills chunk i+1
   // while the host DMAs chunk i; a chunk is reused once its copy completed.
@@ -478,11 +485,8 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
   if (ch->shared) lk.lock();
   uint64_t seq = 0;
   if (in_arena(dst, n)) {
-    MemcpyDtoHReq r{arena_off(dst), src, n, stream};
-    Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), sync ? kFlagWantCompletion : 0, &r, sizeof r, {}, &seq);
-    if (s || !sync) return s;
-    CompletionData c{};
-    return (s = ch->wait(seq, &c)) ? s : c.status;
+    const MemcpyDtoHReq r{arena_off(dst), src, n, stream};
+    return ch->send_and_maybe_wait(static_cast<uint16_t>(Op::MemcpyDtoH), &r, sizeof r, sync);
   }
   // Pageable: keep up to kStageChunks copies in flight; copy each out as it lands.
   struct Piece {
