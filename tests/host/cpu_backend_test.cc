@@ -945,6 +945,24 @@ TEST_F(CpuBackendTest, TrsmBatchedEveryVariant) {
         }
 }
 
+// alpha == 0 only zeroes B: A is not read, and op(A) (ka * ka floats, with ka
+// taken from B's size alone) must not be built. A tall B of 1 MiB once made
+// the daemon allocate 256 GiB.
+TEST_F(CpuBackendTest, TrsmAlphaZeroWithATallBAllocatesNoOpA) {
+  const int m = 1 << 18;
+  std::vector<float> b(m, 3.0f);
+  const DevPtr db = upload(b);
+  TrsmBatchedReq r{};
+  r.s.handle = blas;
+  r.m = m, r.n = 1, r.lda = m, r.ldb = m, r.batch_count = 1;
+  r.alpha = 0.0f;
+  r.a = upload(std::vector<uint64_t>{0}), r.b = upload(std::vector<uint64_t>{db});
+  int bs = -1;
+  ASSERT_EQ(be.blas_trsm_batched(blas, kNativeLegacyStream, r, &bs), st::kOk);
+  EXPECT_EQ(bs, 0);
+  EXPECT_EQ(download<float>(db, m), std::vector<float>(m, 0.0f));
+}
+
 // ---- level 1 / 2 -------------------------------------------------------------------------------
 TEST_F(CpuBackendTest, Level1And2) {
   const int n = 50;

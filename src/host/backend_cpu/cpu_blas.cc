@@ -424,7 +424,10 @@ Status CpuBackend::blas_trsm_batched(Native h, Native stream, const TrsmBatchedR
   const bool unit = r.diag == 1;
   // op(A) is lower triangular when A is lower and not transposed, or upper and transposed.
   const bool op_lower = (r.uplo == 0) != trans;
-  std::vector<float> amat(static_cast<size_t>(ka * ka)), x;
+  // op(A) densely: ka * ka floats, no more than A's span, which was checked
+  // against device memory; with alpha == 0, A is neither looked up nor
+  // needed, and ka (from B's size alone) may be far too large to allocate.
+  std::vector<float> amat(alpha != 0.0f ? static_cast<size_t>(ka * ka) : 0), x;
   for (int64_t bi = 0; bi < r.batch_count; ++bi) {
     resolve(bi, &ab, &bb);
     auto getb = [&](int64_t i, int64_t j) {
