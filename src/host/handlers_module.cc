@@ -30,7 +30,7 @@ Status on_BlobAppend(Call& c, const BlobAppendReq& r, Empty&) {
   if (r.total > kMaxImageBytes || r.offset > r.total || c.in.size() > r.total - r.offset) return st::kInvalidValue;
   if (r.offset == 0) c.s.blob.assign(r.total, std::byte{0});
   if (c.s.blob.size() != r.total) return st::kInvalidValue;
-  std::memcpy(c.s.blob.data() + r.offset, c.in.data(), c.in.size());
+  if (!c.in.empty()) std::memcpy(c.s.blob.data() + r.offset, c.in.data(), c.in.size());
   return st::kOk;
 }
 
@@ -75,7 +75,7 @@ Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out)
   uint32_t end = 0;
   for (const auto& p : params) end = std::max(end, p.offset + p.size);
   if (params.size() * sizeof(ParamSlot) > c.reply_extra_cap) return st::kNotSupported;
-  std::memcpy(c.reply_extra, params.data(), params.size() * sizeof(ParamSlot));
+  if (!params.empty()) std::memcpy(c.reply_extra, params.data(), params.size() * sizeof(ParamSlot));
   c.reply_extra_len = static_cast<uint32_t>(params.size() * sizeof(ParamSlot));
   out.function = c.s.handles.add(Kind::kFunction, fn, end, pst == st::kOk);
   out.param_count = static_cast<uint32_t>(params.size());
