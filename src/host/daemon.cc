@@ -1,5 +1,6 @@
 #include "daemon.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -7,34 +8,56 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <sstream>
 
 #include "mapping.h"
-#include "vgpu/status.h"
 #include "vgpu/stats.h"
+#include "vgpu/status.h"
 
 namespace vgpu::host {
 namespace {
 
 std::atomic<bool> g_stop{false};
-void on_signal(int) { g_stop.store(true); }
+std::atomic<bool> g_rescan{false};
+void on_stop(int) { g_stop.store(true); }
+void on_hup(int) { g_rescan.store(true); }
+
+constexpr uint64_t kStopGraceMs = 5000;  // SIGTERM, then SIGKILL after this
 
 uint64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+// One served region: its settings, its file mapped, its stats, a worker per busy slot.
 struct Region {
-  std::string path;
+  RegionOptions opt;
+  std::string conf;  // the .conf file it comes from ("" = the command line)
   std::unique_ptr<Mapping> map;
   void* stats = nullptr;
   uint64_t stats_bytes = 0;
-  std::vector<pid_t> workers;
+  std::vector<pid_t> workers;  // per slot, 0 = none
   std::vector<uint64_t> claiming_since;
+  uint64_t stop_deadline = 0;  // != 0: stopping; what is left gets SIGKILL after it
+
+  ~Region() {
+    if (stats) munmap(stats, stats_bytes);
+  }
+  bool stopping() const { return stop_deadline != 0; }
+  bool idle() const {
+    for (pid_t p : workers)
+      if (p) return false;
+    return true;
+  }
+  uint32_t slots() const { return opt.config.slot_count; }
 };
 
 // The stats file is host-only (guests never see it): mode 0600 in /dev/shm.
@@ -58,6 +81,32 @@ void* create_stats(const std::string& path, uint32_t slots, uint64_t* bytes) {
   return p;
 }
 
+// Creates and formats the region file, gives it its owner and mode, creates
+// its stats file and marks it ready. nullptr (and *err) on failure.
+std::unique_ptr<Region> open_region(const RegionOptions& o, const std::string& conf, std::string* err) {
+  auto r = std::make_unique<Region>();
+  r->opt = o;
+  r->opt.worker.region = o.path;
+  r->conf = conf;
+  r->map = create_region_file(o.path, o.config, err);
+  if (!r->map) return nullptr;
+  if ((o.uid >= 0 || o.gid >= 0) && chown(o.path.c_str(), o.uid, o.gid) != 0)
+    return *err = "chown " + o.path + ": " + std::strerror(errno), nullptr;
+  if (chmod(o.path.c_str(), o.mode) != 0) return *err = "chmod " + o.path + ": " + std::strerror(errno), nullptr;
+  const std::string stats_path = o.path + ".stats";
+  r->stats = create_stats(stats_path, o.config.slot_count, &r->stats_bytes);
+  if (!r->stats) return *err = "cannot create " + stats_path + ": " + std::strerror(errno), nullptr;
+  std::snprintf(static_cast<StatsHeader*>(r->stats)->region_path, 256, "%s", o.path.c_str());
+  r->workers.assign(o.config.slot_count, 0);
+  r->claiming_since.assign(o.config.slot_count, 0);
+  RegionHeader* h = r->map->header();
+  h->host_pid = static_cast<uint32_t>(getpid());
+  h->host_state.store(static_cast<uint32_t>(HostState::kReady), std::memory_order_release);
+  std::fprintf(stderr, "vgpu-hostd: serving %s (%.1f MiB region%s%s)\n", describe(o).c_str(),
+               double(r->map->bytes()) / (1 << 20), conf.empty() ? "" : ", from ", conf.c_str());
+  return r;
+}
+
 // Back to a free slot: control block and rings zeroed (the arena needs no
 // clearing: the next guest formats it). Called only with no worker running.
 void wipe_slot(Region& r, uint32_t s) {
@@ -67,121 +116,251 @@ void wipe_slot(Region& r, uint32_t s) {
   slot_ctl(base, s)->state.store(static_cast<uint32_t>(SlotState::kFree), std::memory_order_release);
 }
 
-}  // namespace
+class Supervisor {
+ public:
+  explicit Supervisor(const DaemonOptions& opt) : opt_(opt) {}
+  int run();
 
-int run_daemon(const DaemonOptions& opt) {
-  std::vector<Region> regions;
-  for (const auto& path : opt.regions) {
-    Region r;
-    r.path = path;
+ private:
+  struct ConfFile {
+    std::string text;
+    bool ok = false;      // parsed
+    RegionOptions opt;    // if ok
+    bool failed = false;  // its region could not be created: not retried until the file changes (or SIGHUP)
+    bool told = false;    // "already served" logged
+  };
+
+  void rescan(bool forget);
+  void serve(Region& r, uint64_t now);
+  void reap();
+  void stop(Region& r, const char* why, uint64_t now);
+  Region* find(const std::string& path) {
+    for (auto& r : regions_)
+      if (r->opt.path == path) return r.get();
+    return nullptr;
+  }
+
+  const DaemonOptions& opt_;
+  std::vector<std::unique_ptr<Region>> regions_;
+  std::map<std::string, ConfFile> confs_;  // by file name in the config dir
+  bool dir_told_ = false;
+};
+
+// Reads the config dir and makes the served regions match its *.conf files.
+void Supervisor::rescan(bool forget) {
+  if (forget) confs_.clear();
+  const std::string& dir = opt_.config_dir;
+  DIR* d = opendir(dir.c_str());
+  if (!d) {
+    // Keeps serving what it serves: a dir that is briefly away stops nothing.
+    if (!dir_told_) std::fprintf(stderr, "vgpu-hostd: config dir %s: %s\n", dir.c_str(), std::strerror(errno));
+    dir_told_ = true;
+    return;
+  }
+  dir_told_ = false;
+  std::map<std::string, ConfFile> seen;
+  while (const dirent* e = readdir(d)) {
+    const std::string name = e->d_name, file = dir + "/" + name;
+    struct stat st{};
+    if (name[0] == '.' || !name.ends_with(".conf") || stat(file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    auto old = confs_.find(name);
+    std::ifstream f(file);
+    std::ostringstream text;
+    text << f.rdbuf();
+    if (!f) {  // unreadable: said once, the region (if any) keeps going
+      if (old == confs_.end()) std::fprintf(stderr, "vgpu-hostd: %s: cannot read; file skipped\n", file.c_str());
+      seen[name] = old != confs_.end() ? std::move(old->second) : ConfFile{};
+      continue;
+    }
+    if (old != confs_.end() && old->second.text == text.str()) {
+      seen[name] = std::move(old->second);
+      continue;
+    }
+    ConfFile c;
+    c.text = text.str();
     std::string err;
-    r.map = create_region_file(path, opt.config, &err);
-    if (!r.map) {
+    c.ok = parse_region_conf(c.text, opt_.defaults, &c.opt, &err);
+    if (!c.ok) std::fprintf(stderr, "vgpu-hostd: %s: %s; file skipped\n", file.c_str(), err.c_str());
+    seen[name] = std::move(c);
+  }
+  closedir(d);
+  confs_ = std::move(seen);
+
+  const uint64_t now = now_ms();
+  for (auto& r : regions_) {
+    if (r->conf.empty() || r->stopping()) continue;
+    const auto c = confs_.find(r->conf);
+    if (c == confs_.end()) stop(*r, "its config file was removed", now);
+    else if (c->second.ok && describe(c->second.opt) != describe(r->opt)) stop(*r, "its config file changed", now);
+  }
+  for (auto& [name, c] : confs_) {
+    if (!c.ok || c.failed) continue;
+    bool served = false;
+    for (auto& r : regions_) served |= r->conf == name && !r->stopping();
+    if (served) continue;
+    if (Region* other = find(c.opt.path)) {
+      // A region still stopping is replaced once its workers are gone.
+      if (!other->stopping() && !c.told)
+        std::fprintf(stderr, "vgpu-hostd: %s/%s: %s is already served (%s); file skipped\n", dir.c_str(), name.c_str(),
+                     c.opt.path.c_str(), other->conf.empty() ? "command line" : other->conf.c_str());
+      c.told |= !other->stopping();
+      continue;
+    }
+    std::string err;
+    auto r = open_region(c.opt, name, &err);
+    if (!r) {
+      std::fprintf(stderr, "vgpu-hostd: %s/%s: %s; file skipped\n", dir.c_str(), name.c_str(), err.c_str());
+      c.failed = true;
+      continue;
+    }
+    regions_.push_back(std::move(r));
+  }
+}
+
+// Starts a worker for every newly claimed slot and frees abandoned ones.
+void Supervisor::serve(Region& r, uint64_t now) {
+  for (uint32_t s = 0; s < r.slots(); ++s) {
+    SlotCtl* ctl = slot_ctl(r.map->base(), s);
+    const auto state = static_cast<SlotState>(ctl->state.load(std::memory_order_acquire));
+    if (r.workers[s]) continue;
+    if (state == SlotState::kClaiming) {
+      // A guest that died between claiming and filling in its claim.
+      if (!r.claiming_since[s]) r.claiming_since[s] = now;
+      if (now - r.claiming_since[s] > 5000) wipe_slot(r, s), r.claiming_since[s] = 0;
+      continue;
+    }
+    r.claiming_since[s] = 0;
+    if (state == SlotState::kClosing || state == SlotState::kServing) {
+      wipe_slot(r, s);  // its worker is gone
+    } else if (state == SlotState::kClaimed) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        for (auto& other : regions_) {  // a worker sees its own region only
+          if (other.get() == &r) continue;
+          munmap(other->map->base(), other->map->bytes());
+          munmap(other->stats, other->stats_bytes);
+        }
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_IGN);
+        _exit(run_worker(r.map->base(), s, stats_slot(r.stats, s), r.opt.worker));
+      }
+      if (pid < 0) {
+        std::fprintf(stderr, "vgpu-hostd: fork: %s\n", std::strerror(errno));
+        ctl->fatal.store(vgpu::st::kOperatingSystem, std::memory_order_release);
+      } else {
+        r.workers[s] = pid;
+      }
+    }
+  }
+}
+
+void Supervisor::reap() {
+  int status = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (auto& r : regions_) {
+      for (uint32_t s = 0; s < r->workers.size(); ++s) {
+        if (r->workers[s] != pid) continue;
+        r->workers[s] = 0;
+        if (WIFSIGNALED(status) && !r->stopping())
+          std::fprintf(stderr, "vgpu-hostd: %s slot %u: worker %d killed by signal %d\n", r->opt.path.c_str(), s, pid,
+                       WTERMSIG(status));
+        stats_slot(r->stats, s)->active.store(0, std::memory_order_release);
+        wipe_slot(*r, s);
+      }
+    }
+  }
+}
+
+// Guests see the region stopped; its workers are told to end. The region is
+// dropped once they are reaped (its region file left, its stats file removed).
+void Supervisor::stop(Region& r, const char* why, uint64_t now) {
+  std::fprintf(stderr, "vgpu-hostd: stopping %s (%s)\n", r.opt.path.c_str(), why);
+  r.map->header()->host_state.store(static_cast<uint32_t>(HostState::kStopped), std::memory_order_release);
+  for (pid_t p : r.workers)
+    if (p) kill(p, SIGTERM);
+  r.stop_deadline = now + kStopGraceMs;
+}
+
+int Supervisor::run() {
+  struct sigaction sa{};
+  sa.sa_handler = on_stop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  for (const auto& path : opt_.regions) {
+    RegionOptions o = opt_.defaults;
+    o.path = path;
+    std::string err;
+    auto r = open_region(o, "", &err);
+    if (!r) {
       std::fprintf(stderr, "vgpu-hostd: %s\n", err.c_str());
       return 1;
     }
-    if ((opt.region_uid >= 0 || opt.region_gid >= 0) && chown(path.c_str(), opt.region_uid, opt.region_gid) != 0) {
-      std::fprintf(stderr, "vgpu-hostd: chown %s: %s\n", path.c_str(), std::strerror(errno));
-      return 1;
-    }
-    if (chmod(path.c_str(), opt.region_mode) != 0) {
-      std::fprintf(stderr, "vgpu-hostd: chmod %s: %s\n", path.c_str(), std::strerror(errno));
-      return 1;
-    }
-    const std::string stats_path = path + ".stats";
-    r.stats = create_stats(stats_path, opt.config.slot_count, &r.stats_bytes);
-    if (!r.stats) {
-      std::fprintf(stderr, "vgpu-hostd: cannot create %s: %s\n", stats_path.c_str(), std::strerror(errno));
-      return 1;
-    }
-    std::snprintf(static_cast<StatsHeader*>(r.stats)->region_path, 256, "%s", path.c_str());
-    r.workers.assign(opt.config.slot_count, 0);
-    r.claiming_since.assign(opt.config.slot_count, 0);
-    RegionHeader* h = r.map->header();
-    h->host_pid = static_cast<uint32_t>(getpid());
-    h->host_state.store(static_cast<uint32_t>(HostState::kReady), std::memory_order_release);
-    std::fprintf(stderr, "vgpu-hostd: serving %s (%u slots, %llu MiB arena each, %.1f MiB region)\n", path.c_str(),
-                 opt.config.slot_count, static_cast<unsigned long long>(opt.config.arena_bytes >> 20),
-                 double(r.map->bytes()) / (1 << 20));
-    regions.push_back(std::move(r));
+    regions_.push_back(std::move(r));
   }
+  if (!opt_.config_dir.empty())
+    std::fprintf(stderr, "vgpu-hostd: serving %s/*.conf (rescanned every %u ms and on SIGHUP)\n",
+                 opt_.config_dir.c_str(), opt_.rescan_ms);
 
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-
-  uint64_t last_beat = 0;
+  uint64_t last_beat = 0, last_scan = 0;
+  bool scan_soon = !opt_.config_dir.empty();
   while (!g_stop.load()) {
-    const uint64_t now = now_ms();
+    uint64_t now = now_ms();
+    const bool hup = g_rescan.exchange(false);
+    if (!opt_.config_dir.empty() && (hup || scan_soon || (opt_.rescan_ms && now - last_scan >= opt_.rescan_ms))) {
+      rescan(hup);
+      last_scan = now = now_ms();
+      scan_soon = false;
+    }
     if (now - last_beat >= 100) {
       last_beat = now;
-      for (auto& r : regions) {
-        r.map->header()->host_heartbeat.fetch_add(1, std::memory_order_relaxed);
-        static_cast<StatsHeader*>(r.stats)->heartbeat.fetch_add(1, std::memory_order_relaxed);
+      for (auto& r : regions_) {
+        if (r->stopping()) continue;
+        r->map->header()->host_heartbeat.fetch_add(1, std::memory_order_relaxed);
+        static_cast<StatsHeader*>(r->stats)->heartbeat.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    for (auto& r : regions) {
-      for (uint32_t s = 0; s < opt.config.slot_count; ++s) {
-        SlotCtl* ctl = slot_ctl(r.map->base(), s);
-        const auto state = static_cast<SlotState>(ctl->state.load(std::memory_order_acquire));
-        if (r.workers[s]) continue;
-        if (state == SlotState::kClaiming) {
-          // A guest that died between claiming and filling in its claim.
-          if (!r.claiming_since[s]) r.claiming_since[s] = now;
-          if (now - r.claiming_since[s] > 5000) wipe_slot(r, s), r.claiming_since[s] = 0;
-          continue;
-        }
-        r.claiming_since[s] = 0;
-        if (state == SlotState::kClosing || state == SlotState::kServing) {
-          wipe_slot(r, s);  // its worker is gone
-        } else if (state == SlotState::kClaimed) {
-          const pid_t pid = fork();
-          if (pid == 0) {
-            for (auto& other : regions)
-              if (&other != &r) munmap(other.map->base(), other.map->bytes());
-            signal(SIGINT, SIG_DFL);
-            signal(SIGTERM, SIG_DFL);
-            _exit(run_worker(r.map->base(), s, stats_slot(r.stats, s), opt.worker));
-          }
-          if (pid < 0) {
-            std::fprintf(stderr, "vgpu-hostd: fork: %s\n", std::strerror(errno));
-            ctl->fatal.store(vgpu::st::kOperatingSystem, std::memory_order_release);
-          } else {
-            r.workers[s] = pid;
-          }
-        }
+    for (auto& r : regions_)
+      if (!r->stopping()) serve(*r, now);
+    reap();
+    for (auto it = regions_.begin(); it != regions_.end();) {
+      Region& r = **it;
+      if (r.stopping() && r.idle()) {
+        std::fprintf(stderr, "vgpu-hostd: stopped %s\n", r.opt.path.c_str());
+        unlink((r.opt.path + ".stats").c_str());  // vgpu-smi lists it no more
+        it = regions_.erase(it);
+        scan_soon = true;  // a changed file waits for its old region to be gone
+        continue;
       }
-    }
-    int status = 0;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-      for (auto& r : regions) {
-        for (uint32_t s = 0; s < r.workers.size(); ++s) {
-          if (r.workers[s] != pid) continue;
-          r.workers[s] = 0;
-          if (WIFSIGNALED(status))
-            std::fprintf(stderr, "vgpu-hostd: slot %u: worker %d killed by signal %d\n", s, pid, WTERMSIG(status));
-          stats_slot(r.stats, s)->active.store(0, std::memory_order_release);
-          wipe_slot(r, s);
-        }
+      if (r.stopping() && now > r.stop_deadline) {
+        for (pid_t p : r.workers)
+          if (p) kill(p, SIGKILL);
+        r.stop_deadline = UINT64_MAX;
       }
+      ++it;
     }
     usleep(2000);
   }
 
   std::fprintf(stderr, "vgpu-hostd: stopping\n");
-  for (auto& r : regions) {
-    r.map->header()->host_state.store(static_cast<uint32_t>(HostState::kStopped), std::memory_order_release);
-    for (pid_t p : r.workers)
+  for (auto& r : regions_) {
+    r->map->header()->host_state.store(static_cast<uint32_t>(HostState::kStopped), std::memory_order_release);
+    for (pid_t p : r->workers)
       if (p) kill(p, SIGTERM);
   }
-  for (auto& r : regions)
-    for (pid_t p : r.workers)
+  for (auto& r : regions_)
+    for (pid_t p : r->workers)
       if (p) waitpid(p, nullptr, 0);
-  for (auto& r : regions) munmap(r.stats, r.stats_bytes);
   return 0;
 }
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& opt) { return Supervisor(opt).run(); }
 
 }  // namespace vgpu::host

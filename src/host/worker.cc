@@ -98,8 +98,8 @@ class Worker {
     uint32_t expect = static_cast<uint32_t>(SlotState::kClaimed);
     ctl_->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kServing));
     ctl_->served_token.store(ctl_->claim_token, std::memory_order_release);
-    std::fprintf(stderr, "vgpu-hostd: slot %u: serving guest pid %u on %s (worker pid %d)\n", slot_, ctl_->guest_pid,
-                 be_->name(), getpid());
+    std::fprintf(stderr, "vgpu-hostd: %s slot %u: serving guest pid %u on %s (worker pid %d)\n", opt_.region.c_str(),
+                 slot_, ctl_->guest_pid, be_->name(), getpid());
     const int rc = loop();
     s_.release_all();
     be_.reset();
@@ -129,7 +129,7 @@ class Worker {
   }
 
   int fail(Status s, const std::string& why) {
-    std::fprintf(stderr, "vgpu-hostd: slot %u: ending session: %s\n", slot_, why.c_str());
+    std::fprintf(stderr, "vgpu-hostd: %s slot %u: ending session: %s\n", opt_.region.c_str(), slot_, why.c_str());
     ctl_->fatal.store(static_cast<uint32_t>(s ? s : st::kUnknown), std::memory_order_release);
     return 2;
   }
@@ -258,12 +258,12 @@ class Worker {
     if (hdr_->session_id.load(std::memory_order_acquire) != session_id_) return fail(st::kDeviceUnavailable, "region was re-created");
     const auto state = static_cast<SlotState>(ctl_->state.load(std::memory_order_acquire));
     if (state == SlotState::kClosing || s_.bye) {
-      std::fprintf(stderr, "vgpu-hostd: slot %u: guest pid %u left\n", slot_, ctl_->guest_pid);
+      std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u left\n", opt_.region.c_str(), slot_, ctl_->guest_pid);
       return 0;
     }
     if (now - last_guest_change_ > uint64_t(opt_.guest_timeout_ms) * 1000) {
-      std::fprintf(stderr, "vgpu-hostd: slot %u: guest pid %u stopped answering; releasing its resources\n", slot_,
-                   ctl_->guest_pid);
+      std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u stopped answering; releasing its resources\n",
+                   opt_.region.c_str(), slot_, ctl_->guest_pid);
       return 3;
     }
     return -1;

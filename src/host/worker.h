@@ -21,6 +21,7 @@ struct WorkerOptions {
   uint32_t guest_timeout_ms = 5000;  // no guest heartbeat for this long ends the session
   uint32_t idle_sleep_us = 10000;    // longest sleep when idle (bounds latency without a doorbell)
   uint32_t spin_us = 2000;           // busy-poll this long after the last record before sleeping
+  std::string region;                // the region file, for log lines
 };
 
 // Serves slot `slot` of the region mapped at `base` until the guest leaves,

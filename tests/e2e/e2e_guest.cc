@@ -18,6 +18,7 @@
 //   e2e_guest smi HTOD DTOH ALLOC       known traffic for vgpu-smi; READY; exits on stdin EOF.
 //   e2e_guest forkchild                 after cuInit, fork()s; the child's CUDA calls must fail
 //                                       cleanly and the parent's session must go on working.
+//   e2e_guest meminfo                   prints "MEM <cuDeviceTotalMem> <cuMemGetInfo total> <free>".
 #include <cuda.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -342,11 +343,22 @@ int do_forkchild() {
   return 0;
 }
 
+int do_meminfo() {
+  CUdevice dev;
+  CUcontext ctx;
+  if (init(&dev, &ctx)) return 1;
+  size_t total = 0, info_total = 0, info_free = 0;
+  CK(cuDeviceTotalMem(&total, dev));
+  CK(cuMemGetInfo(&info_free, &info_total));
+  say("MEM " + std::to_string(total) + " " + std::to_string(info_total) + " " + std::to_string(info_free));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: e2e_guest work|leak|waiter|hostile|visible|smi|forkchild ...\n");
+    std::fprintf(stderr, "usage: e2e_guest work|leak|waiter|hostile|visible|smi|forkchild|meminfo ...\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -357,6 +369,7 @@ int main(int argc, char** argv) {
   if (mode == "visible") return do_visible();
   if (mode == "smi") return do_smi(argc, argv);
   if (mode == "forkchild") return do_forkchild();
+  if (mode == "meminfo") return do_meminfo();
   std::fprintf(stderr, "e2e_guest: unknown mode %s\n", mode.c_str());
   return 2;
 }
