@@ -207,14 +207,17 @@ struct GemmArgs {
 template <class T>
 void gemm_one(const GemmArgs& g, T alpha, T beta, std::vector<T>& ap, std::vector<T>& bp, std::vector<T>& acc) {
   const bool compute = g.k > 0 && alpha != T(0);
-  for (int jc = 0; jc < g.n; jc += kNC) {
-    const int nc = std::min(kNC, g.n - jc);
-    for (int ic = 0; ic < g.m; ic += kMC) {
-      const int mc = std::min(kMC, g.m - ic);
+  // Tile origins are 64-bit: with m, n or k near INT_MAX (operands in aliased
+  // VMM mappings make that possible) an int origin would overflow past the
+  // last tile and make mc negative.
+  for (int64_t jc = 0; jc < g.n; jc += kNC) {
+    const int nc = static_cast<int>(std::min<int64_t>(kNC, g.n - jc));
+    for (int64_t ic = 0; ic < g.m; ic += kMC) {
+      const int mc = static_cast<int>(std::min<int64_t>(kMC, g.m - ic));
       std::fill(acc.begin(), acc.begin() + static_cast<size_t>(mc) * nc, T(0));
       if (compute) {
-        for (int pc = 0; pc < g.k; pc += kKC) {
-          const int kc = std::min(kKC, g.k - pc);
+        for (int64_t pc = 0; pc < g.k; pc += kKC) {
+          const int kc = static_cast<int>(std::min<int64_t>(kKC, g.k - pc));
           // op(A)(i, p) -> ap[p * mc + i]
           if (g.transa == 0) {
             for (int p = 0; p < kc; ++p)
@@ -236,7 +239,7 @@ void gemm_one(const GemmArgs& g, T alpha, T beta, std::vector<T>& ap, std::vecto
       }
       for (int j = 0; j < nc; ++j) {
         for (int i = 0; i < mc; ++i) {
-          const int64_t idx = (ic + i) + static_cast<int64_t>(jc + j) * g.ldc;
+          const int64_t idx = (ic + i) + (jc + j) * g.ldc;
           T v = alpha * acc[j * mc + i];
           if (beta != T(0)) v += beta * load<T>(g.ec, g.c, idx);
           store<T>(g.ec, g.c, idx, v);
