@@ -15,6 +15,20 @@
 #include "vgpu/ring.h"
 #include "vgpu/wait.h"
 
+// Under AddressSanitizer, a worker checks for leaks before it _exit()s (which
+// skips LeakSanitizer's exit-time check): everything a session held must be
+// gone once it is released.
+#if defined(__SANITIZE_ADDRESS__)
+#define VGPU_WORKER_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VGPU_WORKER_LSAN 1
+#endif
+#endif
+#ifdef VGPU_WORKER_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace vgpu::host {
 namespace {
 
@@ -312,8 +326,16 @@ class Worker {
 
 int run_worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the daemon
-  Worker w(base, slot, stats, opt);
-  return w.run();
+  int rc;
+  {
+    Worker w(base, slot, stats, opt);
+    rc = w.run();
+  }
+#ifdef VGPU_WORKER_LSAN
+  if (__lsan_do_recoverable_leak_check() != 0)
+    std::fprintf(stderr, "vgpu-hostd: slot %u: the worker leaked memory (LeakSanitizer report above)\n", slot);
+#endif
+  return rc;
 }
 
 }  // namespace vgpu::host
