@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -12,18 +11,6 @@
 #include <vector>
 
 namespace vgpu::host::cpu {
-// Timing checks are off under sanitizers (GCC says so with __SANITIZE_*__,
-// clang 14 only through __has_feature).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define VGPU_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define VGPU_TEST_SANITIZED 1
-#endif
-#endif
-#ifndef VGPU_TEST_SANITIZED
-#define VGPU_TEST_SANITIZED 0
-#endif
 
 namespace {
 
@@ -853,7 +840,9 @@ TEST_F(CpuBackendTest, GemmValidation) {
   ASSERT_EQ(be.blas_create(&blas), st::kOk);
 }
 
-TEST_F(CpuBackendTest, Sgemm512IsFast) {
+// A GEMM as large as CI's workloads, checked on a few entries (its speed is a
+// benchmark's business: bench/api, not a unit test).
+TEST_F(CpuBackendTest, Sgemm512SpotChecks) {
   const int n = 512;
   auto a = randv(n * n, 13), b = randv(n * n, 14);
   DevPtr da = upload(a), db = upload(b), dc = alloc(n * n * 4);
@@ -861,14 +850,8 @@ TEST_F(CpuBackendTest, Sgemm512IsFast) {
   r.a = da, r.b = db, r.c = dc;
   set_scalars(r, 1.0f, 0.0f);
   int bs;
-  const auto t0 = std::chrono::steady_clock::now();
   ASSERT_EQ(be.blas_gemm(blas, kNativeLegacyStream, r, &bs), st::kOk);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_EQ(bs, 0);
-  std::printf("sgemm 512^3: %.3f s (%.2f GFLOP/s)\n", s, 2.0 * n * n * n / s / 1e9);
-#if !VGPU_TEST_SANITIZED
-  EXPECT_LT(s, 1.0);
-#endif
   // Spot-check a few entries.
   auto got = download<float>(dc, n * n);
   for (int t = 0; t < 20; ++t) {
