@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -109,11 +110,18 @@ std::unique_ptr<Region> open_region(const RegionOptions& o, const std::string& c
 
 // Back to a free slot: control block and rings zeroed (the arena needs no
 // clearing: the next guest formats it). Called only with no worker running.
+// The state word (the slot's first) is not zeroed with the rest: 0 is kFree,
+// and a guest may claim the slot the moment it reads so, before the wipe is
+// done and its kFree store undoes the claim.
 void wipe_slot(Region& r, uint32_t s) {
   void* base = r.map->base();
-  std::memset(slot_base(base, s), 0, header_of(base)->arena_offset);
+  SlotCtl* ctl = slot_ctl(base, s);
+  static_assert(offsetof(SlotCtl, state) == 0);
+  ctl->state.store(static_cast<uint32_t>(SlotState::kClosing), std::memory_order_relaxed);
+  constexpr size_t kState = sizeof(ctl->state);
+  std::memset(slot_base(base, s) + kState, 0, header_of(base)->arena_offset - kState);
   std::atomic_thread_fence(std::memory_order_release);
-  slot_ctl(base, s)->state.store(static_cast<uint32_t>(SlotState::kFree), std::memory_order_release);
+  ctl->state.store(static_cast<uint32_t>(SlotState::kFree), std::memory_order_release);
 }
 
 class Supervisor {
