@@ -34,6 +34,7 @@ fi
 echo "== host daemon log"
 cat "$B/demo-hostd.log"
 if [ -x "$B/bin/vgpu-smi" ]; then
-  echo "== vgpu-smi (host counters per guest)"
-  "$B/bin/vgpu-smi" --stats "$REGION.stats" --once || true
+  echo "== vgpu-smi --all (host counters per guest slot, kept after each guest left)"
+  sleep 0.3  # let the last guest's goodbye reach the host
+  "$B/bin/vgpu-smi" --stats "$REGION.stats" --once --all || true
 fi
