@@ -7,8 +7,6 @@
 namespace vgpu::host {
 
 namespace {
-constexpr uint64_t kMaxImageBytes = 1ull << 30;
-
 std::string hash_key(uint64_t hi, uint64_t lo) { return std::to_string(hi) + ":" + std::to_string(lo); }
 
 // The NUL-terminated name inline after a request, or nullptr.
@@ -27,7 +25,7 @@ Status module_of(Call& c, Handle h, Native* out) {
 }  // namespace
 
 Status on_BlobAppend(Call& c, const BlobAppendReq& r, Empty&) {
-  if (r.total > kMaxImageBytes || r.offset > r.total || c.in.size() > r.total - r.offset) return st::kInvalidValue;
+  if (r.total > c.s.max_image_bytes || r.offset > r.total || c.in.size() > r.total - r.offset) return st::kInvalidValue;
   if (r.offset == 0) c.s.blob.assign(r.total, std::byte{0});
   if (c.s.blob.size() != r.total) return st::kInvalidValue;
   if (!c.in.empty()) std::memcpy(c.s.blob.data() + r.offset, c.in.data(), c.in.size());

@@ -34,7 +34,10 @@ struct Session {
   bool bye = false;                        // the guest said goodbye
 
   // Image being uploaded by BlobAppend records, then loaded by ModuleLoad.
+  // An image may be at most max_image_bytes (BlobAppend allocates its whole
+  // size up front); tests that feed hostile records lower the limit.
   std::vector<std::byte> blob;
+  uint64_t max_image_bytes = uint64_t(1) << 30;
   std::unordered_map<std::string, Handle> module_by_hash;
 
   // Device memory the session holds (cuMemAlloc and cuMemCreate), for quota
