@@ -959,6 +959,33 @@ TEST_F(CpuBackendTest, TrsmAlphaZeroWithATallBAllocatesNoOpA) {
   EXPECT_EQ(download<float>(db, m), std::vector<float>(m, 0.0f));
 }
 
+// A batched call whose pointer arrays lie inside an earlier entry's output:
+// running entry 0 rewrites entry 1's pointers (here: to 0). Entry 1 must be
+// looked up again and refused, not written through the stale check (which
+// wrote at address 0 + offset, an address the guest picks with ld).
+TEST_F(CpuBackendTest, BatchedPointerArraysRewrittenByAnEarlierEntry) {
+  const DevPtr buf = alloc(1024);
+  const std::vector<uint64_t> ptrs = {buf, buf};
+  const DevPtr arr = buf + 512;  // entry 0's output (512 floats from buf) covers it
+  ASSERT_EQ(be.copy_htod(arr, ptrs.data(), 16, kNativeLegacyStream), st::kOk);
+  int bs = -1;
+
+  TrsmBatchedReq t{};
+  t.s.handle = blas;
+  t.m = 160, t.n = 1, t.lda = t.ldb = 160, t.batch_count = 2, t.alpha = 0.0f;  // B = 0: A not read
+  t.a = t.b = arr;
+  EXPECT_EQ(be.blas_trsm_batched(blas, kNativeLegacyStream, t, &bs), st::kIllegalAddress);
+  EXPECT_EQ(bs, 13);
+
+  ASSERT_EQ(be.copy_htod(arr, ptrs.data(), 16, kNativeLegacyStream), st::kOk);
+  GemmReq g = gemm_req(blas, 0, 0, 160, 1, 1, dt::kR32F, dt::kR32F, 68, 160, 1, 160);
+  g.batch_kind = kGemmBatched, g.batch_count = 2;
+  g.a = g.b = g.c = arr;
+  set_scalars(g, 0.0f, 0.0f);  // C = 0: A and B not read
+  EXPECT_EQ(be.blas_gemm(blas, kNativeLegacyStream, g, &bs), st::kIllegalAddress);
+  EXPECT_EQ(bs, 13);
+}
+
 // ---- level 1 / 2 -------------------------------------------------------------------------------
 TEST_F(CpuBackendTest, Level1And2) {
   const int n = 50;

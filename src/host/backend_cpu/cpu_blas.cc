@@ -361,16 +361,19 @@ Status CpuBackend::blas_gemm(Native h, Native stream, const GemmReq& r, int* bla
   for (int64_t i = 0; i < batch; ++i)
     if (!resolve(i)) return st::kIllegalAddress;
 
+  // Each entry is looked up again just before it runs: an earlier entry's C
+  // may overlap the pointer arrays and rewrite them. An entry that now lies
+  // outside device memory stops the call there, as a GPU faults mid-kernel.
   if (sc == Scale::kDouble) {
     std::vector<double> ap(kMC * kKC), bp(kKC * kNC), acc(kMC * kNC);
     for (int64_t i = 0; i < batch; ++i) {
-      resolve(i);
+      if (!resolve(i)) return st::kIllegalAddress;
       gemm_one<double>(g, alpha, beta, ap, bp, acc);
     }
   } else {
     std::vector<float> ap(kMC * kKC), bp(kKC * kNC), acc(kMC * kNC);
     for (int64_t i = 0; i < batch; ++i) {
-      resolve(i);
+      if (!resolve(i)) return st::kIllegalAddress;
       gemm_one<float>(g, static_cast<float>(alpha), static_cast<float>(beta), ap, bp, acc);
     }
   }
@@ -432,7 +435,8 @@ Status CpuBackend::blas_trsm_batched(Native h, Native stream, const TrsmBatchedR
   // needed, and ka (from B's size alone) may be far too large to allocate.
   std::vector<float> amat(alpha != 0.0f ? static_cast<size_t>(ka * ka) : 0), x;
   for (int64_t bi = 0; bi < r.batch_count; ++bi) {
-    resolve(bi, &ab, &bb);
+    // Looked up again: an earlier entry's B may overlap the pointer arrays.
+    if (!resolve(bi, &ab, &bb)) return st::kIllegalAddress;
     auto getb = [&](int64_t i, int64_t j) {
       float v;
       std::memcpy(&v, bb + (i + j * ldb) * 4, 4);
