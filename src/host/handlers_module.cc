@@ -9,11 +9,16 @@ namespace vgpu::host {
 namespace {
 std::string hash_key(uint64_t hi, uint64_t lo) { return std::to_string(hi) + ":" + std::to_string(lo); }
 
-// The NUL-terminated name inline after a request, or nullptr.
-const char* inline_name(const Call& c) {
-  if (c.in.empty() || c.in.size() > 4096) return nullptr;
+// The NUL-terminated name inline after a request, copied out of the ring:
+// the guest may rewrite the record meanwhile (drop the NUL once it has been
+// seen), so the backend must never scan shared memory for it. False if none.
+bool inline_name(const Call& c, std::string* out) {
+  if (c.in.empty() || c.in.size() > 4096) return false;
   const char* p = reinterpret_cast<const char*>(c.in.data());
-  return std::memchr(p, 0, c.in.size()) ? p : nullptr;
+  const void* nul = std::memchr(p, 0, c.in.size());
+  if (!nul) return false;
+  out->assign(p, static_cast<size_t>(static_cast<const char*>(nul) - p));
+  return true;
 }
 
 Status module_of(Call& c, Handle h, Native* out) {
@@ -65,11 +70,11 @@ Status on_ModuleUnload(Call& c, const ModuleReq& r, Empty&) {
 Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out) {
   Native m, fn;
   if (Status s = module_of(c, r.module, &m)) return s;
-  const char* name = inline_name(c);
-  if (!name) return st::kInvalidValue;
+  std::string name;
+  if (!inline_name(c, &name)) return st::kInvalidValue;
   std::vector<ParamSlot> params;
   Status pst = st::kNotSupported;
-  if (Status s = c.s.be->module_function(m, name, &fn, &params, &pst)) return s;
+  if (Status s = c.s.be->module_function(m, name.c_str(), &fn, &params, &pst)) return s;
   uint32_t end = 0;
   for (const auto& p : params) end = std::max(end, p.offset + p.size);
   if (params.size() * sizeof(ParamSlot) > c.reply_extra_cap) return st::kNotSupported;
@@ -85,9 +90,9 @@ Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out)
 Status on_ModuleGetGlobal(Call& c, const ModuleSymbolReq& r, GlobalRep& out) {
   Native m;
   if (Status s = module_of(c, r.module, &m)) return s;
-  const char* name = inline_name(c);
-  if (!name) return st::kInvalidValue;
-  return c.s.be->module_global(m, name, &out.ptr, &out.bytes);
+  std::string name;
+  if (!inline_name(c, &name)) return st::kInvalidValue;
+  return c.s.be->module_global(m, name.c_str(), &out.ptr, &out.bytes);
 }
 
 Status on_FuncGetAttribute(Call& c, const FuncAttrReq& r, IntRep& out) {
