@@ -189,6 +189,21 @@ int main(int argc, char** argv) {
     g.a_type = g.b_type = 2, g.c_type = 0;  // f16 in, f32 out
     g.batch_count = 2, g.stride_a = g.stride_b = 512, g.stride_c = 256;
     s.posted(Op::BlasGemm, g);
+    g.c_type = 2, g.compute_type = 64;  // all f16 (CUBLAS_COMPUTE_16F), half scalars
+    const uint16_t h_one = 0x3c00, h_zero = 0;
+    std::memcpy(g.alpha, &h_one, 2);
+    std::memcpy(g.beta, &h_zero, 2);
+    g.stride_c = 512;
+    s.posted(Op::BlasGemm, g);
+    g.a_type = g.b_type = g.c_type = 1, g.compute_type = 70;  // f64 (CUBLAS_COMPUTE_64F)
+    const double d_one = 1.0, d_half = 0.5;
+    std::memcpy(g.alpha, &d_one, 8);
+    std::memcpy(g.beta, &d_half, 8);
+    g.stride_a = g.stride_b = g.stride_c = 256;
+    s.posted(Op::BlasGemm, g);
+    g.a_type = g.b_type = g.c_type = 0, g.compute_type = 68;
+    std::memcpy(g.alpha, &one, 4);
+    std::memcpy(g.beta, &zero, 4);
     BlasL12Req l{};
     l.s = g.s;
     l.routine = uint32_t(BlasL12::kSaxpy);
