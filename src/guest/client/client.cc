@@ -58,7 +58,7 @@ void log_unsupported(const char* name) {
 class Channel {
  public:
   Channel(Client* c, void* base, uint32_t slot, uint32_t index, const Layout& l, const RegionHeader* h)
-      : client_(c), index_(index) {
+      : client_(c) {
     std::byte* b = channel_base(base, slot, index);
     ctl_ = reinterpret_cast<ChannelCtl*>(b);
     slot_ctl_ = slot_ctl(base, slot);
@@ -198,7 +198,6 @@ class Channel {
 
  private:
   Client* client_;
-  uint32_t index_;
   ChannelCtl* ctl_;
   SlotCtl* slot_ctl_;
   RingProducer prod_;

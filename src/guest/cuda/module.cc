@@ -18,8 +18,16 @@ std::mutex g_load_mu;  // BlobAppend..ModuleLoad must not interleave between thr
 // How many bytes an image given by pointer alone spans.
 size_t image_size(const void* image, const void** start) {
   const auto* p = static_cast<const unsigned char*>(image);
-  uint32_t magic;
-  std::memcpy(&magic, p, 4);
+  // The image may be a short PTX string: compare byte by byte, so a NUL (in
+  // no magic) stops the comparison before it reads past the string's end.
+  auto starts_with = [p](uint32_t m) {
+    for (int i = 0; i < 4; ++i)
+      if (p[i] != ((m >> (8 * i)) & 0xff)) return false;
+    return true;
+  };
+  const uint32_t magic = starts_with(kFatbinWrapperMagic) ? kFatbinWrapperMagic
+                         : starts_with(kFatbinMagic)      ? kFatbinMagic
+                                                          : 0;
   if (magic == kFatbinWrapperMagic) {
     const void* data;
     std::memcpy(&data, p + 8, sizeof data);
@@ -33,7 +41,7 @@ size_t image_size(const void* image, const void** start) {
     std::memcpy(&body, p + 8, 8);
     return header + body;
   }
-  if (std::memcmp(p, ELFMAG, SELFMAG) == 0 && p[EI_CLASS] == ELFCLASS64) {
+  if (std::strncmp(reinterpret_cast<const char*>(p), ELFMAG, SELFMAG) == 0 && p[EI_CLASS] == ELFCLASS64) {
     Elf64_Ehdr eh;
     std::memcpy(&eh, p, sizeof eh);
     size_t end = std::max<size_t>(eh.e_shoff + size_t(eh.e_shnum) * eh.e_shentsize,
