@@ -29,7 +29,8 @@ void usage() {
       "  --guest-timeout-ms N end a session whose guest stops its heartbeat this long (default 5000)\n"
       "  --region-owner U[:G] give the region files to this user/group (the VM's QEMU)\n"
       "  --region-mode MODE   octal file mode of the region files (default 0600)\n"
-      "  --trace              log every call (also VGPU_TRACE=1)\n",
+      "  --trace              log every call (also VGPU_TRACE=1)\n"
+      "  --profile            time every op on the host; a table per session when it ends (also VGPU_PROFILE=1)\n",
       stderr);
 }
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   vgpu::host::DaemonOptions opt;
   vgpu::host::RegionOptions& d = opt.defaults;
   if (const char* t = std::getenv("VGPU_TRACE"); t && *t && std::strcmp(t, "0") != 0) d.worker.trace = true;
+  if (const char* t = std::getenv("VGPU_PROFILE"); t && *t && std::strcmp(t, "0") != 0) d.worker.profile = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     else if (a == "--mem-quota-mb") d.worker.mem_quota = num() << 20;
     else if (a == "--guest-timeout-ms") d.worker.guest_timeout_ms = static_cast<uint32_t>(num());
     else if (a == "--trace") d.worker.trace = true;
+    else if (a == "--profile") d.worker.profile = true;
     else if (a == "--region-owner") {
       std::string err;
       if (!vgpu::host::parse_owner(next(), &d.uid, &d.gid, &err))

@@ -11,6 +11,7 @@
 #include "backend.h"
 #include "dispatch.h"
 #include "session.h"
+#include "worker_profile.h"
 #include "vgpu/region.h"
 #include "vgpu/ring.h"
 #include "vgpu/wait.h"
@@ -56,6 +57,8 @@ struct Owed {
   Native event;
   Native idle_stream;
   bool has_fence, has_event, has_idle;
+  uint16_t op;
+  uint64_t since_ns;  // when the record ran (--profile only)
 };
 
 class Worker {
@@ -115,6 +118,7 @@ class Worker {
     std::fprintf(stderr, "vgpu-hostd: %s slot %u: serving guest pid %u on %s (worker pid %d)\n", opt_.region.c_str(),
                  slot_, ctl_->guest_pid, be_->name(), getpid());
     const int rc = loop();
+    if (opt_.profile) prof_.print(("slot " + std::to_string(slot_)).c_str());
     s_.release_all();
     be_.reset();
     if (s_.stats) s_.stats->active.store(0, std::memory_order_release);
@@ -183,9 +187,12 @@ class Worker {
 
   bool execute(uint32_t index, ChannelState& ch, const RingConsumer::View& v) {
     const uint64_t t0 = s_.trace ? now_us() : 0;
+    const uint64_t p0 = opt_.profile ? WorkerProfile::now_ns() : 0;
+    if (opt_.profile && last_end_ns_) prof_.gap(p0 - last_end_ns_);
     Call call{s_, index, v.seq, v.flags};
     uint32_t reply_len = 0;
     const Status st = dispatch(call, v.op, v.payload, v.payload_bytes, ch.reply, hdr_->reply_bytes, &reply_len);
+    if (opt_.profile) prof_.dispatched(v.op, (last_end_ns_ = WorkerProfile::now_ns()) - p0);
     if (s_.trace) trace_call(call, v.op, v.payload, v.payload_bytes, st, double(now_us() - t0));
     ch.cmd.pop(v);
     ++next_seq_;
@@ -205,7 +212,7 @@ class Worker {
     }
     if (call.wants_completion()) {
       Owed o{index, v.seq, st, reply_len, call.fence, call.event, call.idle_stream,
-             call.has_fence, call.has_event, call.has_idle};
+             call.has_fence, call.has_event, call.has_idle, v.op, opt_.profile ? WorkerProfile::now_ns() : 0};
       if (st == vgpu::st::kOk && (call.has_fence || call.has_event || call.has_idle)) {
         waiting_.push_back(o);
       } else {
@@ -241,6 +248,7 @@ class Worker {
         continue;
       }
       if (o.has_fence) be_->fence_release(o.fence);
+      if (opt_.profile) prof_.answered(o.op, WorkerProfile::now_ns() - o.since_ns);
       o.status = s;
       owe(o);
       waiting_[i] = waiting_.back();
@@ -297,11 +305,13 @@ class Worker {
         if (int rc = housekeeping(); rc >= 0) return rc;
       }
       if (ran || completed) continue;
+      if (!waiting_.empty() && opt_.profile) last_end_ns_ = 0;  // a wait on the device is not a gap
       if (!waiting_.empty() || now - last_work < opt_.spin_us) {
         cpu_relax();  // the device or the guest is about to have something
         continue;
       }
       WaitPolicy p{0, 0, opt_.idle_sleep_us};
+      last_end_ns_ = 0;  // idle: the next record's gap is the guest's, not ours
       wait_until([&] { return any_ready(); }, [] { return true; }, &ctl_->need_wakeup, &ctl_->doorbell, p);
       last_work = now_us() - opt_.spin_us + 200;  // after a wake, spin a little before sleeping again
     }
@@ -320,6 +330,8 @@ class Worker {
   uint64_t session_id_ = 0;
   uint64_t last_guest_beat_ = 0, last_guest_change_ = 0;
   std::string why_;
+  WorkerProfile prof_;
+  uint64_t last_end_ns_ = 0;
 };
 
 }  // namespace

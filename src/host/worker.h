@@ -17,6 +17,7 @@ struct WorkerOptions {
   BackendChoice backend = BackendChoice::kAuto;
   int device = 0;
   bool trace = false;
+  bool profile = false;              // time each op's dispatch and wait; printed when the session ends
   uint64_t mem_quota = 0;            // bytes; 0 = the whole device
   uint32_t guest_timeout_ms = 5000;  // no guest heartbeat for this long ends the session
   uint32_t idle_sleep_us = 10000;    // longest sleep when idle (bounds latency without a doorbell)
