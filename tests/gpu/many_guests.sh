@@ -109,7 +109,12 @@ for i in $(seq 2 "$GUESTS"); do
   echo "survivor $i:        $(grep -h 'tflops\|FAILED' "$f")"
   [ "$(field "$f" checksum)" = "$REF" ] || { echo "   CHECKSUM DIFFERS from native ($REF)"; fail=1; }
 done
+# A worker's CUDA context goes with its process; tearing one down takes a
+# moment, so wait (up to 30 s) for the used memory to fall back.
+T0=$SECONDS
+for _ in $(seq 300); do [ "$(used_mib)" -le "$BASE" ] && break; sleep 0.1; done
 FINAL=$(used_mib)
-echo "GPU memory used after all guests ended: $FINAL MiB (idle before: $BASE MiB)"
+echo "GPU memory used after all guests ended: $FINAL MiB after $((SECONDS - T0)) s (idle before: $BASE MiB)"
+[ "$FINAL" -le "$BASE" ] || { echo "   MEMORY NOT RETURNED"; fail=1; }
 [ "$fail" = 0 ] && echo "== many_guests: PASS" || echo "== many_guests: FAIL"
 exit $fail
