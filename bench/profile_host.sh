@@ -7,6 +7,8 @@
 #   bench/profile_host.sh [BUILD_DIR] [FILTER]
 #     BUILD_DIR  default build-gpu;  FILTER a --benchmark_filter regex
 #                (default: GEMMs at n=1024 and launch+sync)
+# Environment: HOSTD_CPUS / GUEST_CPUS pin the daemon (and so its workers) and
+# the benchmark programs to those CPUs (taskset lists), to see placement effects.
 set -uo pipefail
 BUILD=$(readlink -f "${1:-build-gpu}")
 FILTER=${2:-'gemm/(sgemm|gemmex_f16)/1024|launch/launch_sync'}
@@ -14,7 +16,8 @@ CUDA_LIB=${CUDA_LIB:-/usr/local/cuda/lib64}
 REGION=/dev/shm/vgpu-profile-$$
 LOG=${LOG_DIR:-$(mktemp -d)}
 mkdir -p "$LOG"
-"$BUILD/bin/vgpu-hostd" --region "$REGION" --backend cuda --slots 4 --arena-mb 64 --profile 2>"$LOG/hostd.log" &
+pin() { if [ -n "$1" ]; then echo taskset -c "$1"; fi; }
+$(pin "${HOSTD_CPUS:-}") "$BUILD/bin/vgpu-hostd" --region "$REGION" --backend cuda --slots 4 --arena-mb 64 --profile 2>"$LOG/hostd.log" &
 HOSTD=$!
 trap 'kill $HOSTD 2>/dev/null; wait $HOSTD 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT
 for _ in $(seq 200); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
@@ -22,10 +25,10 @@ for prog in calls gemm; do
   for side in native vgpu; do
     if [ $side = native ]; then
       env -u VGPU_REGION LD_LIBRARY_PATH="$CUDA_LIB:${LD_LIBRARY_PATH:-}" timeout 120 \
-        "$BUILD/bench/api/bench_api_$prog" --benchmark_filter="$FILTER" >"$LOG/$prog.$side" 2>&1
+        $(pin "${GUEST_CPUS:-}") "$BUILD/bench/api/bench_api_$prog" --benchmark_filter="$FILTER" >"$LOG/$prog.$side" 2>&1
     else
       LD_LIBRARY_PATH="$BUILD/lib:${LD_LIBRARY_PATH:-}" VGPU_REGION="$REGION" timeout 120 \
-        "$BUILD/bench/api/bench_api_$prog" --benchmark_filter="$FILTER" >"$LOG/$prog.$side" 2>&1
+        $(pin "${GUEST_CPUS:-}") "$BUILD/bench/api/bench_api_$prog" --benchmark_filter="$FILTER" >"$LOG/$prog.$side" 2>&1
     fi
     echo "-- $prog ($side)"
     grep -E '^(gemm|launch|null)' "$LOG/$prog.$side" | sed 's/^/   /'
