@@ -17,6 +17,8 @@
 # driver), build/lib first on the vgpu runs'; an LD_LIBRARY_PATH already set
 # (e.g. for libbenchmark) follows. BENCH_DEADLINE: seconds the whole script may
 # take (default 420, quick 150); a run that would pass it is cut short.
+# ROUNDS (default 3, quick 1): native and vgpu alternate this many times per
+# program, and report.py keeps each side's best round (see its docstring).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
@@ -80,7 +82,7 @@ fi
 RUNS=()
 run_one() {  # prog side
   local prog=$1 side=$2 rc note=
-  local json=$RAW/$prog.$side.json log=$RAW/$prog.$side.log
+  local json=$RAW/$prog.$side.r$ROUND.json log=$RAW/$prog.$side.r$ROUND.log
   local args=($QARG --benchmark_out="$json" --benchmark_out_format=json)
   local t0=$SECONDS t=$T left=$((DEADLINE - SECONDS - 10))
   [ $left -lt $t ] && t=$left
@@ -106,13 +108,16 @@ run_one() {  # prog side
   fi
   [ $rc -eq 124 ] && [ "$side" = native ] && note="native: timed out after ${t}s"
   RUNS+=(--run "$prog:$side:$rc${note:+:$note}")
-  echo "== $prog ($side): rc=$rc in $((SECONDS - t0)) s${note:+ ($note)}"
+  echo "== $prog ($side, round $ROUND): rc=$rc in $((SECONDS - t0)) s${note:+ ($note)}"
   if [ $rc -ne 0 ]; then tail -3 "$log" | sed 's/^/   /'; fi
 }
 
-for prog in calls memcpy gemm; do
-  run_one "$prog" native
-  run_one "$prog" vgpu
+ROUNDS=${ROUNDS:-$([ $QUICK = 1 ] && echo 1 || echo 3)}
+for ROUND in $(seq "$ROUNDS"); do
+  for prog in calls memcpy gemm; do
+    run_one "$prog" native
+    run_one "$prog" vgpu
+  done
 done
 if ! kill -0 "$HOSTD" 2>/dev/null; then echo "bench/run.sh: vgpu-hostd died during the run (see $OUT/hostd.log)" >&2; fi
 

@@ -35,6 +35,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// This worker is the only writer of its slot's counters (vgpu-smi only reads
+// them), so a relaxed load and store is an exact increment and avoids a locked
+// read-modify-write per record.
+inline void bump(std::atomic<uint64_t>& c) { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+
 uint64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -201,8 +206,8 @@ class Worker {
       return false;
     }
     if (s_.stats) {
-      s_.stats->records.fetch_add(1, std::memory_order_relaxed);
-      s_.stats->calls[v.op].fetch_add(1, std::memory_order_relaxed);
+      bump(s_.stats->records);
+      bump(s_.stats->calls[v.op]);
       // "Not ready" and ModuleLoad's "upload it" are answers, not errors.
       const bool answer = st == vgpu::st::kNotReady || (st == vgpu::st::kNotFound && v.op == uint16_t(Op::ModuleLoad));
       if (st != vgpu::st::kOk && !answer) {
