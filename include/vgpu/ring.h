@@ -214,6 +214,16 @@ class RingConsumer {
     ctl_->head.store(head_, std::memory_order_release);
   }
 
+  // A hint, before running the record `v`: start bringing the record after it
+  // (written by the other side, so a cache miss) into this core's cache while
+  // this one runs. Touches nothing; a record that is not there yet costs a
+  // useless line fetch.
+  void prefetch_next(const View& v) const {
+    const std::byte* next = data_ + ((head_ + v.size) & (cap_ - 1));
+    constexpr uint32_t kLine = 64;  // x86-64 and Arm64 cache line
+    for (uint32_t i = 0; i < 4 * kLine; i += kLine) __builtin_prefetch(next + i);
+  }
+
   uint64_t head() const { return head_; }
 
  private:

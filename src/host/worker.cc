@@ -180,6 +180,7 @@ class Worker {
             }
             break;  // another channel holds the next record
           }
+          ch.cmd.prefetch_next(v);  // the next record arrives while this one runs on the device API
           if (!execute(i, ch, v)) return -1;
           any = true;
           // Let waiting completions and housekeeping in between long bursts.
