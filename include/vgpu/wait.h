@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include <sched.h>
@@ -41,6 +42,12 @@ struct WaitPolicy {
   uint32_t spin_iters = 20000;  // ~tens of microseconds of pause loops
   uint32_t yield_iters = 200;
   uint32_t max_sleep_us = 1000;
+  // When nonzero, the spin phase lasts this long by the clock instead of
+  // spin_iters loops: a waiter that should behave like CUDA's spinning
+  // synchronise (the default for a process with fewer contexts than CPUs)
+  // keeps spinning through waits of milliseconds, where a sleep's wake-up
+  // (tens of microseconds in a VM) would be paid on every synchronise.
+  uint32_t spin_us = 0;
 };
 
 // Waker side: call after publishing work the sleeper may be waiting for.
@@ -57,9 +64,18 @@ inline void wake_if_needed(std::atomic<uint32_t>* need_wakeup, std::atomic<uint3
 template <class Ready, class GiveUp>
 bool wait_until(Ready&& ready, GiveUp&& give_up, std::atomic<uint32_t>* need_wakeup,
                 std::atomic<uint32_t>* doorbell, const WaitPolicy& p = {}) {
-  for (uint32_t i = 0; i < p.spin_iters; ++i) {
-    if (ready()) return true;
-    cpu_relax();
+  if (p.spin_us) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(p.spin_us);
+    for (uint32_t i = 1;; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+      if (i % 256 == 0 && std::chrono::steady_clock::now() >= until) break;  // a clock read per ~256 polls
+    }
+  } else {
+    for (uint32_t i = 0; i < p.spin_iters; ++i) {
+      if (ready()) return true;
+      cpu_relax();
+    }
   }
   for (uint32_t i = 0; i < p.yield_iters; ++i) {
     if (ready()) return true;
