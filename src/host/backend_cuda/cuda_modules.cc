@@ -169,6 +169,15 @@ Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* p
     ++n;
   }
 
+  size_t size = param_bytes;
+  void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
+  void** ex = param_bytes != 0 ? extra : nullptr;
+  // No attributes (nearly every launch): the classic entry point, which is
+  // what a native cudaLaunchKernel/cuLaunchKernel caller pays for.
+  if (n == 0)
+    return to_status(cuLaunchKernel(from_native<CUfunction>(fn), r.grid[0], r.grid[1], r.grid[2], r.block[0],
+                                    r.block[1], r.block[2], r.shared_bytes, to_cu_stream(stream), nullptr, ex));
+
   CUlaunchConfig cfg;
   cfg.gridDimX = r.grid[0];
   cfg.gridDimY = r.grid[1];
@@ -178,13 +187,9 @@ Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* p
   cfg.blockDimZ = r.block[2];
   cfg.sharedMemBytes = r.shared_bytes;
   cfg.hStream = to_cu_stream(stream);
-  cfg.attrs = n ? attrs : nullptr;
+  cfg.attrs = attrs;
   cfg.numAttrs = n;
-
-  size_t size = param_bytes;
-  void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, params, CU_LAUNCH_PARAM_BUFFER_SIZE, &size, CU_LAUNCH_PARAM_END};
-  return to_status(
-      cuLaunchKernelEx(&cfg, from_native<CUfunction>(fn), nullptr, param_bytes != 0 ? extra : nullptr));
+  return to_status(cuLaunchKernelEx(&cfg, from_native<CUfunction>(fn), nullptr, ex));
 }
 
 }  // namespace vgpu::host::cuda
