@@ -47,20 +47,30 @@ struct Empty {
 };
 
 // ---- session ----------------------------------------------------------------
-inline constexpr uint32_t kGuestAbi = 1;
+// Bumped whenever a request or reply layout changes: the host refuses a
+// guest built against another layout (Hello fails) instead of misreading it.
+// 2: HelloRep carries the host's driver and NVML version texts.
+inline constexpr uint32_t kGuestAbi = 2;
 struct HelloReq {
   uint32_t abi;
   uint32_t pid;
   VGPU_TRACE("abi={} pid={}", abi, pid)
 };
 enum class BackendKind : uint32_t { kCpu = 0, kCuda = 1 };
+// NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE and NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE.
+inline constexpr size_t kVersionTextBytes = 80;
 struct HelloRep {
   uint32_t backend;          // BackendKind
   int32_t driver_version;    // the host driver's cuDriverGetVersion
   int32_t device_count;
   uint32_t reserved;
   uint64_t host_arena_base;  // host address of the slot's arena (device-mapped under CUDA)
+  // System-wide texts the guest's NVML hands out, NUL-terminated; empty where
+  // the host cannot tell (no NVML there), and then the guest refuses the call.
+  char driver_version_text[kVersionTextBytes];  // host NVML's nvmlSystemGetDriverVersion ("580.95.05")
+  char nvml_version_text[kVersionTextBytes];    // host NVML's nvmlSystemGetNVMLVersion
 };
+static_assert(sizeof(HelloRep) == 24 + 2 * kVersionTextBytes);
 
 // Device description, fetched once and cached by the guest. Attributes are
 // indexed by CUdevice_attribute value.

@@ -47,6 +47,10 @@ class Backend {
   virtual Status register_host(void* base, uint64_t bytes, uint64_t* device_base) = 0;
 
   virtual int driver_version() = 0;
+  // The host's version texts for the guest's NVML: fills HelloRep's
+  // driver_version_text and nvml_version_text (NUL-terminated), leaving empty
+  // what this host cannot tell, which the guest then refuses.
+  virtual void version_texts(HelloRep* out) = 0;
   virtual int device_count() = 0;
   virtual Status device_info(int ordinal, DeviceInfoRep* out) = 0;
   virtual Status mem_get_info(uint64_t* free_bytes, uint64_t* total_bytes) = 0;

@@ -12,6 +12,7 @@ Status on_Hello(Call& c, const HelloReq& r, HelloRep& out) {
   out.driver_version = c.s.be->driver_version();
   out.device_count = c.s.be->device_count();
   out.host_arena_base = c.s.device_arena_base;
+  c.s.be->version_texts(&out);
   return st::kOk;
 }
 

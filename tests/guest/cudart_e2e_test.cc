@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <link.h>
 
+#include <cuda.h>  // driver-API enums for the cuPointerGetAttribute checks (the calls go through dlsym)
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -34,6 +35,7 @@ namespace {
 
 std::string g_self;     // this executable, for the subprocess checks
 std::string g_backend;  // what the daemon was asked for
+constexpr uint32_t kArenaMb = 64;  // each guest process' arena (pinned memory, staging), set in main()
 
 #define ASSERT_CUDA(x) ASSERT_EQ((x), cudaSuccess) << cudaGetErrorName(x)
 #define EXPECT_CUDA(x) EXPECT_EQ((x), cudaSuccess)
@@ -276,6 +278,159 @@ TEST(Memory, PinnedMemoryAsyncCopies) {
   ASSERT_CUDA(cudaFreeHost(b));
   EXPECT_NE(cudaFreeHost(a), cudaSuccess);  // already freed
   cudaGetLastError();
+}
+
+// ---- pinned memory the arena cannot hold -----------------------------------------------------
+// Real CUDA pins any size the machine can; our pinned memory lives in the
+// process' arena (kArenaMb). Beyond it the allocation still succeeds, with
+// ordinary memory whose copies are staged: every API must then agree that it
+// is pinned host memory, copies through it must be exact, and it frees.
+template <class F>
+F driver_fn(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));  // our libcuda.so.1, loaded by our libcudart
+}
+
+TEST(Memory, PinnedBeyondTheArena) {
+  const size_t n = (size_t(kArenaMb) << 20) + (16u << 20) + 123;  // cannot be in the arena
+  unsigned char *h = nullptr, *back = nullptr;
+  ASSERT_CUDA(cudaMallocHost(reinterpret_cast<void**>(&h), n));
+  ASSERT_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&back), n, cudaHostAllocPortable));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(h) % 4096, 0u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(back) % 4096, 0u);
+
+  // What the runtime says about it.
+  unsigned flags = 99;
+  ASSERT_CUDA(cudaHostGetFlags(&flags, back));
+  EXPECT_EQ(flags, unsigned(cudaHostAllocPortable));
+  ASSERT_CUDA(cudaHostGetFlags(&flags, h + n - 1));  // any byte of the allocation
+  EXPECT_EQ(flags, unsigned(cudaHostAllocDefault));
+  cudaPointerAttributes at{};
+  ASSERT_CUDA(cudaPointerGetAttributes(&at, h + 4096));
+  EXPECT_EQ(at.type, cudaMemoryTypeHost);
+  EXPECT_EQ(at.hostPointer, h + 4096);
+  EXPECT_EQ(at.devicePointer, nullptr);  // no device address outside the arena, on any backend
+  void* dp = nullptr;
+  EXPECT_EQ(cudaHostGetDevicePointer(&dp, h, 0), cudaErrorNotSupported);  // refused, not faked
+  EXPECT_EQ(cudaHostRegister(h + 8192, 4096, cudaHostRegisterDefault), cudaErrorHostMemoryAlreadyRegistered);
+  EXPECT_EQ(cudaHostAlloc(&dp, n, cudaHostAllocMapped), cpu_backend() ? cudaErrorNotSupported
+                                                                         : cudaErrorMemoryAllocation);
+  cudaGetLastError();
+
+  // ... and the driver API.
+  using GetAttr = CUresult (*)(void*, CUpointer_attribute, CUdeviceptr);
+  using GetFlags = CUresult (*)(unsigned int*, void*);
+  auto get_attr = driver_fn<GetAttr>("cuPointerGetAttribute");
+  auto get_flags = driver_fn<GetFlags>("cuMemHostGetFlags");
+  ASSERT_NE(get_attr, nullptr);
+  ASSERT_NE(get_flags, nullptr);
+  const auto inner = reinterpret_cast<CUdeviceptr>(h + 100);
+  unsigned type = 0;
+  ASSERT_EQ(get_attr(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, inner), CUDA_SUCCESS);
+  EXPECT_EQ(type, unsigned(CU_MEMORYTYPE_HOST));
+  void* hp = nullptr;
+  ASSERT_EQ(get_attr(&hp, CU_POINTER_ATTRIBUTE_HOST_POINTER, inner), CUDA_SUCCESS);
+  EXPECT_EQ(hp, h + 100);
+  CUdeviceptr start = 0;
+  size_t size = 0;
+  ASSERT_EQ(get_attr(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, inner), CUDA_SUCCESS);
+  ASSERT_EQ(get_attr(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, inner), CUDA_SUCCESS);
+  EXPECT_EQ(start, reinterpret_cast<CUdeviceptr>(h));
+  EXPECT_EQ(size, n);
+  CUdeviceptr dev_addr = 0;
+  EXPECT_EQ(get_attr(&dev_addr, CU_POINTER_ATTRIBUTE_DEVICE_POINTER, inner), CUDA_ERROR_NOT_SUPPORTED);
+  int plain = 0;
+  EXPECT_EQ(get_attr(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, reinterpret_cast<CUdeviceptr>(&plain)),
+            CUDA_ERROR_INVALID_VALUE);  // pageable memory is not CUDA's
+  unsigned cu_flags = 99;
+  ASSERT_EQ(get_flags(&cu_flags, h), CUDA_SUCCESS);
+  EXPECT_EQ(cu_flags, unsigned(CU_MEMHOSTALLOC_PORTABLE));
+  EXPECT_EQ(get_flags(&cu_flags, &plain), CUDA_ERROR_INVALID_VALUE);
+
+  // Copies through it, both ways, synchronous and on a stream: byte-exact.
+  const auto src = random_bytes(n, 2024);
+  std::memcpy(h, src.data(), n);
+  std::memset(back, 0, n);
+  unsigned char* d = nullptr;
+  ASSERT_CUDA(cudaMalloc(reinterpret_cast<void**>(&d), n));
+  ASSERT_CUDA(cudaMemcpy(d, h, n, cudaMemcpyHostToDevice));
+  ASSERT_CUDA(cudaMemcpy(back, d, n, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(std::memcmp(back, src.data(), n), 0);
+
+  for (size_t i = 0; i < n; ++i) h[i] = static_cast<unsigned char>(~src[i]);
+  std::memset(back, 0, n);
+  cudaStream_t s = nullptr;
+  ASSERT_CUDA(cudaStreamCreate(&s));
+  ASSERT_CUDA(cudaMemcpyAsync(d, h, n, cudaMemcpyHostToDevice, s));
+  ASSERT_CUDA(cudaMemcpyAsync(back, d, n, cudaMemcpyDefault, s));
+  ASSERT_CUDA(cudaStreamSynchronize(s));
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(back[i], static_cast<unsigned char>(~src[i])) << "at " << i;
+
+  // An unaligned piece in the middle, into the other allocation at another offset.
+  const size_t off = (3u << 20) + 5, len = (5u << 20) + 77;
+  ASSERT_CUDA(cudaMemcpy(d + 11, h + off, len, cudaMemcpyHostToDevice));
+  std::memset(back, 0xee, n);
+  ASSERT_CUDA(cudaMemcpy(back + 1, d + 11, len, cudaMemcpyDeviceToHost));
+  EXPECT_EQ(back[0], 0xee);
+  EXPECT_EQ(std::memcmp(back + 1, h + off, len), 0);
+  EXPECT_EQ(back[len + 1], 0xee);
+
+  ASSERT_CUDA(cudaStreamDestroy(s));
+  ASSERT_CUDA(cudaFree(d));
+  ASSERT_CUDA(cudaFreeHost(h));
+  ASSERT_CUDA(cudaFreeHost(back));
+  EXPECT_NE(cudaFreeHost(h), cudaSuccess);  // already freed
+  EXPECT_EQ(get_flags(&cu_flags, h), CUDA_ERROR_INVALID_VALUE);
+  cudaGetLastError();
+}
+
+// Many pinned buffers that together overflow the arena: the first ones land
+// in it, the rest outside, and every copy is exact, also from a thread whose
+// channel has no staging chunks yet (pinned memory may not take the arena
+// bytes those need).
+TEST(Memory, PinnedAllocationsOverflowingTheArena) {
+  constexpr int kBufs = 6;
+  const size_t n = (16u << 20) + 4099;  // 6 x 16 MiB: more than the arena holds
+  std::vector<unsigned char*> pins(kBufs, nullptr);
+  std::vector<std::vector<unsigned char>> want;
+  for (int i = 0; i < kBufs; ++i) {
+    ASSERT_CUDA(cudaHostAlloc(reinterpret_cast<void**>(&pins[i]), n, cudaHostAllocDefault)) << "buffer " << i;
+    want.push_back(random_bytes(n, 300 + i));
+    std::memcpy(pins[i], want[i].data(), n);
+  }
+  unsigned char* d = nullptr;
+  ASSERT_CUDA(cudaMalloc(reinterpret_cast<void**>(&d), n * kBufs));
+  std::vector<cudaError_t> errs;
+  std::thread t([&] {
+    // Up to the device from each buffer, then back down into the next one.
+    for (int i = 0; i < kBufs; ++i) errs.push_back(cudaMemcpy(d + i * n, pins[i], n, cudaMemcpyHostToDevice));
+    for (int i = 0; i < kBufs; ++i)
+      errs.push_back(cudaMemcpy(pins[(i + 1) % kBufs], d + i * n, n, cudaMemcpyDeviceToHost));
+  });
+  t.join();
+  for (size_t k = 0; k < errs.size(); ++k) EXPECT_EQ(errs[k], cudaSuccess) << "copy " << k;
+  for (int i = 0; i < kBufs; ++i)
+    EXPECT_EQ(std::memcmp(pins[(i + 1) % kBufs], want[i].data(), n), 0) << "buffer " << (i + 1) % kBufs;
+  ASSERT_CUDA(cudaFree(d));
+  for (int i = 0; i < kBufs; ++i) ASSERT_CUDA(cudaFreeHost(pins[i])) << "buffer " << i;
+}
+
+// Users are told once per process that pinned memory went outside the arena
+// (with the size), so slower copies have an explanation.
+TEST(Memory, PinnedFallbackIsAnnouncedOnce) {
+  const std::string cmd = "'" + g_self + "' --pinned-beyond-arena 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[4096];
+  for (size_t k; (k = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, k);
+  pclose(f);
+  EXPECT_NE(out.find("pinned alloc=0,0 free=0,0"), std::string::npos) << out;
+  const std::string note = "pinned host allocation of " + std::to_string((size_t(kArenaMb) + 16) << 20) + " bytes";
+  const size_t at = out.find(note);
+  EXPECT_NE(at, std::string::npos) << out;
+  if (at != std::string::npos) {
+    EXPECT_EQ(out.find("pinned host allocation", at + 1), std::string::npos) << out;
+  }
 }
 
 TEST(Memory, Memsets) {
@@ -853,6 +1008,17 @@ int main(int argc, char** argv) {
     std::printf("count=%d err=%d\n", n, static_cast<int>(e));
     return 0;
   }
+  if (argc > 1 && std::strcmp(argv[1], "--pinned-beyond-arena") == 0) {
+    // Two pinned allocations larger than the arena: both succeed, the
+    // fallback is announced once (Memory.PinnedFallbackIsAnnouncedOnce).
+    void *a = nullptr, *b = nullptr;
+    const size_t n = (size_t(kArenaMb) + 16) << 20;
+    const cudaError_t ea = cudaMallocHost(&a, n), eb = cudaHostAlloc(&b, n, cudaHostAllocPortable);
+    const cudaError_t fa = cudaFreeHost(a), fb = cudaFreeHost(b);
+    std::fflush(stderr);
+    std::printf("pinned alloc=%d,%d free=%d,%d\n", int(ea), int(eb), int(fa), int(fb));
+    return 0;
+  }
   char self[PATH_MAX] = {};
   if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) g_self = self;
   ::testing::InitGoogleTest(&argc, argv);
@@ -861,6 +1027,7 @@ int main(int argc, char** argv) {
   g_backend = be && *be ? be : "cpu";
   vgpu::e2e::DaemonConfig cfg;
   cfg.backend = g_backend;
+  cfg.arena_mb = kArenaMb;
   cfg.slots = 8;  // this process and the --count-devices children it starts
   vgpu::e2e::Daemon daemon(cfg);
   std::string why;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "hostd_env.h"
@@ -142,10 +143,44 @@ TEST_F(Nvml, ComputeCapabilityAndCudaVersionEqualCuda) {
   EXPECT_EQ(nv_version, cu_version);
 }
 
+// The host's driver version text, with NVML's buffer rules. The CPU backend's
+// "driver" is vgpu's own and says so; a GPU host sends its NVML's text.
+TEST_F(Nvml, DriverVersionIsTheHosts) {
+  char version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+  std::memset(version, 0x5a, sizeof version);
+  ASSERT_EQ(nvmlSystemGetDriverVersion(version, sizeof version), NVML_SUCCESS);
+  ASSERT_NE(std::memchr(version, '\0', sizeof version), nullptr) << "not terminated";
+  EXPECT_STREQ(version, "vgpu-cpu");  // hostd_env.h starts the CPU backend
+  const unsigned need = static_cast<unsigned>(std::strlen(version)) + 1;
+  // Exactly long enough works; one byte short, or none, is INSUFFICIENT_SIZE
+  // and leaves the buffer alone.
+  char exact[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+  ASSERT_EQ(nvmlSystemGetDriverVersion(exact, need), NVML_SUCCESS);
+  EXPECT_STREQ(exact, version);
+  char short_buf[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+  std::memset(short_buf, 0x5a, sizeof short_buf);
+  EXPECT_EQ(nvmlSystemGetDriverVersion(short_buf, need - 1), NVML_ERROR_INSUFFICIENT_SIZE);
+  EXPECT_EQ(static_cast<unsigned char>(short_buf[0]), 0x5a);
+  EXPECT_EQ(nvmlSystemGetDriverVersion(short_buf, 0), NVML_ERROR_INSUFFICIENT_SIZE);
+  EXPECT_EQ(nvmlSystemGetDriverVersion(nullptr, sizeof version), NVML_ERROR_INVALID_ARGUMENT);
+}
+
+// The host NVML's own version: the CPU backend has no NVML, so it is
+// refused (not invented); argument checks come first, as NVML's do.
+TEST_F(Nvml, NvmlVersionIsRefusedWithoutAHostNvml) {
+  char version[NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE];
+  EXPECT_EQ(nvmlSystemGetNVMLVersion(version, sizeof version), NVML_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(nvmlSystemGetNVMLVersion(nullptr, sizeof version), NVML_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(NvmlLifecycle, VersionsNeedInit) {
+  char version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+  EXPECT_EQ(nvmlSystemGetDriverVersion(version, sizeof version), NVML_ERROR_UNINITIALIZED);
+  EXPECT_EQ(nvmlSystemGetNVMLVersion(version, sizeof version), NVML_ERROR_UNINITIALIZED);
+}
+
 // What the guest cannot know is refused, never made up.
 TEST_F(Nvml, UnknownFiguresAreRefused) {
-  char version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
-  EXPECT_EQ(nvmlSystemGetDriverVersion(version, sizeof version), NVML_ERROR_NOT_SUPPORTED);
   unsigned v = 0;
   EXPECT_EQ(nvmlDeviceGetMinorNumber(dev_, &v), NVML_ERROR_NOT_SUPPORTED);
   EXPECT_EQ(nvmlDeviceGetClockInfo(dev_, 0, &v), NVML_ERROR_NOT_SUPPORTED);

@@ -164,6 +164,7 @@ class Channel {
       client_->staging_bytes_.fetch_add(kStageChunkBytes, std::memory_order_relaxed);
     }
     nstage_ = n;
+    if (n) client_->staged_channels_.fetch_add(1, std::memory_order_relaxed);
     return n ? st::kOk : st::kOutOfMemory;
   }
   uint32_t nstage() const { return nstage_; }
@@ -433,6 +434,22 @@ const DeviceInfoRep* Client::device_info(int ordinal) {
   std::lock_guard lk(mu_);
   if (!devices_[ordinal]) devices_[ordinal] = std::move(info);
   return devices_[ordinal].get();
+}
+
+void* Client::arena_alloc_pinned(uint64_t n) {
+  if (init_status_ != st::kOk || !arena_) return nullptr;
+  // The same budget as Channel::ensure_stages: half the arena for staging.
+  // The check is advisory (another thread may allocate between it and the
+  // allocation, and free bytes may be fragmented); it keeps the common case,
+  // a big pinned buffer taken before the first copies, from starving staging.
+  const uint64_t budget = arena_->bytes() / 2;
+  const uint64_t held = staging_bytes_.load(std::memory_order_relaxed);
+  const uint64_t staged = staged_channels_.load(std::memory_order_relaxed);
+  const uint64_t unstaged = channels_.size() > staged ? channels_.size() - staged : 0;
+  const uint64_t reserve = std::min(budget > held ? budget - held : 0, unstaged * kStageChunkBytes);
+  const uint64_t free_bytes = arena_->free_bytes();
+  if (n > free_bytes || free_bytes - n < reserve) return nullptr;
+  return arena_->allocate(n, 4096);
 }
 
 Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream, bool sync) {

@@ -87,6 +87,12 @@ class Client {
   Status upload_blob(const void* data, uint64_t n);
 
   Arena& arena() { return *arena_; }
+  // Arena memory for pinned host memory (cuMemHostAlloc & co.), or nullptr
+  // when the arena cannot hold `n` bytes while leaving each channel that has
+  // no staging chunk yet room for one (within the staging budget): a pinned
+  // buffer that took the arena's last bytes would make every later pageable
+  // copy on a new thread fail for want of staging.
+  void* arena_alloc_pinned(uint64_t n);
   bool in_arena(const void* p, uint64_t n) const { return arena_ && arena_->contains(p, n ? n : 1); }
   uint64_t arena_off(const void* p) const { return arena_->offset_of(p); }
   // The device address (host's mapping) of arena memory, for cudaHostGetDevicePointer.
@@ -134,6 +140,7 @@ class Client {
   std::atomic<uint64_t> seq_{0};
   std::atomic<Status> async_error_{st::kOk};
   std::atomic<uint64_t> staging_bytes_{0};  // arena bytes held by channels' staging chunks
+  std::atomic<uint32_t> staged_channels_{0};  // channels holding at least one staging chunk
   std::mutex mu_;  // channel claims, device cache, shared channel
   std::vector<std::unique_ptr<Channel>> channels_;
   std::vector<std::unique_ptr<DeviceInfoRep>> devices_;

@@ -83,9 +83,21 @@ void note_device_range(CUdeviceptr p, size_t n);
 void forget_device_range(CUdeviceptr p);
 bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base = nullptr, size_t* size = nullptr);
 
-// Pinned host memory handed out from the arena (cuMemHostAlloc, cudaMallocHost).
-void* host_alloc(size_t n);
-bool host_free(void* p);
+// Pinned host memory (cuMemHostAlloc, cudaMallocHost): arena memory, so the
+// device DMAs from and to it; or, when the arena cannot hold it, ordinary
+// page-aligned memory (not for CU_MEMHOSTALLOC_DEVICEMAP, which needs a device
+// address only the arena has). Copies take the path the memory's place
+// decides (Client::in_arena): DMA for arena memory, staged for the rest.
+void* host_alloc(size_t n, unsigned int flags);
+bool host_free(void* p);  // false if p is not an allocation host_alloc made
+struct HostAllocInfo {
+  void* base;
+  size_t bytes;
+  unsigned int flags;  // as given to host_alloc
+  bool in_arena;       // false: the fallback, no device address
+};
+// The pinned allocation holding p, if any.
+bool find_host_alloc(const void* p, HostAllocInfo* out);
 
 inline Handle stream_id(CUstream s) { return reinterpret_cast<Handle>(s); }
 

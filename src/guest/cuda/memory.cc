@@ -1,7 +1,14 @@
-// Device memory, copies, memsets, pinned host memory (carved from the arena)
-// and virtual memory management.
+// Device memory, copies, memsets, pinned host memory (carved from the arena,
+// or ordinary memory when it does not fit), pointer attributes and virtual
+// memory management.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <map>
+#include <string>
 
 #include "driver.h"
 
@@ -10,8 +17,28 @@ namespace vgpu::guest {
 namespace {
 std::mutex g_ranges_mu;
 std::map<CUdeviceptr, size_t> g_ranges;  // device allocations and VMM mappings
+struct HostAlloc {
+  size_t bytes;        // as asked
+  size_t mapped;       // 0: arena memory; else the length mmap'ed for the fallback
+  unsigned int flags;  // as asked
+};
 std::mutex g_host_mu;
-std::map<void*, size_t> g_host_allocs;  // pinned host memory we handed out (inside the arena)
+std::map<void*, HostAlloc> g_host_allocs;  // pinned host memory we handed out
+
+// Said once per process, so users know why those copies are slower; each
+// further fallback only with VGPU_DEBUG.
+void note_pinned_fallback(size_t n, uint64_t arena_bytes) {
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    std::fprintf(stderr,
+                 "vgpu: pinned host allocation of %zu bytes does not fit this process' shared arena (%llu bytes); "
+                 "using ordinary memory: copies from and to it are staged (slower than pinned), and it has no device "
+                 "address. A larger arena (vgpu-hostd --arena-mb) keeps pinned memory zero-copy.\n",
+                 n, static_cast<unsigned long long>(arena_bytes));
+  } else {
+    debug_log("pinned host allocation of %zu bytes outside the arena (staged copies)", n);
+  }
+}
 }  // namespace
 
 void note_device_range(CUdeviceptr p, size_t n) {
@@ -33,21 +60,52 @@ bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base, size_t* size) {
   return true;
 }
 
-void* host_alloc(size_t n) {
+void* host_alloc(size_t n, unsigned int flags) {
   Client& c = Client::get();
-  void* p = c.arena().allocate(n ? n : 1, 4096);
-  if (p) {
-    std::lock_guard lk(g_host_mu);
-    g_host_allocs[p] = n;
+  const size_t want = n ? n : 1;
+  void* p = c.arena_alloc_pinned(want);
+  size_t mapped = 0;
+  if (!p) {
+    // Real CUDA pins any size the machine can; we cannot grow the shared
+    // region, so memory of our own stands in. Not for a device-mapped
+    // allocation: its promise, a device address, needs the arena.
+    if (flags & CU_MEMHOSTALLOC_DEVICEMAP) {
+      log_unsupported("cuMemHostAlloc(DEVICEMAP) larger than the arena can hold");
+      return nullptr;
+    }
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    if (want > SIZE_MAX - page) return nullptr;
+    mapped = (want + page - 1) / page * page;
+    void* m = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) return nullptr;
+    p = m;
+    note_pinned_fallback(n, c.arena().bytes());
   }
+  std::lock_guard lk(g_host_mu);
+  g_host_allocs[p] = HostAlloc{n, mapped, flags};
   return p;
 }
 bool host_free(void* p) {
+  HostAlloc a{};
   {
     std::lock_guard lk(g_host_mu);
-    if (!g_host_allocs.erase(p)) return false;
+    auto it = g_host_allocs.find(p);
+    if (it == g_host_allocs.end()) return false;
+    a = it->second;
+    g_host_allocs.erase(it);
   }
-  Client::get().arena().deallocate(p);
+  if (a.mapped) munmap(p, a.mapped);
+  else Client::get().arena().deallocate(p);
+  return true;
+}
+bool find_host_alloc(const void* p, HostAllocInfo* out) {
+  std::lock_guard lk(g_host_mu);
+  auto it = g_host_allocs.upper_bound(const_cast<void*>(p));
+  if (it == g_host_allocs.begin()) return false;
+  --it;
+  const auto* base = static_cast<const char*>(it->first);
+  if (static_cast<const char*>(p) >= base + (it->second.bytes ? it->second.bytes : 1)) return false;
+  if (out) *out = HostAllocInfo{it->first, it->second.bytes, it->second.flags, it->second.mapped == 0};
   return true;
 }
 
@@ -229,12 +287,12 @@ CUresult CUDAAPI cuMemsetD8Async(CUdeviceptr d, unsigned char v, size_t n, CUstr
 CUresult CUDAAPI cuMemsetD16Async(CUdeviceptr d, unsigned short v, size_t n, CUstream s) { return memset_impl(d, v, 2, n, s, false); }
 CUresult CUDAAPI cuMemsetD32Async(CUdeviceptr d, unsigned int v, size_t n, CUstream s) { return memset_impl(d, v, 4, n, s, false); }
 
-// ---- pinned host memory: carved from the arena --------------------------------------
+// ---- pinned host memory: carved from the arena (or, beyond it, see host_alloc) ----------
 CUresult CUDAAPI cuMemHostAlloc(void** pp, size_t bytes, unsigned int flags) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!pp) return CUDA_ERROR_INVALID_VALUE;
   if ((flags & CU_MEMHOSTALLOC_DEVICEMAP) && !c->hello().host_arena_base) VGPU_REFUSE("cuMemHostAlloc(DEVICEMAP) on a backend without device-mapped host memory");
-  void* p = host_alloc(bytes);
+  void* p = host_alloc(bytes, flags);
   if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
   *pp = p;
   return CUDA_SUCCESS;
@@ -247,16 +305,70 @@ CUresult CUDAAPI cuMemFreeHost(void* p) {
 CUresult CUDAAPI cuMemHostGetDevicePointer_v2(CUdeviceptr* pdev, void* p, unsigned int flags) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!pdev || flags != 0) return CUDA_ERROR_INVALID_VALUE;
-  if (!c->in_arena(p, 1)) return CUDA_ERROR_INVALID_VALUE;
+  if (!c->in_arena(p, 1)) {
+    if (find_host_alloc(p, nullptr)) VGPU_REFUSE("cuMemHostGetDevicePointer on pinned memory that did not fit the arena");
+    return CUDA_ERROR_INVALID_VALUE;
+  }
   if (!c->hello().host_arena_base) VGPU_REFUSE("cuMemHostGetDevicePointer on a backend without device-mapped host memory");
   *pdev = c->device_address_of(p);
   return CUDA_SUCCESS;
 }
+// Every context of the process shares one session, so all our pinned memory
+// is portable; the other flags are the caller's.
 CUresult CUDAAPI cuMemHostGetFlags(unsigned int* flags, void* p) {
   VGPU_DRIVER_OR_RETURN(c);
-  if (!flags || !c->in_arena(p, 1)) return CUDA_ERROR_INVALID_VALUE;
-  *flags = CU_MEMHOSTALLOC_PORTABLE;
+  HostAllocInfo a{};
+  if (!flags || !find_host_alloc(p, &a)) return CUDA_ERROR_INVALID_VALUE;
+  *flags = a.flags | CU_MEMHOSTALLOC_PORTABLE;
   return CUDA_SUCCESS;
+}
+
+// Pointer attributes, as far as the guest knows them: our device allocations
+// and VMM mappings, and pinned host memory we handed out (arena or not).
+// Refused rather than guessed: the context (every guest context shares one
+// host context), range attributes of device memory (a VMM mapping's range is
+// not its reservation's), and the boolean attributes, whose width the
+// documentation leaves open (writing an int into a caller's bool would
+// overrun it).
+CUresult CUDAAPI cuPointerGetAttribute(void* data, CUpointer_attribute attr, CUdeviceptr ptr) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!data) return CUDA_ERROR_INVALID_VALUE;
+  HostAllocInfo h{};
+  const bool dev = is_device_pointer(ptr);
+  const bool host = !dev && find_host_alloc(reinterpret_cast<const void*>(ptr), &h);
+  if (!dev && !host) return CUDA_ERROR_INVALID_VALUE;  // not memory CUDA knows, as CUDA answers
+  switch (attr) {
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+      *static_cast<unsigned int*>(data) = dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+      if (dev) {
+        *static_cast<CUdeviceptr*>(data) = ptr;
+        return CUDA_SUCCESS;
+      }
+      // Arena memory has one where the host mapped the arena; the rest is refused there.
+      return cuMemHostGetDevicePointer_v2(static_cast<CUdeviceptr*>(data), reinterpret_cast<void*>(ptr), 0);
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+      if (dev) return CUDA_ERROR_INVALID_VALUE;  // device memory has no host address
+      *static_cast<void**>(data) = reinterpret_cast<void*>(ptr);
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+      *static_cast<int*>(data) = 0;  // the session's one device is the guest's ordinal 0
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+      if (dev) break;
+      *static_cast<CUdeviceptr*>(data) = reinterpret_cast<CUdeviceptr>(h.base);
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+      if (dev) break;
+      *static_cast<size_t*>(data) = h.bytes;
+      return CUDA_SUCCESS;
+    default:
+      break;
+  }
+  log_unsupported(("cuPointerGetAttribute(attribute " + std::to_string(static_cast<int>(attr)) +
+                   (dev ? ", device memory)" : ", host memory)")).c_str());
+  return CUDA_ERROR_NOT_SUPPORTED;
 }
 // Registering arbitrary guest memory for DMA is impossible across the VM
 // boundary; copies from it already work (staged), so only the mapped form,

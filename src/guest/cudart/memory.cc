@@ -19,7 +19,7 @@ struct HostRange {
   size_t bytes;
   unsigned flags;
 };
-std::map<void*, HostRange>* g_pinned = new std::map<void*, HostRange>;      // cudaHostAlloc'ed (arena)
+std::map<void*, HostRange>* g_pinned = new std::map<void*, HostRange>;      // cudaHostAlloc'ed (arena or not)
 std::map<void*, HostRange>* g_registered = new std::map<void*, HostRange>;  // cudaHostRegister'ed
 
 // The entry of `m` whose range holds p, if any.
@@ -235,7 +235,8 @@ VGPU_RT cudaError_t cudaMallocFromPoolAsync(void**, size_t, cudaMemPool_t, cudaS
 }
 
 // ---- pinned host memory: carved from the arena, so copies from it move no
-// bytes on the guest CPU ---------------------------------------------------------------------
+// bytes on the guest CPU; an allocation the arena cannot hold gets ordinary
+// memory instead, whose copies are staged (libcuda's host_alloc) ----------------------------
 VGPU_RT cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned int flags) {
   if (!p) return record(cudaErrorInvalidValue);
   VGPU_RT_INIT();
@@ -310,7 +311,9 @@ VGPU_RT cudaError_t cudaHostRegister(void* p, size_t bytes, unsigned int flags) 
   if (flags & cudaHostRegisterMapped) VGPU_RT_REFUSE("cudaHostRegister(cudaHostRegisterMapped)");
   if (flags & cudaHostRegisterIoMemory) VGPU_RT_REFUSE("cudaHostRegister(cudaHostRegisterIoMemory)");
   Client& c = Client::get();
-  if (c.in_arena(p, 1) || c.in_arena(static_cast<char*>(p) + bytes - 1, 1))
+  const char* last = static_cast<char*>(p) + bytes - 1;
+  if (c.in_arena(p, 1) || c.in_arena(last, 1) || vgpu::guest::find_host_alloc(p, nullptr) ||
+      vgpu::guest::find_host_alloc(last, nullptr))
     return record(cudaErrorHostMemoryAlreadyRegistered);  // pinned memory we handed out
   std::lock_guard lk(g_mu);
   auto next = g_registered->lower_bound(p);
@@ -346,15 +349,17 @@ VGPU_RT cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes* a, co
     a->devicePointer = const_cast<void*>(p);
     return cudaSuccess;
   }
+  // Pinned memory, whichever API allocated it. Only arena memory has a device
+  // address, and only where the host mapped the arena for its device.
   Client& c = Client::get();
-  std::lock_guard lk(g_mu);
-  if (containing(*g_pinned, p) != g_pinned->end() && c.in_arena(p, 1)) {
+  if (vgpu::guest::HostAllocInfo h{}; vgpu::guest::find_host_alloc(p, &h)) {
     a->type = cudaMemoryTypeHost;
     a->device = current_device();
     a->hostPointer = const_cast<void*>(p);
-    if (c.hello().host_arena_base) a->devicePointer = reinterpret_cast<void*>(c.device_address_of(p));
+    if (h.in_arena && c.hello().host_arena_base) a->devicePointer = reinterpret_cast<void*>(c.device_address_of(p));
     return cudaSuccess;
   }
+  std::lock_guard lk(g_mu);
   if (containing(*g_registered, p) != g_registered->end()) {
     a->type = cudaMemoryTypeHost;
     a->device = current_device();

@@ -9,9 +9,14 @@
 // such figure. NVML enumerates every device the host serves and, like
 // NVIDIA's, ignores CUDA_VISIBLE_DEVICES.
 //
-// Not known to the guest, so refused rather than invented: the NVIDIA driver
-// version string (nvmlSystemGetDriverVersion), the device's /dev/nvidiaN minor
-// number, and everything in the refusal list at the end. In nvmlPciInfo_t,
+// The system's version texts (nvmlSystemGetDriverVersion,
+// nvmlSystemGetNVMLVersion) are the host NVML's own, sent in the session's
+// Hello reply; a host without NVML sends none and they are refused (the CPU
+// backend's driver text is "vgpu-cpu", which names it and no NVIDIA driver).
+//
+// Not known to the guest, so refused rather than invented: the device's
+// /dev/nvidiaN minor number, and everything in the refusal list at the end.
+// In nvmlPciInfo_t,
 // pciDeviceId and pciSubSystemId are not in the device description and are
 // left 0 (see the note at nvmlDeviceGetPciInfo_v3).
 #include <strings.h>
@@ -124,6 +129,20 @@ nvmlReturn_t copy_text(const char* text, char* out, unsigned int length) {
 nvmlReturn_t memory(nvmlDevice_t dev, unsigned long long* total, unsigned long long* free_bytes) {
   VGPU_NVML_DEVICE(info, dev);
   (void)info;
+// A version text from the host's Hello reply. Empty means the host could not
+// tell (no NVML there): refused, never made up.
+template <size_t N>
+nvmlReturn_t host_text(const char (&text)[N], const char* name, char* out, unsigned int length) {
+  if (out == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  char copy[N + 1] = {};  // bounded even if the host's text were not terminated
+  std::memcpy(copy, text, N);
+  if (copy[0] == '\0') {
+    log_unsupported(name);
+    return NVML_ERROR_NOT_SUPPORTED;
+  }
+  return copy_text(copy, out, length);
+}
+
   MemGetInfoRep rep{};
   Status s = Client::get().call<Op::MemGetInfo>(Empty{}, &rep);
   if (s != st::kOk) return NVML_ERROR_GPU_IS_LOST;
@@ -219,14 +238,18 @@ const char* nvmlErrorString(nvmlReturn_t r) {
 }
 
 // ---- system -------------------------------------------------------------------------------
-// NVIDIA's driver version ("580.95.05") is not something the host tells the
-// guest: refused rather than made up. (Ollama reads only its major number, to
-// keep pre-Volta GPUs off old drivers, and goes on without it.)
+// The host driver's version ("580.95.05"), as the host's NVML reports it
+// (Ollama and nvidia-smi-like tools print it; Ollama also reads its major
+// number to keep old GPUs off old drivers).
 nvmlReturn_t nvmlSystemGetDriverVersion(char* version, unsigned int length) {
   if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
-  if (version == nullptr || length == 0) return NVML_ERROR_INVALID_ARGUMENT;
-  log_unsupported("nvmlSystemGetDriverVersion");
-  return NVML_ERROR_NOT_SUPPORTED;
+  return host_text(Client::get().hello().driver_version_text, "nvmlSystemGetDriverVersion", version, length);
+}
+
+// The host NVML's own version text, forwarded likewise.
+nvmlReturn_t nvmlSystemGetNVMLVersion(char* version, unsigned int length) {
+  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  return host_text(Client::get().hello().nvml_version_text, "nvmlSystemGetNVMLVersion", version, length);
 }
 
 // The CUDA version the host's driver supports (cuDriverGetVersion there).
@@ -425,7 +448,6 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t dev, unsigned int* power) {
     log_unsupported(#n);                      \
     return NVML_ERROR_NOT_SUPPORTED;          \
   }
-VGPU_NVML_REFUSE(nvmlSystemGetNVMLVersion)
 VGPU_NVML_REFUSE(nvmlSystemGetProcessName)
 VGPU_NVML_REFUSE(nvmlSystemGetHicVersion)
 VGPU_NVML_REFUSE(nvmlSystemGetTopologyGpuSet)

@@ -546,3 +546,11 @@ Status CpuBackend::nvml_query(NvmlRep*) { return st::kNotSupported; }  // no NVM
 namespace vgpu::host {
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
 }  // namespace vgpu::host
+// The "driver" here is this backend, not NVIDIA's: its name, which no tool
+// can mistake for an NVIDIA version number. There is no NVML whose version
+// could be reported, so nvml_version_text stays empty (refused in the guest).
+void CpuBackend::version_texts(HelloRep* out) {
+  std::snprintf(out->driver_version_text, sizeof out->driver_version_text, "%s", "vgpu-cpu");
+  out->nvml_version_text[0] = '\0';
+}
+

@@ -85,6 +85,7 @@ class CudaBackend final : public Backend {
   Status register_host(void* base, uint64_t bytes, uint64_t* device_base) override;
 
   int driver_version() override;
+  void version_texts(HelloRep* out) override;  // cuda_nvml.cc
   int device_count() override;
   Status device_info(int ordinal, DeviceInfoRep* out) override;
   Status mem_get_info(uint64_t* free_bytes, uint64_t* total_bytes) override;
@@ -203,11 +204,12 @@ class CudaBackend final : public Backend {
   std::vector<CUevent> free_events_;              // recycled CU_EVENT_DISABLE_TIMING events
   uint64_t next_fence_ = 1;
 
-  // ---- NVML (cuda_nvml.cc), loaded on first nvml_query
+  // ---- NVML (cuda_nvml.cc), loaded on first use (nvml_query, version_texts)
   struct Nvml;
   Nvml* nvml_ = nullptr;
   bool nvml_tried_ = false;
   int nvml_load_status_ = 0;
+  Nvml* nvml_open();  // the loaded, initialised NVML, or nullptr (nvml_load_status_ says why)
   void nvml_unload();
 };
 

@@ -1,6 +1,7 @@
-// CudaBackend: NVML figures (utilisation, temperature, power) for the
-// guest's libnvidia-ml. NVML is dlopen'ed on the first nvml_query, so a host
-// without it (or with a broken one) fails only this call.
+// CudaBackend: NVML for the guest's libnvidia-ml: the device's figures
+// (utilisation, temperature, power) and the system's version texts (driver,
+// NVML). NVML is dlopen'ed on first use, so a host without it (or with a
+// broken one) fails only these calls; the rest of the backend never needs it.
 //
 // The toolkit ships no nvml.h; the few declarations we need are NVML's
 // stable C ABI, repeated here.
@@ -30,9 +31,15 @@ constexpr int NVML_TEMPERATURE_GPU = 0;
 struct CudaBackend::Nvml {
   void* lib = nullptr;
   bool initialized = false;
+  // The session's device in NVML, looked up (by PCI bus id) on the first
+  // nvml_query; device_status is that lookup's result.
+  bool device_tried = false;
+  nvmlReturn_t device_status = NVML_SUCCESS;
   nvmlDevice_t device = nullptr;
   nvmlReturn_t (*init)() = nullptr;
   nvmlReturn_t (*shutdown)() = nullptr;
+  nvmlReturn_t (*driver_version)(char*, unsigned int) = nullptr;
+  nvmlReturn_t (*nvml_version)(char*, unsigned int) = nullptr;
   nvmlReturn_t (*handle_by_pci)(const char*, nvmlDevice_t*) = nullptr;
   nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
   nvmlReturn_t (*temperature)(nvmlDevice_t, int, unsigned int*) = nullptr;
@@ -54,59 +61,102 @@ void CudaBackend::nvml_unload() {
   nvml_ = nullptr;
 }
 
+CudaBackend::Nvml* CudaBackend::nvml_open() {
+  if (nvml_tried_) return nvml_;
+  nvml_tried_ = true;
+  nvml_load_status_ = NVML_SUCCESS;
+  void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* e = dlerror();
+    log("NVML unavailable: %s", e ? e : "dlopen(libnvidia-ml.so.1) failed");
+    nvml_load_status_ = NVML_ERROR_LIBRARY_NOT_FOUND;
+    return nullptr;
+  }
+  if (dlsym(lib, "vgpu_guest_marker") != nullptr) {
+    log("NVML unavailable: libnvidia-ml.so.1 on the daemon's library path is the vgpu GUEST library");
+    nvml_load_status_ = NVML_ERROR_LIBRARY_NOT_FOUND;
+    dlclose(lib);
+    return nullptr;
+  }
+  auto* n = new Nvml;
+  n->lib = lib;
+  bind(lib, "nvmlInit_v2", &n->init);
+  bind(lib, "nvmlShutdown", &n->shutdown);
+  bind(lib, "nvmlSystemGetDriverVersion", &n->driver_version);
+  bind(lib, "nvmlSystemGetNVMLVersion", &n->nvml_version);
+  bind(lib, "nvmlDeviceGetHandleByPciBusId_v2", &n->handle_by_pci);
+  bind(lib, "nvmlDeviceGetUtilizationRates", &n->utilization);
+  bind(lib, "nvmlDeviceGetTemperature", &n->temperature);
+  bind(lib, "nvmlDeviceGetPowerUsage", &n->power);
+  if (!n->init || !n->shutdown) {
+    log("NVML unavailable: libnvidia-ml.so.1 lacks nvmlInit_v2 / nvmlShutdown");
+    nvml_load_status_ = NVML_ERROR_FUNCTION_NOT_FOUND;
+    delete n;
+    return nullptr;
+  }
+  if (nvmlReturn_t r = n->init(); r != NVML_SUCCESS) {
+    log("nvmlInit_v2 failed: %d", r);
+    nvml_load_status_ = r;
+    delete n;
+    return nullptr;
+  }
+  n->initialized = true;
+  nvml_ = n;
+  return nvml_;
+}
+
+// NVML's own texts, forwarded as they are. Each is read on its own: a host
+// NVML without one of the calls leaves that text empty, and the guest
+// refuses just that call.
+void CudaBackend::version_texts(HelloRep* out) {
+  out->driver_version_text[0] = '\0';
+  out->nvml_version_text[0] = '\0';
+  Nvml* n = nvml_open();
+  if (n == nullptr) return;
+  auto read = [](nvmlReturn_t (*fn)(char*, unsigned int), const char* what, char (&dst)[kVersionTextBytes]) {
+    if (fn == nullptr) {
+      log("NVML: %s missing; the guest's %s is refused", what, what);
+      return;
+    }
+    // kVersionTextBytes is NVML's own buffer size for these texts.
+    if (nvmlReturn_t r = fn(dst, sizeof dst); r != NVML_SUCCESS) {
+      log("%s failed: %d; the guest's %s is refused", what, r, what);
+      dst[0] = '\0';
+      return;
+    }
+    dst[sizeof dst - 1] = '\0';
+  };
+  read(n->driver_version, "nvmlSystemGetDriverVersion", out->driver_version_text);
+  read(n->nvml_version, "nvmlSystemGetNVMLVersion", out->nvml_version_text);
+}
+
 Status CudaBackend::nvml_query(NvmlRep* out) {
   std::memset(out, 0, sizeof *out);
   if (!initialized_) {  // the device's PCI bus id names the NVML device
     out->status = NVML_ERROR_UNINITIALIZED;
     return st::kNotInitialized;
   }
-  if (!nvml_tried_) {
-    nvml_tried_ = true;
-    nvml_load_status_ = NVML_SUCCESS;
-    void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (lib == nullptr) {
-      const char* e = dlerror();
-      log("NVML unavailable: %s", e ? e : "dlopen(libnvidia-ml.so.1) failed");
-      nvml_load_status_ = NVML_ERROR_LIBRARY_NOT_FOUND;
-    } else if (dlsym(lib, "vgpu_guest_marker") != nullptr) {
-      log("NVML unavailable: libnvidia-ml.so.1 on the daemon's library path is the vgpu GUEST library");
-      nvml_load_status_ = NVML_ERROR_LIBRARY_NOT_FOUND;
-      dlclose(lib);
-    } else {
-      auto* n = new Nvml;
-      n->lib = lib;
-      bind(lib, "nvmlInit_v2", &n->init);
-      bind(lib, "nvmlShutdown", &n->shutdown);
-      bind(lib, "nvmlDeviceGetHandleByPciBusId_v2", &n->handle_by_pci);
-      bind(lib, "nvmlDeviceGetUtilizationRates", &n->utilization);
-      bind(lib, "nvmlDeviceGetTemperature", &n->temperature);
-      bind(lib, "nvmlDeviceGetPowerUsage", &n->power);
-      if (!n->init || !n->shutdown || !n->handle_by_pci) {
-        log("NVML unavailable: libnvidia-ml.so.1 lacks nvmlInit_v2 / nvmlDeviceGetHandleByPciBusId_v2");
-        nvml_load_status_ = NVML_ERROR_FUNCTION_NOT_FOUND;
-        delete n;
-      } else if (nvmlReturn_t r = n->init(); r != NVML_SUCCESS) {
-        log("nvmlInit_v2 failed: %d", r);
-        nvml_load_status_ = r;
-        delete n;
-      } else {
-        n->initialized = true;
-        char bus[32] = {};
-        CUresult cr = cuDeviceGetPCIBusId(bus, sizeof bus - 1, dev_);
-        if (cr != CUDA_SUCCESS) {
-          log("NVML: no PCI bus id for the device: %s", cu_error_name(cr));
-          nvml_load_status_ = NVML_ERROR_UNINITIALIZED;
-        } else if (nvmlReturn_t hr = n->handle_by_pci(bus, &n->device); hr != NVML_SUCCESS) {
-          log("nvmlDeviceGetHandleByPciBusId_v2(%s) failed: %d", bus, hr);
-          nvml_load_status_ = hr;
-        }
-        nvml_ = n;
-        if (nvml_load_status_ != NVML_SUCCESS) nvml_unload();
-      }
+  Nvml* n = nvml_open();
+  if (n == nullptr) {
+    out->status = nvml_load_status_;
+    return st::kNotSupported;
+  }
+  if (!n->device_tried) {
+    n->device_tried = true;
+    char bus[32] = {};
+    if (n->handle_by_pci == nullptr) {
+      log("NVML: nvmlDeviceGetHandleByPciBusId_v2 missing; no device figures");
+      n->device_status = NVML_ERROR_FUNCTION_NOT_FOUND;
+    } else if (CUresult cr = cuDeviceGetPCIBusId(bus, sizeof bus - 1, dev_); cr != CUDA_SUCCESS) {
+      log("NVML: no PCI bus id for the device: %s", cu_error_name(cr));
+      n->device_status = NVML_ERROR_UNINITIALIZED;
+    } else if (nvmlReturn_t hr = n->handle_by_pci(bus, &n->device); hr != NVML_SUCCESS) {
+      log("nvmlDeviceGetHandleByPciBusId_v2(%s) failed: %d", bus, hr);
+      n->device_status = hr;
     }
   }
-  if (nvml_ == nullptr) {
-    out->status = nvml_load_status_;
+  if (n->device_status != NVML_SUCCESS) {
+    out->status = n->device_status;
     return st::kNotSupported;
   }
 
