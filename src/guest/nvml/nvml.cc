@@ -126,9 +126,6 @@ nvmlReturn_t copy_text(const char* text, char* out, unsigned int length) {
   return NVML_SUCCESS;
 }
 
-nvmlReturn_t memory(nvmlDevice_t dev, unsigned long long* total, unsigned long long* free_bytes) {
-  VGPU_NVML_DEVICE(info, dev);
-  (void)info;
 // A version text from the host's Hello reply. Empty means the host could not
 // tell (no NVML there): refused, never made up.
 template <size_t N>
@@ -143,6 +140,9 @@ nvmlReturn_t host_text(const char (&text)[N], const char* name, char* out, unsig
   return copy_text(copy, out, length);
 }
 
+nvmlReturn_t memory(nvmlDevice_t dev, unsigned long long* total, unsigned long long* free_bytes) {
+  VGPU_NVML_DEVICE(info, dev);
+  (void)info;
   MemGetInfoRep rep{};
   Status s = Client::get().call<Op::MemGetInfo>(Empty{}, &rep);
   if (s != st::kOk) return NVML_ERROR_GPU_IS_LOST;

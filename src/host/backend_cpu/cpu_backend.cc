@@ -541,11 +541,6 @@ Status CpuBackend::launch(Native, const LaunchReq&, Native, void*, uint32_t) { r
 // ---- NVML -------------------------------------------------------------------------------------
 Status CpuBackend::nvml_query(NvmlRep*) { return st::kNotSupported; }  // no NVML figures for a CPU
 
-}  // namespace vgpu::host::cpu
-
-namespace vgpu::host {
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
-}  // namespace vgpu::host
 // The "driver" here is this backend, not NVIDIA's: its name, which no tool
 // can mistake for an NVIDIA version number. There is no NVML whose version
 // could be reported, so nvml_version_text stays empty (refused in the guest).
@@ -554,3 +549,8 @@ void CpuBackend::version_texts(HelloRep* out) {
   out->nvml_version_text[0] = '\0';
 }
 
+}  // namespace vgpu::host::cpu
+
+namespace vgpu::host {
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
+}  // namespace vgpu::host

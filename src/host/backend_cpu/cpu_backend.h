@@ -130,8 +130,8 @@ class CpuBackend : public Backend {
   Status init(int device) override;
   Status register_host(void* base, uint64_t bytes, uint64_t* device_base) override;
   int driver_version() override { return 13000; }
-  int device_count() override { return 1; }
   void version_texts(HelloRep* out) override;
+  int device_count() override { return 1; }
   Status device_info(int ordinal, DeviceInfoRep* out) override;
   Status mem_get_info(uint64_t* free_bytes, uint64_t* total_bytes) override;
 
