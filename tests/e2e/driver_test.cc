@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <thread>
@@ -195,6 +197,47 @@ TEST_F(Driver, Contexts) {
   CU_OK(cuCtxSetCurrent(ctx_));
   CU_OK(cuMemFree(p));
   EXPECT_EQ(CUDA_ERROR_INVALID_CONTEXT, cuCtxDestroy(ctx_));  // the primary one is released, not destroyed
+}
+
+// CU_CTX_SCHED_BLOCKING_SYNC: a thread waiting for the device sleeps instead
+// of spinning (the default, like CUDA's for a process with few contexts).
+// A 256 MiB memset on the CPU backend keeps the host busy for milliseconds;
+// the waiting thread's CPU time during the synchronise shows how it waited.
+TEST_F(Driver, BlockingSyncSleepsWhileWaiting) {
+  CU_OK(cuDevicePrimaryCtxSetFlags(0, CU_CTX_SCHED_BLOCKING_SYNC));
+  unsigned flags = 0;
+  int active = 0;
+  CU_OK(cuDevicePrimaryCtxGetState(0, &flags, &active));
+  EXPECT_EQ(unsigned(CU_CTX_SCHED_BLOCKING_SYNC), flags);
+  constexpr size_t kBytes = 256u << 20;
+  CUdeviceptr p;
+  CU_OK(cuMemAlloc(&p, kBytes));
+  CUstream s;
+  CU_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+  auto cpu_now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+  };
+  auto wall_now = [] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  };
+  double cpu = 0, wall = 0;
+  for (int i = 0; i < 4; ++i) {
+    CU_OK(cuMemsetD8Async(p, static_cast<unsigned char>(i), kBytes, s));
+    const double c0 = cpu_now(), w0 = wall_now();
+    CU_OK(cuStreamSynchronize(s));
+    cpu += cpu_now() - c0;
+    wall += wall_now() - w0;
+  }
+  unsigned char b = 0;
+  CU_OK(cuMemcpyDtoH(&b, p + kBytes - 1, 1));
+  EXPECT_EQ(3, b);
+  CU_OK(cuDevicePrimaryCtxSetFlags(0, 0));  // back to the default for the other tests
+  CU_OK(cuStreamDestroy(s));
+  CU_OK(cuMemFree(p));
+  if (wall < 20) GTEST_SKIP() << "the host finished the memsets in " << wall << " ms: too fast to tell";
+  EXPECT_LT(cpu, wall / 2) << "the waiting thread used " << cpu << " ms of CPU in " << wall << " ms";
 }
 
 // ---- memory ---------------------------------------------------------------------------

@@ -132,7 +132,13 @@ class Channel {
       return client_->host_gone();
     };
     auto give_up = [&] { return client_->host_gone(); };
-    if (!wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell) || !found) {
+    WaitPolicy p;
+    switch (client_->wait_mode()) {
+      case Client::WaitMode::kSpin: p.spin_us = Client::kSpinWaitUs; break;
+      case Client::WaitMode::kYield: p.spin_iters = 2000, p.yield_iters = 1u << 30; break;
+      case Client::WaitMode::kBlock: p.spin_iters = 2000, p.yield_iters = 0; break;
+    }
+    if (!wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell, p) || !found) {
       const Status d = client_->dead_.load();
       return d ? d : st::kUnknown;
     }

@@ -109,6 +109,20 @@ class Client {
     if (s != st::kOk) async_error_.compare_exchange_strong(expected, s, std::memory_order_acq_rel);
   }
 
+  // How a thread waits for the host's answer, from the context's scheduling
+  // flags (CU_CTX_SCHED_*: cuDevicePrimaryCtxSetFlags, cudaSetDeviceFlags,
+  // cuCtxCreate; the last one set applies to the whole process):
+  //   kSpin  (AUTO, SPIN) spins through waits of up to kSpinWaitUs, as CUDA's
+  //          synchronise spins for a process with fewer contexts than CPUs; a
+  //          sleep would add a wake-up (tens of microseconds in a VM) to every
+  //          synchronise that waits on the device;
+  //   kYield (YIELD) spins briefly, then yields the CPU between polls;
+  //   kBlock (BLOCKING_SYNC) spins briefly, then sleeps until woken.
+  enum class WaitMode : uint32_t { kSpin, kYield, kBlock };
+  static constexpr uint32_t kSpinWaitUs = 100000;
+  void set_wait_mode(WaitMode m) { wait_mode_.store(m, std::memory_order_relaxed); }
+  WaitMode wait_mode() const { return wait_mode_.load(std::memory_order_relaxed); }
+
   // Called by our libraries' ELF destructor: tells the host we are done.
   void shutdown();
 
@@ -129,6 +143,7 @@ class Client {
   Status init_status_ = st::kNotInitialized;
   std::string init_text_;
   std::atomic<Status> dead_{st::kOk};
+  std::atomic<WaitMode> wait_mode_{WaitMode::kSpin};
   std::unique_ptr<Mapping> map_;
   uint32_t slot_ = 0;
   SlotCtl* ctl_ = nullptr;

@@ -17,6 +17,14 @@ thread_local bool t_stack_init = false;
 
 GuestContext* primary_context(CUdevice dev) { return dev == 0 ? &g_primary[0] : nullptr; }
 
+Client::WaitMode wait_mode_of(unsigned int ctx_flags) {
+  switch (ctx_flags & CU_CTX_SCHED_MASK) {
+    case CU_CTX_SCHED_YIELD: return Client::WaitMode::kYield;
+    case CU_CTX_SCHED_BLOCKING_SYNC: return Client::WaitMode::kBlock;
+    default: return Client::WaitMode::kSpin;  // AUTO, SPIN
+  }
+}
+
 CUcontext current_context() {
   if (!t_stack_init) return nullptr;
   return t_stack.empty() ? nullptr : t_stack.back();
@@ -45,9 +53,10 @@ CUresult CUDAAPI cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
   VGPU_DRIVER_OR_RETURN(c);
   GuestContext* p = device_info_of(dev) ? primary_context(dev) : nullptr;
   if (!p) return CUDA_ERROR_INVALID_DEVICE;
-  // Scheduling flags only steer how the *host* thread waits; the guest's own
-  // waiting is always spin-then-sleep. Recorded so GetState reports them.
+  // Scheduling flags steer how this process' threads wait for answers (see
+  // Client::WaitMode); recorded so GetState reports them.
   p->flags = flags;
+  c->set_wait_mode(wait_mode_of(flags));
   return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags) {
@@ -72,6 +81,7 @@ CUresult create_ctx(CUcontext* pctx, unsigned int flags, CUdevice dev) {
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
   if (!device_info_of(dev)) return CUDA_ERROR_INVALID_DEVICE;
   auto* g = new GuestContext{dev, flags, false};
+  c->set_wait_mode(wait_mode_of(flags));
   *pctx = reinterpret_cast<CUcontext>(g);
   t_stack_init = true;
   t_stack.push_back(*pctx);

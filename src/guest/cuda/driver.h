@@ -51,6 +51,8 @@ struct GuestContext {
 };
 GuestContext* primary_context(CUdevice dev);
 CUcontext current_context();  // the calling thread's, or nullptr
+// How waits behave under a context's CU_CTX_SCHED_* flags.
+Client::WaitMode wait_mode_of(unsigned int ctx_flags);
 
 // A function (kernel) handle: the host's id and the parameter layout the
 // host's cuFuncGetParamInfo reported, used to pack launch arguments.
