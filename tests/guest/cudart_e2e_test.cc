@@ -439,6 +439,9 @@ TEST(Memory, Memsets) {
   ASSERT_CUDA(cudaMalloc(reinterpret_cast<void**>(&d), n));
   ASSERT_CUDA(cudaMemset(d, 0xab, n));
   ASSERT_CUDA(cudaMemset(d + 100, 0x11, 50));
+  // cudaMemset may return before the device is done, and a non-blocking
+  // stream is not ordered after the legacy stream: wait, as a real program must.
+  ASSERT_CUDA(cudaDeviceSynchronize());
   cudaStream_t s = nullptr;
   ASSERT_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   ASSERT_CUDA(cudaMemsetAsync(d + 1000, 0x22, 10, s));

@@ -132,13 +132,29 @@ class Channel {
       return client_->host_gone();
     };
     auto give_up = [&] { return client_->host_gone(); };
-    WaitPolicy p;
+    WaitPolicy p;  // the default: spin briefly, yield, then sleep
+    bool long_spin = false;
     switch (client_->wait_mode()) {
-      case Client::WaitMode::kSpin: p.spin_us = Client::kSpinWaitUs; break;
+      case Client::WaitMode::kSpin:
+        // Spin long only where spinning cannot slow the answer down: with a
+        // GPU host (the CPU backend's worker shares this machine's CPUs) and
+        // fewer spinning threads than CPUs, as CUDA's AUTO mode spins only
+        // with fewer contexts than CPUs.
+        if (client_->hello().backend == static_cast<uint32_t>(BackendKind::kCuda)) {
+          if (client_->long_spinners_.fetch_add(1, std::memory_order_relaxed) < client_->max_long_spinners_) {
+            p.spin_us = Client::kSpinWaitUs;
+            long_spin = true;
+          } else {
+            client_->long_spinners_.fetch_sub(1, std::memory_order_relaxed);
+          }
+        }
+        break;
       case Client::WaitMode::kYield: p.spin_iters = 2000, p.yield_iters = 1u << 30; break;
       case Client::WaitMode::kBlock: p.spin_iters = 2000, p.yield_iters = 0; break;
     }
-    if (!wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell, p) || !found) {
+    const bool ok = wait_until(ready, give_up, &ctl_->guest_need_wakeup, &ctl_->cpl_doorbell, p);
+    if (long_spin) client_->long_spinners_.fetch_sub(1, std::memory_order_relaxed);
+    if (!ok || !found) {
       const Status d = client_->dead_.load();
       return d ? d : st::kUnknown;
     }
@@ -260,6 +276,7 @@ void Client::after_fork_in_child() {
 
 Client::Client() {
   pid_ = getpid();
+  max_long_spinners_ = static_cast<uint32_t>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN) - 1));
   pthread_atfork(nullptr, nullptr, &Client::after_fork_in_child);
   init_status_ = connect();
   if (init_status_ != st::kOk) std::fprintf(stderr, "vgpu: no GPU available: %s\n", init_text_.c_str());

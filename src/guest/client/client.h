@@ -115,9 +115,12 @@ class Client {
   //   kSpin  (AUTO, SPIN) spins through waits of up to kSpinWaitUs, as CUDA's
   //          synchronise spins for a process with fewer contexts than CPUs; a
   //          sleep would add a wake-up (tens of microseconds in a VM) to every
-  //          synchronise that waits on the device;
+  //          synchronise that waits on the device. Only with a GPU host and
+  //          fewer spinning threads than CPUs; otherwise as the default below;
   //   kYield (YIELD) spins briefly, then yields the CPU between polls;
   //   kBlock (BLOCKING_SYNC) spins briefly, then sleeps until woken.
+  // The default policy (wait.h's WaitPolicy) spins ~tens of microseconds,
+  // yields a while, then sleeps.
   enum class WaitMode : uint32_t { kSpin, kYield, kBlock };
   static constexpr uint32_t kSpinWaitUs = 100000;
   void set_wait_mode(WaitMode m) { wait_mode_.store(m, std::memory_order_relaxed); }
@@ -144,6 +147,8 @@ class Client {
   std::string init_text_;
   std::atomic<Status> dead_{st::kOk};
   std::atomic<WaitMode> wait_mode_{WaitMode::kSpin};
+  std::atomic<uint32_t> long_spinners_{0};  // threads now in a kSpinWaitUs spin
+  uint32_t max_long_spinners_ = 1;          // this machine's CPUs less one, at least one
   std::unique_ptr<Mapping> map_;
   uint32_t slot_ = 0;
   SlotCtl* ctl_ = nullptr;
