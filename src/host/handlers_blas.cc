@@ -29,8 +29,12 @@ Status posted_result(Status s, int blas_status) {
 Status on_BlasCreate(Call& c, const Empty&, HandleRep& out) {
   Native h;
   Status s = c.s.be->blas_create(&h);
-  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kBlas, h);
-  return s;
+  if (s != st::kOk) return s;
+  if (!c.s.handles.add(&out.handle, Kind::kBlas, h)) {
+    c.s.be->blas_destroy(h);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
+  return st::kOk;
 }
 
 Status on_BlasDestroy(Call& c, const GraphReq& r, Empty&) {

@@ -8,8 +8,12 @@ Status on_GraphInstantiate(Call& c, const GraphReq& r, HandleRep& out) {
   if (!e) return st::kInvalidHandle;
   Native x;
   Status s = c.s.be->graph_instantiate(e->native, &x);
-  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kGraphExec, x);
-  return s;
+  if (s != st::kOk) return s;
+  if (!c.s.handles.add(&out.handle, Kind::kGraphExec, x)) {
+    c.s.be->graph_exec_destroy(x);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
+  return st::kOk;
 }
 
 Status on_GraphExecUpdate(Call& c, const GraphExecUpdateReq& r, GraphExecUpdateRep& out) {

@@ -6,6 +6,9 @@ namespace vgpu::host {
 
 Status on_MemAlloc(Call& c, const MemAllocReq& r, DevPtrRep& out) {
   if (r.bytes == 0) return st::kInvalidValue;
+  // Without a quota only the device bounds the bytes, not how many small
+  // allocations the host keeps track of.
+  if (c.s.allocations.size() >= c.s.limits.handles) return c.s.over_limit(Session::Limit::kAllocations);
   if (!c.s.charge(r.bytes)) return st::kOutOfMemory;
   Status s = c.s.be->mem_alloc(r.bytes, &out.ptr);
   if (s != st::kOk) {

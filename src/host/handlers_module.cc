@@ -1,6 +1,8 @@
 // Modules (fatbins, cubins, PTX), kernels and launches.
+#include <algorithm>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "dispatch.h"
 
@@ -45,24 +47,44 @@ Status on_ModuleLoad(Call& c, const ModuleLoadReq& r, HandleRep& out) {
   }
   if (r.bytes == 0) return st::kNotFound;  // "upload it"
   if (c.s.blob.size() != r.bytes) return st::kInvalidValue;
+  // Charged before the load: past the session's total the image is dropped
+  // unseen (the guest may free modules and try again).
+  const uint64_t cap = c.s.limits.module_bytes;
+  if (r.bytes > cap || c.s.module_bytes > cap - r.bytes) {
+    std::vector<std::byte>().swap(c.s.blob);
+    return c.s.over_limit(Session::Limit::kModuleBytes);
+  }
   Native m;
   Status s = c.s.be->module_load(c.s.blob.data(), r.bytes, &m);
   std::vector<std::byte>().swap(c.s.blob);
   if (s != st::kOk) return s;
-  out.handle = c.s.handles.add(Kind::kModule, m);
+  if (!c.s.handles.add(&out.handle, Kind::kModule, m, r.bytes)) {
+    c.s.be->module_unload(m);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
+  c.s.module_bytes += r.bytes;
   c.s.module_by_hash[key] = out.handle;
   return st::kOk;
 }
 
 Status on_ModuleUnload(Call& c, const ModuleReq& r, Empty&) {
-  Native m;
-  if (Status s = module_of(c, r.module, &m)) return s;
+  const auto* e = c.s.handles.find(Kind::kModule, r.module);
+  if (!e) return st::kInvalidHandle;
+  const Native m = e->native;
+  c.s.module_bytes -= std::min(e->aux, c.s.module_bytes);
   c.s.handles.erase(Kind::kModule, r.module);
   for (auto it = c.s.module_by_hash.begin(); it != c.s.module_by_hash.end(); ++it) {
     if (it->second == r.module) {
       c.s.module_by_hash.erase(it);
       break;
     }
+  }
+  // Its kernels go with it, as in CUDA: their ids now fail as invalid
+  // handles instead of reaching the backend with a function it has freed.
+  auto& fns = c.s.function_ids;
+  for (auto it = fns.lower_bound({r.module, 0}); it != fns.end() && it->first.first == r.module;) {
+    c.s.handles.erase(Kind::kFunction, it->second);
+    it = fns.erase(it);
   }
   return c.s.be->module_unload(m);
 }
@@ -80,7 +102,17 @@ Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out)
   if (params.size() * sizeof(ParamSlot) > c.reply_extra_cap) return st::kNotSupported;
   if (!params.empty()) std::memcpy(c.reply_extra, params.data(), params.size() * sizeof(ParamSlot));
   c.reply_extra_len = static_cast<uint32_t>(params.size() * sizeof(ParamSlot));
-  out.function = c.s.handles.add(Kind::kFunction, fn, end, pst == st::kOk);
+  // A kernel asked for again keeps its id. A function needs no destroying (it
+  // lives as long as its module), so a full table only fails the call.
+  const auto key = std::make_pair(r.module, fn);
+  if (auto it = c.s.function_ids.find(key);
+      it != c.s.function_ids.end() && c.s.handles.find(Kind::kFunction, it->second)) {
+    out.function = it->second;
+  } else {
+    if (!c.s.handles.add(&out.function, Kind::kFunction, fn, end, pst == st::kOk))
+      return c.s.over_limit(Session::Limit::kHandles);
+    c.s.function_ids[key] = out.function;
+  }
   out.param_count = static_cast<uint32_t>(params.size());
   out.param_bytes = end;
   out.param_status = pst;

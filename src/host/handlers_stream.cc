@@ -16,8 +16,12 @@ Status event_of(Call& c, Handle h, Native* out) {
 Status on_StreamCreate(Call& c, const StreamCreateReq& r, HandleRep& out) {
   Native n;
   Status s = c.s.be->stream_create(r.flags, r.priority, &n);
-  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kStream, n);
-  return s;
+  if (s != st::kOk) return s;
+  if (!c.s.handles.add(&out.handle, Kind::kStream, n)) {
+    c.s.be->stream_destroy(n);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
+  return st::kOk;
 }
 
 Status on_StreamDestroy(Call& c, const StreamReq& r, Empty&) {
@@ -62,8 +66,13 @@ Status on_StreamEndCapture(Call& c, const StreamReq& r, HandleRep& out) {
   Native n, g = 0;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
   Status s = c.s.be->end_capture(n, &g);
-  if (s == st::kOk && g) out.handle = c.s.handles.add(Kind::kGraph, g);
-  return s;
+  if (s != st::kOk || !g) return s;
+  // The capture has ended either way; without an id the graph cannot be used.
+  if (!c.s.handles.add(&out.handle, Kind::kGraph, g)) {
+    c.s.be->graph_destroy(g);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
+  return st::kOk;
 }
 
 Status on_StreamCaptureStatus(Call& c, const StreamReq& r, CaptureStatusRep& out) {
@@ -75,8 +84,12 @@ Status on_StreamCaptureStatus(Call& c, const StreamReq& r, CaptureStatusRep& out
 Status on_EventCreate(Call& c, const EventCreateReq& r, HandleRep& out) {
   Native n;
   Status s = c.s.be->event_create(r.flags, &n);
-  if (s == st::kOk) out.handle = c.s.handles.add(Kind::kEvent, n);
-  return s;
+  if (s != st::kOk) return s;
+  if (!c.s.handles.add(&out.handle, Kind::kEvent, n)) {
+    c.s.be->event_destroy(n);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
+  return st::kOk;
 }
 
 Status on_EventDestroy(Call& c, const EventReq& r, Empty&) {

@@ -1,21 +1,41 @@
 // Virtual memory management (cuMemAddressReserve / cuMemCreate / cuMemMap ...),
 // which ggml's memory pool uses by default.
+#include <algorithm>
+
 #include "dispatch.h"
 
 namespace vgpu::host {
 
+namespace {
+// A reservation as SessionLimits::reserved_bytes counts it: rounded up to
+// 2 MiB, the VMM granularity (CUDA's and the CPU backend's), so that many
+// tiny reservations cannot slip under the limit. `size` is at most the limit.
+uint64_t reserve_charge(uint64_t size) {
+  constexpr uint64_t kGranularity = uint64_t(2) << 20;
+  return (size + kGranularity - 1) / kGranularity * kGranularity;
+}
+}  // namespace
+
 Status on_MemAddressReserve(Call& c, const AddressReserveReq& r, DevPtrRep& out) {
   if (r.size == 0) return st::kInvalidValue;
+  const uint64_t cap = c.s.limits.reserved_bytes;
+  if (r.size > cap || reserve_charge(r.size) > cap - c.s.reserved_bytes)
+    return c.s.over_limit(Session::Limit::kReservedBytes);
   Status s = c.s.be->va_reserve(r.size, r.alignment, r.addr, r.flags, &out.ptr);
-  if (s == st::kOk) c.s.reservations[out.ptr] = r.size;
-  return s;
+  if (s != st::kOk) return s;
+  // emplace: a backend handing out a live range twice must not skew the count.
+  if (c.s.reservations.emplace(out.ptr, r.size).second) c.s.reserved_bytes += reserve_charge(r.size);
+  return st::kOk;
 }
 
 Status on_MemAddressFree(Call& c, const AddressRangeReq& r, Empty&) {
   auto it = c.s.reservations.find(r.ptr);
   if (it == c.s.reservations.end() || it->second != r.size) return st::kInvalidValue;
   Status s = c.s.be->va_free(r.ptr, r.size);
-  if (s == st::kOk) c.s.reservations.erase(it);
+  if (s == st::kOk) {
+    c.s.reserved_bytes -= std::min(reserve_charge(it->second), c.s.reserved_bytes);
+    c.s.reservations.erase(it);
+  }
   return s;
 }
 
@@ -28,7 +48,11 @@ Status on_MemCreate(Call& c, const MemCreateReq& r, HandleRep& out) {
     c.s.uncharge(r.size);
     return s;
   }
-  out.handle = c.s.handles.add(Kind::kMemHandle, h, r.size);
+  if (!c.s.handles.add(&out.handle, Kind::kMemHandle, h, r.size)) {
+    c.s.be->mem_release(h);
+    c.s.uncharge(r.size);
+    return c.s.over_limit(Session::Limit::kHandles);
+  }
   return st::kOk;
 }
 

@@ -22,12 +22,23 @@ class HandleTable {
     uint64_t aux2;
   };
 
+  // At most `limit` live ids (SessionLimits::handles): a guest must not grow
+  // the host's tables without end.
+  explicit HandleTable(uint64_t limit) : limit_(limit) {}
+
+  // Issues an id for n in *out. False, with nothing added, when the table is
+  // full (or its ids ran out): the caller then destroys n again and fails the
+  // call, so the backend object never outlives a refused call.
   // Ids look like aligned pointers (the guest passes them where CUDA has
   // pointer-typed handles) and never collide with the stream ids 0, 1, 2.
-  Handle add(Kind k, Native n, uint64_t aux = 0, uint64_t aux2 = 0) {
+  [[nodiscard]] bool add(Handle* out, Kind k, Native n, uint64_t aux = 0, uint64_t aux2 = 0) {
+    // Serials from 2^36 on would reach the kind's bits (<< 4) and could
+    // repeat a live id; issuing 2^36 takes days of nothing but creates.
+    if (map_.size() >= limit_ || next_ >= (uint64_t(1) << 36)) return false;
     const Handle h = (uint64_t(k) << 40) | (next_++ << 4);
     map_[h] = Entry{k, n, aux, aux2};
-    return h;
+    *out = h;
+    return true;
   }
   const Entry* find(Kind k, Handle h) const {
     auto it = map_.find(h);
@@ -44,9 +55,12 @@ class HandleTable {
     for (auto& [h, e] : map_) f(h, e);
   }
   size_t size() const { return map_.size(); }
+  // Forgets every id (the limit stays; ids are never issued twice).
+  void clear() { map_.clear(); }
 
  private:
   std::unordered_map<Handle, Entry> map_;
+  uint64_t limit_;
   uint64_t next_ = 1;
 };
 

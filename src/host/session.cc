@@ -1,11 +1,58 @@
 #include "session.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "dispatch.h"
 
 namespace vgpu::host {
+
+namespace {
+// A positive whole number from the environment times `unit`, else `dflt`.
+uint64_t env_limit(const char* name, uint64_t unit, uint64_t dflt) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return dflt;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  if (*end != '\0' || n == 0 || n > UINT64_MAX / unit) return dflt;
+  return n * unit;
+}
+}  // namespace
+
+SessionLimits SessionLimits::from_env() {
+  SessionLimits l;
+  l.module_bytes = env_limit("VGPU_MAX_MODULE_MB", uint64_t(1) << 20, l.module_bytes);
+  l.reserved_bytes = env_limit("VGPU_MAX_RESERVE_MB", uint64_t(1) << 20, l.reserved_bytes);
+  l.handles = env_limit("VGPU_MAX_HANDLES", 1, l.handles);
+  return l;
+}
+
+Status Session::over_limit(Limit which) {
+  const uint8_t bit = uint8_t(1u << static_cast<unsigned>(which));
+  if (!(limits_logged_ & bit)) {
+    limits_logged_ |= bit;
+    struct Text {
+      const char* what;
+      uint64_t n;
+      const char* unit;
+    };
+    const Text t =
+        which == Limit::kModuleBytes     ? Text{"module images", limits.module_bytes >> 20, " MiB (VGPU_MAX_MODULE_MB)"}
+        : which == Limit::kReservedBytes ? Text{"reserved address space", limits.reserved_bytes >> 20,
+                                                " MiB (VGPU_MAX_RESERVE_MB)"}
+        : which == Limit::kHandles       ? Text{"live handles", limits.handles, " (VGPU_MAX_HANDLES)"}
+                                         : Text{"live allocations", limits.handles, " (VGPU_MAX_HANDLES)"};
+    std::fprintf(stderr,
+                 "vgpu-hostd: slot %u (worker pid %d): the guest reached its limit of %llu%s for %s; such calls "
+                 "fail with out of memory (logged once)\n",
+                 slot, getpid(), static_cast<unsigned long long>(t.n), t.unit, t.what);
+  }
+  return vgpu::st::kOutOfMemory;
+}
 
 bool Session::stream(Handle h, uint32_t channel, Native* out) {
   if (h == kStreamLegacy || h == kStreamLegacyAlt) {
@@ -63,7 +110,11 @@ void Session::release_all() {
   reservations.clear();
   for (auto& [p, n] : allocations) be->mem_free(p);
   allocations.clear();
-  handles = HandleTable();
+  handles.clear();
+  module_by_hash.clear();
+  function_ids.clear();
+  module_bytes = 0;
+  reserved_bytes = 0;
   mem_held = 0;
   if (stats) stats->mem_held.store(0, std::memory_order_relaxed);
 }

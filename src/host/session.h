@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -17,6 +18,42 @@
 #include "vgpu/stats.h"
 
 namespace vgpu::host {
+
+// What one guest may make its worker hold besides device memory (mem_quota
+// bounds that). The host trusts nothing in the region, so everything a
+// guest's calls can grow has a ceiling; a call past one fails with
+// kOutOfMemory (CUDA_ERROR_OUT_OF_MEMORY) and the session goes on. The
+// defaults sit far above what real clients use. The daemon's environment may
+// change them (VGPU_MAX_MODULE_MB, VGPU_MAX_RESERVE_MB, VGPU_MAX_HANDLES), as
+// VGPU_CPU_MEM_MB sizes the CPU backend: the e2e tests lower them to reach
+// them in a few calls; there is no command-line option.
+struct SessionLimits {
+  // Bytes of module images loaded at once, each distinct image (hash) counted
+  // once; an unload gives its bytes back. One image may be 1 GiB
+  // (Session::max_image_bytes), but the images of even a large application
+  // (every kernel of PyTorch or llama.cpp) add up to a few hundred MiB; what
+  // the cap stops is a guest loading new images without end, which the host
+  // would keep (the CPU backend holds each image, the driver its code).
+  uint64_t module_bytes = uint64_t(4) << 30;
+  // Address space held by cuMemAddressReserve ranges, each counted rounded up
+  // to the 2 MiB VMM granularity (which also bounds how many there can be).
+  // llama.cpp's VMM pool reserves one range when it is first used: 32 GiB
+  // (1 << 35; versions that size it by the device's memory, at most 192 GB
+  // today), and ggml keeps a pool per device and stream of a backend context
+  // (up to 8 streams): 256 GiB to 1.5 TiB for one context at the very most.
+  // 4 TiB covers that with room, yet is 1/32 of the 47-bit address space the
+  // worker shares with the driver (unified addressing).
+  uint64_t reserved_bytes = uint64_t(4) << 40;
+  // Live ids in the handle table (streams, events, modules, functions,
+  // graphs, cuBLAS and VMM handles), and, as a separate count, live
+  // cuMemAlloc allocations. Real clients hold thousands at most (a CUDA
+  // graph per batch size, an event per pool block); a million bounds the
+  // host's tables at some 100 MiB.
+  uint64_t handles = uint64_t(1) << 20;
+
+  // The defaults above, with the environment's overrides (a malformed value is ignored).
+  static SessionLimits from_env();
+};
 
 struct Session {
   Backend* be = nullptr;
@@ -28,7 +65,8 @@ struct Session {
   SlotStats* stats = nullptr;
   bool trace = false;
 
-  HandleTable handles;
+  SessionLimits limits = SessionLimits::from_env();
+  HandleTable handles{limits.handles};
   std::vector<Native> per_thread_streams;  // by channel, created on first use
   Status async_error = st::kOk;            // first unreported error of a posted call
   bool bye = false;                        // the guest said goodbye
@@ -39,12 +77,18 @@ struct Session {
   std::vector<std::byte> blob;
   uint64_t max_image_bytes = uint64_t(1) << 30;
   std::unordered_map<std::string, Handle> module_by_hash;
+  uint64_t module_bytes = 0;  // images loaded now (each module's size is its entry's aux)
+  // The id given for each (module id, backend function): asking again for a
+  // kernel returns the same id, as CUDA returns the same CUfunction, so a
+  // client that looks its kernels up before every launch holds no more ids.
+  std::map<std::pair<Handle, Native>, Handle> function_ids;
 
   // Device memory the session holds (cuMemAlloc and cuMemCreate), for quota
   // and status. VMM handles carry their size in the handle table.
   std::map<DevPtr, uint64_t> allocations;
   std::map<DevPtr, uint64_t> reservations;  // VMM address ranges
   std::map<DevPtr, uint64_t> mappings;      // VMM mapped ranges
+  uint64_t reserved_bytes = 0;  // the reservations as limits.reserved_bytes counts them
   uint64_t mem_held = 0;
   uint64_t mem_quota = 0;  // 0 = none
 
@@ -70,6 +114,12 @@ struct Session {
     mem_held -= bytes < mem_held ? bytes : mem_held;
     if (stats) stats->mem_held.store(mem_held, std::memory_order_relaxed);
   }
+  // A call refused for passing one of `limits`: logs which (once per limit
+  // and session: a guest retrying in a loop must not flood the log) and
+  // returns kOutOfMemory for the caller to return.
+  enum class Limit : uint8_t { kModuleBytes, kReservedBytes, kHandles, kAllocations };
+  Status over_limit(Limit which);
+
   void count(std::atomic<uint64_t> SlotStats::*field, uint64_t n = 1) {
     if (stats) (stats->*field).fetch_add(n, std::memory_order_relaxed);
   }
@@ -77,6 +127,9 @@ struct Session {
   // Releases every object the guest left behind (streams, events, modules,
   // graphs, cuBLAS handles, memory), newest first.
   void release_all();
+
+ private:
+  uint8_t limits_logged_ = 0;  // bit per Limit
 };
 
 }  // namespace vgpu::host

@@ -492,6 +492,7 @@ Status CpuBackend::module_load(const void* image, uint64_t bytes, Native* out) {
 Status CpuBackend::module_unload(Native m) {
   if (modules_.erase(m) == 0) return st::kInvalidHandle;
   std::erase_if(functions_, [m](const auto& kv) { return kv.second.module == m; });
+  std::erase_if(function_by_name_, [m](const auto& kv) { return kv.first.first == m; });
   return st::kOk;
 }
 
@@ -504,8 +505,14 @@ Status CpuBackend::module_function(Native m, const char* name, Native* fn, std::
   // Fully compressed fatbins: names cannot be checked without a decompressor;
   // the handle is given (registration works) and every launch is refused anyway.
   if (!image_names(it->second.image, n) && !has_opaque_fatbin(it->second.image)) return st::kNotFound;
-  *fn = next_handle();
-  functions_[*fn] = Function{m, n};
+  // One function per (module, name), as the driver gives: asking again must
+  // not grow the table (nor make the session give the kernel a new id).
+  auto [f, added] = function_by_name_.try_emplace({m, n}, 0);
+  if (added) {
+    f->second = next_handle();
+    functions_[f->second] = Function{m, n};
+  }
+  *fn = f->second;
   params->clear();
   *param_status = st::kNotSupported;  // no parameter layout: kernels cannot run on the CPU
   return st::kOk;

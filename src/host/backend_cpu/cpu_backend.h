@@ -28,6 +28,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend.h"
@@ -256,6 +257,7 @@ class CpuBackend : public Backend {
   std::set<uint64_t> fences_;
   std::map<Native, Module> modules_;
   std::map<Native, Function> functions_;
+  std::map<std::pair<Native, std::string>, Native> function_by_name_;  // (module, name) -> functions_ key
   std::set<Native> blas_handles_;
 };
 
