@@ -6,7 +6,10 @@
 
 // Marks our libraries so the installer and the host daemon can tell them from
 // NVIDIA's (they look for this name in the file).
-extern "C" __attribute__((visibility("default"))) const char vgpu_guest_marker[] = "vgpu guest library";
+// Weak: a process loads several of our libraries, each defines the marker,
+// and any copy is as good as another; strong definitions of one name in
+// several libraries are an ODR violation, which ASan's checker stops on.
+extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
 
 namespace vgpu::guest::blas {
 

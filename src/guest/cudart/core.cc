@@ -6,7 +6,10 @@
 #include "runtime.h"
 
 // Tells our library from NVIDIA's (vgpu-install, vgpu-hostd's self-check).
-extern "C" __attribute__((visibility("default"))) const char vgpu_guest_marker[] = "vgpu guest library";
+// Weak: a process loads several of our libraries, each defines the marker,
+// and any copy is as good as another; strong definitions of one name in
+// several libraries are an ODR violation, which ASan's checker stops on.
+extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
 
 namespace vgpu::cudart {
 

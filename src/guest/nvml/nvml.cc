@@ -32,7 +32,10 @@
 #include "client/client.h"
 #include "nvml_abi.h"
 
-extern "C" __attribute__((visibility("default"))) const char vgpu_guest_marker[] = "vgpu guest library";
+// Weak: a process loads several of our libraries, each defines the marker,
+// and any copy is as good as another; strong definitions of one name in
+// several libraries are an ODR violation, which ASan's checker stops on.
+extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
 
 using namespace vgpu;
 using namespace vgpu::guest;
