@@ -24,7 +24,7 @@
 namespace vgpu {
 
 inline constexpr uint64_t kRegionMagic = 0x3155504756ull;  // "VGPU1" little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr size_t kPage = 4096;
 
 // Host life cycle, RegionHeader::host_state.
@@ -103,11 +103,17 @@ struct alignas(kLineSpacing) ChannelCtl {
   // Guest-owned: the guest is sleeping on cpl_doorbell and wants a wake.
   alignas(kLineSpacing) std::atomic<uint32_t> guest_need_wakeup;
   std::atomic<uint32_t> cpl_doorbell;
+  // Written by the host's GPU (a stream memory operation the host enqueues):
+  // the seq of the last kFlagDeviceAnswer record the stream itself answered.
+  // The guest, spinning on this line, sees the answer as soon as the device
+  // has it, with no host poll in between.
+  alignas(kLineSpacing) std::atomic<uint64_t> device_seq;
 };
 static_assert(sizeof(ChannelCtl) % kLineSpacing == 0);
 static_assert(offsetof(ChannelCtl, cmd) % kLineSpacing == 0);
 static_assert(offsetof(ChannelCtl, cpl) % kLineSpacing == 0);
 static_assert(offsetof(ChannelCtl, guest_need_wakeup) % kLineSpacing == 0);
+static_assert(offsetof(ChannelCtl, device_seq) % kLineSpacing == 0);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 

@@ -61,6 +61,10 @@ inline constexpr uint16_t kOpWrap = 0;
 
 // Record flags.
 inline constexpr uint16_t kFlagWantCompletion = 1;  // post a Completion when done
+// With kFlagWantCompletion: the guest also accepts the answer "done, no error"
+// as the device storing the record's seq into its ChannelCtl::device_seq (see
+// region.h); the host then posts a Completion only if the call fails.
+inline constexpr uint16_t kFlagDeviceAnswer = 2;
 
 inline constexpr uint32_t stamp_for(uint64_t pos, uint32_t shift) {
   return 0x80000000u | static_cast<uint32_t>((pos >> shift) & 0x7fffffffu);

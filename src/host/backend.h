@@ -70,6 +70,13 @@ class Backend {
   virtual Status stream_create(uint32_t flags, int priority, Native* out) = 0;
   virtual Status stream_destroy(Native s) = 0;
   virtual Status stream_query(Native s) = 0;  // kOk (idle), kNotReady, or an error
+  // Has the device itself store `value` (8 bytes) at `device_addr`, a device
+  // address of registered host memory, once everything enqueued on `s` so far
+  // is done: how a synchronise can be answered without the host in between.
+  // kNotSupported where the device cannot (the CPU backend).
+  virtual Status stream_write_value(Native, uint64_t /*device_addr*/, uint64_t /*value*/) {
+    return st::kNotSupported;
+  }
   virtual Status stream_wait_event(Native s, Native e, uint32_t flags) = 0;
   virtual Status event_create(uint32_t flags, Native* out) = 0;
   virtual Status event_destroy(Native e) = 0;

@@ -49,7 +49,13 @@ struct ChannelState {
   RingConsumer cmd;
   CplProducer cpl;
   std::byte* reply;
+  uint64_t device_seq_addr;  // device address of ctl->device_seq; 0: no device answers
 };
+
+// A device answer (kFlagDeviceAnswer) whose stream is idle but whose store the
+// host has not seen yet is given this long before the host answers the usual
+// way instead (it never should be needed: the store is ordered before idle).
+constexpr uint64_t kDeviceAnswerGraceUs = 100000;
 
 // A completion owed to the guest: waiting for the device (fence or event), or
 // for room in the completion ring.
@@ -64,6 +70,8 @@ struct Owed {
   bool has_fence, has_event, has_idle;
   uint16_t op;
   uint64_t since_ns;  // when the record ran (--profile only)
+  bool device;        // the device answers by storing seq in device_seq; the host only reports failure
+  uint64_t idle_seen_us;
 };
 
 class Worker {
@@ -92,9 +100,10 @@ class Worker {
     for (uint32_t i = 0; i < hdr_->channels_per_slot; ++i) {
       std::byte* cb = channel_base(base_, slot_, i);
       auto* cc = reinterpret_cast<ChannelCtl*>(cb);
+      const uint64_t dseq = dev_base ? dev_base + uint64_t(cb - sb) + offsetof(ChannelCtl, device_seq) : 0;
       chans_.push_back({cc, RingConsumer(&cc->cmd, cb + l.cmd_offset, hdr_->cmd_ring_bytes),
                         CplProducer(&cc->cpl, reinterpret_cast<Completion*>(cb + l.cpl_offset), hdr_->cpl_ring_entries),
-                        cb + l.reply_offset});
+                        cb + l.reply_offset, dseq});
     }
     if (s_.stats) {
       // Counters are per session: a new guest in this slot starts from zero.
@@ -218,8 +227,15 @@ class Worker {
     }
     if (call.wants_completion()) {
       Owed o{index, v.seq, st, reply_len, call.fence, call.event, call.idle_stream,
-             call.has_fence, call.has_event, call.has_idle, v.op, opt_.profile ? WorkerProfile::now_ns() : 0};
+             call.has_fence, call.has_event, call.has_idle, v.op, opt_.profile ? WorkerProfile::now_ns() : 0,
+             false, 0};
       if (st == vgpu::st::kOk && (call.has_fence || call.has_event || call.has_idle)) {
+        // A synchronise the device can answer by itself: only with no earlier
+        // error to report (a device answer carries none) and a reply-less op.
+        if (call.has_idle && (v.flags & kFlagDeviceAnswer) && ch.device_seq_addr && reply_len == 0 &&
+            s_.async_error == vgpu::st::kOk &&
+            be_->stream_write_value(call.idle_stream, ch.device_seq_addr, v.seq) == vgpu::st::kOk)
+          o.device = true;
         waiting_.push_back(o);
       } else {
         if (call.has_fence) be_->fence_release(call.fence);
@@ -246,9 +262,21 @@ class Worker {
     bool done_any = false;
     for (size_t i = 0; i < waiting_.size();) {
       Owed& o = waiting_[i];
-      const Status s = o.has_fence ? be_->fence_poll(o.fence)
-                       : o.has_event ? be_->event_query(o.event)
-                                     : be_->stream_query(o.idle_stream);
+      if (o.device && !poll_device_answer(o)) {
+        ++i;
+        continue;
+      }
+      if (o.device) {  // the guest has its answer from the device: nothing to post
+        if (opt_.profile) prof_.answered(o.op, WorkerProfile::now_ns() - o.since_ns);
+        waiting_[i] = waiting_.back();
+        waiting_.pop_back();
+        done_any = true;
+        continue;
+      }
+      const Status s = o.status != st::kOk ? o.status  // set by poll_device_answer
+                       : o.has_fence       ? be_->fence_poll(o.fence)
+                       : o.has_event       ? be_->event_query(o.event)
+                                           : be_->stream_query(o.idle_stream);
       if (s == st::kNotReady) {
         ++i;
         continue;
@@ -267,6 +295,33 @@ class Worker {
       for (auto& o : retry) owe(o);
     }
     return done_any;
+  }
+
+  // A synchronise the device answers (Owed::device). Returns false while it
+  // is pending. Otherwise it is settled: o.device stays true if the device's
+  // store landed (the guest has its answer), or turns false with o.status the
+  // answer to post: the stream's error, or success if the stream went idle
+  // and the store did not show within the grace.
+  bool poll_device_answer(Owed& o) {
+    auto landed = [&] { return chans_[o.channel].ctl->device_seq.load(std::memory_order_acquire) == o.seq; };
+    if (landed()) return true;
+    const Status s = be_->stream_query(o.idle_stream);
+    if (s == st::kNotReady) return false;
+    if (s == st::kOk) {  // idle: the store is ordered before, so it is on its way
+      const uint64_t t = now_us();
+      if (!o.idle_seen_us) o.idle_seen_us = t;
+      if (t - o.idle_seen_us < kDeviceAnswerGraceUs) return false;
+      if (landed()) return true;
+      o.device = false;
+      o.status = st::kOk;
+      return true;
+    }
+    // Failed. If the success store landed meanwhile, the failure belongs to
+    // later work and a later call reports it.
+    if (landed()) return true;
+    o.device = false;
+    o.status = s;
+    return true;
   }
 
   bool any_ready() {

@@ -98,8 +98,10 @@ class Channel {
     return st::kOk;
   }
 
-  // Waits for the completion of record `seq` (sent with kFlagWantCompletion).
-  Status wait(uint64_t seq, CompletionData* out) {
+  // Waits for the completion of record `seq` (sent with kFlagWantCompletion;
+  // with `device_answer`, also kFlagDeviceAnswer: then the device storing
+  // seq into device_seq is the answer "done, no error").
+  Status wait(uint64_t seq, CompletionData* out, bool device_answer = false) {
     for (size_t i = 0; i < stash_.size(); ++i) {
       if (stash_[i].seq == seq) {
         *out = stash_[i];
@@ -109,9 +111,22 @@ class Channel {
     }
     bool found = false;
     auto ready = [&] {
+      if (device_answer && ctl_->device_seq.load(std::memory_order_acquire) == seq) {
+        *out = CompletionData{st::kOk, seq, 0, 0, st::kOk};
+        device_answered_ = seq;
+        found = true;
+        return true;
+      }
       CompletionData c;
       while (cons_.try_take(&c)) {
         if (c.async_error) client_->note_async_error(c.async_error);
+        // The host answers a device-answered record only if the device's
+        // store raced its failure check: report that failure as an
+        // asynchronous error rather than keep the completion forever.
+        if (c.seq == device_answered_ && c.seq != seq) {
+          client_->note_async_error(c.status);
+          continue;
+        }
         if (c.seq == seq) {
           *out = c;
           found = true;
@@ -229,6 +244,7 @@ class Channel {
   uint32_t reply_bytes_;
   std::mutex mu_;
   std::vector<CompletionData> stash_;
+  uint64_t device_answered_ = 0;  // the last seq the device answered (see wait)
   std::byte* stage_[kStageChunks] = {};
   uint64_t stage_seq_[kStageChunks] = {};
   bool stage_async_[kStageChunks] = {};
@@ -432,10 +448,16 @@ Status Client::exec(uint16_t op, bool sync, const void* req, uint32_t req_len, B
   std::unique_lock lk(ch->mu(), std::defer_lock);
   if (ch->shared) lk.lock();
   uint64_t seq = 0;
-  Status s = ch->send(op, sync ? kFlagWantCompletion : 0, req, req_len, in, &seq);
+  // A stream synchronise may be answered by the device itself (region.h,
+  // ChannelCtl::device_seq): one fewer host hop on every synchronise that
+  // waits on the GPU. Only one answer is pending per channel (the lock above
+  // serialises a shared channel's calls), so device_seq names this call.
+  const bool device_answer = sync && op == static_cast<uint16_t>(Op::StreamSynchronize);
+  const uint16_t flags = sync ? kFlagWantCompletion | (device_answer ? kFlagDeviceAnswer : 0) : 0;
+  Status s = ch->send(op, flags, req, req_len, in, &seq);
   if (s != st::kOk || !sync) return s;
   CompletionData c{};
-  if ((s = ch->wait(seq, &c)) != st::kOk) return s;
+  if ((s = ch->wait(seq, &c, device_answer)) != st::kOk) return s;
   const uint32_t got = std::min(c.reply_bytes, ch->reply_bytes());
   if (rep_len) std::memcpy(rep, ch->reply(), std::min(rep_len, got));
   if (extra_len) {

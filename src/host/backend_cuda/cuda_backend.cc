@@ -336,6 +336,20 @@ Status CudaBackend::stream_destroy(Native s) {
 
 Status CudaBackend::stream_query(Native s) { return to_status(cuStreamQuery(to_cu_stream(s))); }
 
+// A stream memory operation: ordered after the stream's earlier work, with
+// the default memory barrier (its store is visible once that work's are).
+Status CudaBackend::stream_write_value(Native s, uint64_t device_addr, uint64_t value) {
+  if (!stream_writes_ok_) return st::kNotSupported;
+  const CUresult r = cuStreamWriteValue64(to_cu_stream(s), static_cast<CUdeviceptr>(device_addr), value,
+                                          CU_STREAM_WRITE_VALUE_DEFAULT);
+  if (r != CUDA_SUCCESS && r != CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED && r != CUDA_ERROR_STREAM_CAPTURE_INVALIDATED) {
+    // Not available on this device or driver: say so once and stop trying.
+    log("cuStreamWriteValue64 failed (%s): synchronise answers go through the host", cu_error_name(r));
+    stream_writes_ok_ = false;
+  }
+  return to_status(r);
+}
+
 Status CudaBackend::stream_wait_event(Native s, Native e, uint32_t flags) {
   return to_status(cuStreamWaitEvent(to_cu_stream(s), from_native<CUevent>(e), flags));
 }

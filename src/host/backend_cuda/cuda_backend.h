@@ -102,6 +102,7 @@ class CudaBackend final : public Backend {
   Status stream_create(uint32_t flags, int priority, Native* out) override;
   Status stream_destroy(Native s) override;
   Status stream_query(Native s) override;
+  Status stream_write_value(Native s, uint64_t device_addr, uint64_t value) override;
   Status stream_wait_event(Native s, Native e, uint32_t flags) override;
   Status event_create(uint32_t flags, Native* out) override;
   Status event_destroy(Native e) override;
@@ -176,6 +177,7 @@ class CudaBackend final : public Backend {
   void destroy_all();
 
   bool initialized_ = false;
+  bool stream_writes_ok_ = true;  // cuStreamWriteValue64 works here (cleared on its first failure)
   int ordinal_ = -1;
   CUdevice dev_ = 0;
   CUcontext ctx_ = nullptr;
