@@ -79,11 +79,13 @@ cudaError_t get_props(Props* out) {
   cudaError_t e = cudaGetDeviceProperties(&p, 0);
 #else
   // What a CUDA 12 build calls: cudaGetDeviceProperties_v2 with CUDA 12's layout.
-  using Fn = cudaError_t (*)(vgpu::cudart::DeviceProp12*, int);
+  // Called through the export's own type (UBSan checks calls through
+  // pointers); the buffer it fills is CUDA 12's layout.
+  using Fn = cudaError_t (*)(cudaDeviceProp*, int);
   static auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "cudaGetDeviceProperties_v2"));
   if (!fn) return cudaErrorSymbolNotFound;
   vgpu::cudart::DeviceProp12 p{};
-  cudaError_t e = fn(&p, 0);
+  cudaError_t e = fn(reinterpret_cast<cudaDeviceProp*>(&p), 0);
 #endif
   if (e == cudaSuccess) *out = copy_props(p);
   return e;
@@ -970,11 +972,11 @@ TEST(Flavour12, LegacyGetDevicePropertiesWritesOnlyTheCuda11Prefix) {
 }
 
 TEST(Flavour12, V2HasCuda12OnlyFields) {
-  using Fn = cudaError_t (*)(vgpu::cudart::DeviceProp12*, int);
+  using Fn = cudaError_t (*)(cudaDeviceProp*, int);  // the export's own type; CUDA 12's layout filled
   auto fn = reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, "cudaGetDeviceProperties_v2"));
   ASSERT_NE(fn, nullptr);
   vgpu::cudart::DeviceProp12 p{};
-  ASSERT_CUDA(fn(&p, 0));
+  ASSERT_CUDA(fn(reinterpret_cast<cudaDeviceProp*>(&p), 0));
   int v = 0;
   ASSERT_CUDA(cudaDeviceGetAttribute(&v, static_cast<cudaDeviceAttr>(13), 0));  // clock rate
   EXPECT_EQ(p.clockRate, v);

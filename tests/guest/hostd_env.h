@@ -1,4 +1,4 @@
-// A real vgpu-hostd (CPU backend) for the duration of one test process, as a
+// A real vgpu-hostd (CPU backend; VGPU_TEST_BACKEND=cuda for the GPU) for the duration of one test process, as a
 // GoogleTest environment (for the cuBLAS and NVML tests).
 //
 // Register it once per test program:
@@ -40,8 +40,10 @@ class HostdEnvironment : public ::testing::Environment {
     pid_ = fork();
     ASSERT_GE(pid_, 0) << "fork failed";
     if (pid_ == 0) {
-      execl(VGPU_HOSTD, "vgpu-hostd", "--region", region_.c_str(), "--backend", "cpu", "--arena-mb", "64",
-            static_cast<char*>(nullptr));
+      // VGPU_TEST_BACKEND=cuda runs these tests against the GPU (default: cpu).
+      const char* be = std::getenv("VGPU_TEST_BACKEND");
+      execl(VGPU_HOSTD, "vgpu-hostd", "--region", region_.c_str(), "--backend", be && *be ? be : "cpu", "--arena-mb",
+            "64", static_cast<char*>(nullptr));
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -65,6 +67,7 @@ class HostdEnvironment : public ::testing::Environment {
       pid_ = -1;
     }
     unlink(region_.c_str());
+    unlink((region_ + ".stats").c_str());
   }
 
   const std::string& region() const { return region_; }
