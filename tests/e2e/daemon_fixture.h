@@ -56,6 +56,7 @@
 #include <gtest/gtest.h>
 
 #include "vgpu/region.h"
+#include "hostd_path.h"
 #include "vgpu/stats.h"
 
 namespace vgpu::e2e {
@@ -209,6 +210,7 @@ class Daemon {
       // The daemon must never load our guest libraries.
       unsetenv("LD_PRELOAD");
       unsetenv("VGPU_REGION");
+      vgpu::test::drop_guest_libs_from_ld_path(argv[0]);
       execv(argv[0], argv.data());
       std::fprintf(stderr, "exec %s: %s\n", argv[0], std::strerror(errno));
       _exit(127);

@@ -20,12 +20,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <climits>
 #include <chrono>
 #include <cstdlib>
 #include <string>
 #include <thread>
 
+#include "../e2e/hostd_path.h"
 #include "vgpu/region.h"
 
 namespace vgpu::test {
@@ -45,7 +45,7 @@ class HostdEnvironment : public ::testing::Environment {
       // The daemon must load NVIDIA's libcuda, not ours: drop our library
       // folder (beside the daemon's bin/) from the path it inherits.
       const char* be = std::getenv("VGPU_TEST_BACKEND");
-      strip_guest_libs_from_path();
+      drop_guest_libs_from_ld_path(VGPU_HOSTD);
       execl(VGPU_HOSTD, "vgpu-hostd", "--region", region_.c_str(), "--backend", be && *be ? be : "cpu", "--arena-mb",
             "64", static_cast<char*>(nullptr));
       _exit(127);
@@ -77,26 +77,6 @@ class HostdEnvironment : public ::testing::Environment {
   const std::string& region() const { return region_; }
 
  private:
-  static void strip_guest_libs_from_path() {
-    const char* lp = std::getenv("LD_LIBRARY_PATH");
-    if (!lp) return;
-    const std::string hostd = VGPU_HOSTD;
-    const std::string bin = hostd.substr(0, hostd.find_last_of('/'));
-    const std::string ours = canonical(bin.substr(0, bin.find_last_of('/')) + "/lib");
-    std::string kept, rest = lp;
-    for (size_t start = 0; start <= rest.size();) {
-      size_t end = rest.find(':', start);
-      if (end == std::string::npos) end = rest.size();
-      const std::string dir = rest.substr(start, end - start);
-      if (!dir.empty() && canonical(dir) != ours) kept += (kept.empty() ? "" : ":") + dir;
-      start = end + 1;
-    }
-    setenv("LD_LIBRARY_PATH", kept.c_str(), 1);
-  }
-  static std::string canonical(const std::string& p) {
-    char buf[PATH_MAX];
-    return realpath(p.c_str(), buf) ? std::string(buf) : p;
-  }
 
   // The header is written before host_state turns kReady.
   bool ready() const {
