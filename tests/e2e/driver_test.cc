@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "session_check.h"
 #include "vgpu/stats.h"
 
 // cuDeviceComputeCapability / cuDeviceGetProperties are deprecated but still exported and used.
@@ -68,13 +69,7 @@ class Driver : public ::testing::Test {
     CU_OK(cuCtxSynchronize());
   }
   void TearDown() override {
-    // Whatever a test did, the session must still work.
-    CUdeviceptr p = 0;
-    EXPECT_EQ(CUDA_SUCCESS, cuMemAlloc(&p, 64)) << "session broken after the test";
-    if (p) {
-      EXPECT_EQ(CUDA_SUCCESS, cuMemFree(p));
-    }
-    EXPECT_EQ(CUDA_SUCCESS, cuCtxSynchronize());
+    vgpu::e2e::expect_session_works();  // whatever a test did
   }
   static inline CUdevice dev_ = 0;
   static inline CUcontext ctx_ = nullptr;

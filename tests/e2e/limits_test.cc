@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "daemon_fixture.h"
+#include "session_check.h"
 
 namespace {
 
@@ -60,12 +61,7 @@ class Limits : public ::testing::Test {
   }
   void TearDown() override {
     // The session and the daemon outlive every refusal.
-    CUdeviceptr p = 0;
-    EXPECT_EQ(CUDA_SUCCESS, cuMemAlloc(&p, 64)) << "session broken after the test";
-    if (p) {
-      EXPECT_EQ(CUDA_SUCCESS, cuMemFree(p));
-    }
-    EXPECT_EQ(CUDA_SUCCESS, cuCtxSynchronize());
+    vgpu::e2e::expect_session_works();
     EXPECT_FALSE(DaemonEnvironment::daemon().exited()) << "the daemon died";
   }
   // The daemon said which limit the guest reached.
