@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -269,6 +270,38 @@ TEST_F(CudaBackendTest, EventsAndFences) {
   EXPECT_EQ(be_->event_destroy(e1), st::kOk);
   EXPECT_EQ(be_->stream_destroy(s1), st::kOk);
   EXPECT_EQ(be_->stream_destroy(s2), st::kOk);
+  EXPECT_EQ(be_->mem_free(d), st::kOk);
+}
+
+// Device answers: the device stores a value into registered host memory
+// once the stream's earlier work is done, and not before.
+TEST_F(CudaBackendTest, StreamWriteValueLandsAfterTheWork) {
+  constexpr uint64_t n = 64 << 20;
+  DevPtr d = 0;
+  ASSERT_EQ(be_->mem_alloc(n, &d), st::kOk);
+  const uint64_t off = kHostBytes - 64;
+  auto* word = reinterpret_cast<std::atomic<uint64_t>*>(host_ + off);
+  for (Native stream : {Native{0}, kNativeLegacyStream}) {
+    Native s = stream;
+    if (!s) {
+      ASSERT_EQ(be_->stream_create(CU_STREAM_NON_BLOCKING, 0, &s), st::kOk);
+    }
+    word->store(0);
+    for (int i = 1; i <= 16; ++i) ASSERT_EQ(be_->memset(d, i, 4, n / 4, s), st::kOk);
+    ASSERT_EQ(be_->stream_write_value(s, host_dev_ + off, 4242), st::kOk);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (word->load(std::memory_order_acquire) != 4242 && std::chrono::steady_clock::now() < deadline)
+      sched_yield();
+    ASSERT_EQ(word->load(), 4242u);
+    // Stored after the last memset finished: the device holds its value.
+    uint32_t last = 0;
+    ASSERT_EQ(be_->copy_dtoh(&last, d + n - 4, 4, s), st::kOk);
+    ASSERT_EQ(sync(s), st::kOk);
+    EXPECT_EQ(last, 16u);
+    if (s != kNativeLegacyStream) {
+      EXPECT_EQ(be_->stream_destroy(s), st::kOk);
+    }
+  }
   EXPECT_EQ(be_->mem_free(d), st::kOk);
 }
 
