@@ -262,29 +262,20 @@ class Worker {
     bool done_any = false;
     for (size_t i = 0; i < waiting_.size();) {
       Owed& o = waiting_[i];
-      if (o.device && !poll_device_answer(o)) {
-        ++i;
-        continue;
-      }
-      if (o.device) {  // the guest has its answer from the device: nothing to post
-        if (opt_.profile) prof_.answered(o.op, WorkerProfile::now_ns() - o.since_ns);
-        waiting_[i] = waiting_.back();
-        waiting_.pop_back();
-        done_any = true;
-        continue;
-      }
-      const Status s = o.status != st::kOk ? o.status  // set by poll_device_answer
-                       : o.has_fence       ? be_->fence_poll(o.fence)
-                       : o.has_event       ? be_->event_query(o.event)
-                                           : be_->stream_query(o.idle_stream);
+      const Status s = o.device      ? poll_device_answer(o)
+                       : o.has_fence ? be_->fence_poll(o.fence)
+                       : o.has_event ? be_->event_query(o.event)
+                                     : be_->stream_query(o.idle_stream);
       if (s == st::kNotReady) {
         ++i;
         continue;
       }
       if (o.has_fence) be_->fence_release(o.fence);
       if (opt_.profile) prof_.answered(o.op, WorkerProfile::now_ns() - o.since_ns);
-      o.status = s;
-      owe(o);
+      if (!o.device) {  // (a device answer that landed needs nothing posted)
+        o.status = s;
+        owe(o);
+      }
       waiting_[i] = waiting_.back();
       waiting_.pop_back();
       done_any = true;
@@ -297,31 +288,26 @@ class Worker {
     return done_any;
   }
 
-  // A synchronise the device answers (Owed::device). Returns false while it
-  // is pending. Otherwise it is settled: o.device stays true if the device's
-  // store landed (the guest has its answer), or turns false with o.status the
-  // answer to post: the stream's error, or success if the stream went idle
-  // and the store did not show within the grace.
-  bool poll_device_answer(Owed& o) {
+  // A synchronise the device answers (Owed::device): kNotReady while it is
+  // pending. Once settled, o.device stays true if the device's store landed
+  // (the guest has its answer), or turns false and the result is the answer
+  // to post: the stream's error, or success if the stream went idle and the
+  // store did not show within the grace.
+  Status poll_device_answer(Owed& o) {
     auto landed = [&] { return chans_[o.channel].ctl->device_seq.load(std::memory_order_acquire) == o.seq; };
-    if (landed()) return true;
+    if (landed()) return st::kOk;
     const Status s = be_->stream_query(o.idle_stream);
-    if (s == st::kNotReady) return false;
+    if (s == st::kNotReady) return s;
     if (s == st::kOk) {  // idle: the store is ordered before, so it is on its way
       const uint64_t t = now_us();
       if (!o.idle_seen_us) o.idle_seen_us = t;
-      if (t - o.idle_seen_us < kDeviceAnswerGraceUs) return false;
-      if (landed()) return true;
-      o.device = false;
-      o.status = st::kOk;
-      return true;
+      if (t - o.idle_seen_us < kDeviceAnswerGraceUs) return st::kNotReady;
     }
-    // Failed. If the success store landed meanwhile, the failure belongs to
-    // later work and a later call reports it.
-    if (landed()) return true;
+    // Past the grace, or failed. If the success store landed meanwhile, a
+    // failure belongs to later work and a later call reports it.
+    if (landed()) return st::kOk;
     o.device = false;
-    o.status = s;
-    return true;
+    return s;
   }
 
   bool any_ready() {
