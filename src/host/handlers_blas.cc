@@ -30,11 +30,7 @@ Status on_BlasCreate(Call& c, const Empty&, HandleRep& out) {
   Native h;
   Status s = c.s.be->blas_create(&h);
   if (s != st::kOk) return s;
-  if (!c.s.handles.add(&out.handle, Kind::kBlas, h)) {
-    c.s.be->blas_destroy(h);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
-  return st::kOk;
+  return c.s.adopt(&out.handle, Kind::kBlas, h, [&](Native n) { c.s.be->blas_destroy(n); });
 }
 
 Status on_BlasDestroy(Call& c, const GraphReq& r, Empty&) {

@@ -9,11 +9,7 @@ Status on_GraphInstantiate(Call& c, const GraphReq& r, HandleRep& out) {
   Native x;
   Status s = c.s.be->graph_instantiate(e->native, &x);
   if (s != st::kOk) return s;
-  if (!c.s.handles.add(&out.handle, Kind::kGraphExec, x)) {
-    c.s.be->graph_exec_destroy(x);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
-  return st::kOk;
+  return c.s.adopt(&out.handle, Kind::kGraphExec, x, [&](Native n) { c.s.be->graph_exec_destroy(n); });
 }
 
 Status on_GraphExecUpdate(Call& c, const GraphExecUpdateReq& r, GraphExecUpdateRep& out) {

@@ -58,10 +58,8 @@ Status on_ModuleLoad(Call& c, const ModuleLoadReq& r, HandleRep& out) {
   Status s = c.s.be->module_load(c.s.blob.data(), r.bytes, &m);
   std::vector<std::byte>().swap(c.s.blob);
   if (s != st::kOk) return s;
-  if (!c.s.handles.add(&out.handle, Kind::kModule, m, r.bytes)) {
-    c.s.be->module_unload(m);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
+  if (Status a = c.s.adopt(&out.handle, Kind::kModule, m, [&](Native x) { c.s.be->module_unload(x); }, r.bytes))
+    return a;
   c.s.module_bytes += r.bytes;
   c.s.module_by_hash[key] = out.handle;
   return st::kOk;

@@ -17,11 +17,7 @@ Status on_StreamCreate(Call& c, const StreamCreateReq& r, HandleRep& out) {
   Native n;
   Status s = c.s.be->stream_create(r.flags, r.priority, &n);
   if (s != st::kOk) return s;
-  if (!c.s.handles.add(&out.handle, Kind::kStream, n)) {
-    c.s.be->stream_destroy(n);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
-  return st::kOk;
+  return c.s.adopt(&out.handle, Kind::kStream, n, [&](Native x) { c.s.be->stream_destroy(x); });
 }
 
 Status on_StreamDestroy(Call& c, const StreamReq& r, Empty&) {
@@ -68,11 +64,7 @@ Status on_StreamEndCapture(Call& c, const StreamReq& r, HandleRep& out) {
   Status s = c.s.be->end_capture(n, &g);
   if (s != st::kOk || !g) return s;
   // The capture has ended either way; without an id the graph cannot be used.
-  if (!c.s.handles.add(&out.handle, Kind::kGraph, g)) {
-    c.s.be->graph_destroy(g);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
-  return st::kOk;
+  return c.s.adopt(&out.handle, Kind::kGraph, g, [&](Native x) { c.s.be->graph_destroy(x); });
 }
 
 Status on_StreamCaptureStatus(Call& c, const StreamReq& r, CaptureStatusRep& out) {
@@ -85,11 +77,7 @@ Status on_EventCreate(Call& c, const EventCreateReq& r, HandleRep& out) {
   Native n;
   Status s = c.s.be->event_create(r.flags, &n);
   if (s != st::kOk) return s;
-  if (!c.s.handles.add(&out.handle, Kind::kEvent, n)) {
-    c.s.be->event_destroy(n);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
-  return st::kOk;
+  return c.s.adopt(&out.handle, Kind::kEvent, n, [&](Native x) { c.s.be->event_destroy(x); });
 }
 
 Status on_EventDestroy(Call& c, const EventReq& r, Empty&) {

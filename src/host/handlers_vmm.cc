@@ -48,12 +48,13 @@ Status on_MemCreate(Call& c, const MemCreateReq& r, HandleRep& out) {
     c.s.uncharge(r.size);
     return s;
   }
-  if (!c.s.handles.add(&out.handle, Kind::kMemHandle, h, r.size)) {
-    c.s.be->mem_release(h);
-    c.s.uncharge(r.size);
-    return c.s.over_limit(Session::Limit::kHandles);
-  }
-  return st::kOk;
+  return c.s.adopt(
+      &out.handle, Kind::kMemHandle, h,
+      [&](Native x) {
+        c.s.be->mem_release(x);
+        c.s.uncharge(r.size);
+      },
+      r.size);
 }
 
 Status on_MemRelease(Call& c, const GraphReq& r, Empty&) {

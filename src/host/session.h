@@ -120,6 +120,16 @@ struct Session {
   enum class Limit : uint8_t { kModuleBytes, kReservedBytes, kHandles, kAllocations };
   Status over_limit(Limit which);
 
+  // Gives the backend object `n` an id in *out. With the table full, `n` is
+  // destroyed again by `destroy(n)` (it must not outlive the refused call)
+  // and the call fails as over_limit(kHandles).
+  template <class Destroy>
+  Status adopt(Handle* out, Kind k, Native n, Destroy&& destroy, uint64_t aux = 0) {
+    if (handles.add(out, k, n, aux)) return vgpu::st::kOk;
+    destroy(n);
+    return over_limit(Limit::kHandles);
+  }
+
   void count(std::atomic<uint64_t> SlotStats::*field, uint64_t n = 1) {
     if (stats) (stats->*field).fetch_add(n, std::memory_order_relaxed);
   }
