@@ -2,14 +2,10 @@
 #include <cstring>
 
 #include "blas.h"
+#include "guest_marker.h"
 #include "status_text.h"
 
-// Marks our libraries so the installer and the host daemon can tell them from
-// NVIDIA's (they look for this name in the file).
-// Weak: a process loads several of our libraries, each defines the marker,
-// and any copy is as good as another; strong definitions of one name in
-// several libraries are an ODR violation, which ASan's checker stops on.
-extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
+VGPU_DEFINE_GUEST_MARKER();
 
 namespace vgpu::guest::blas {
 

@@ -7,6 +7,7 @@
 // cublasGemmEx when cublasLtMatmul fails. cuBLASLt shares cuBLAS's version numbers.
 #include <cublasLt.h>
 
+#include "guest_marker.h"
 #include "status_text.h"
 
 #if VGPU_BLAS_FLAVOUR == 13
@@ -23,10 +24,7 @@
 #error "VGPU_BLAS_FLAVOUR must be 12 or 13"
 #endif
 
-// Weak: a process loads several of our libraries, each defines the marker,
-// and any copy is as good as another; strong definitions of one name in
-// several libraries are an ODR violation, which ASan's checker stops on.
-extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
+VGPU_DEFINE_GUEST_MARKER();
 
 extern "C" {
 

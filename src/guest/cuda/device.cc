@@ -5,13 +5,9 @@
 #include <cstring>
 
 #include "driver.h"
+#include "guest_marker.h"
 
-// Marks our libraries so the host daemon (and the installer) can tell them
-// from NVIDIA's: vgpu-hostd refuses to run with them on its library path.
-// Weak: a process loads several of our libraries, each defines the marker,
-// and any copy is as good as another; strong definitions of one name in
-// several libraries are an ODR violation, which ASan's checker stops on.
-extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
+VGPU_DEFINE_GUEST_MARKER();
 
 namespace vgpu::guest {
 

@@ -3,13 +3,10 @@
 #include <atomic>
 #include <mutex>
 
+#include "guest_marker.h"
 #include "runtime.h"
 
-// Tells our library from NVIDIA's (vgpu-install, vgpu-hostd's self-check).
-// Weak: a process loads several of our libraries, each defines the marker,
-// and any copy is as good as another; strong definitions of one name in
-// several libraries are an ODR violation, which ASan's checker stops on.
-extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
+VGPU_DEFINE_GUEST_MARKER();
 
 namespace vgpu::cudart {
 

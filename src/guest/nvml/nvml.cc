@@ -30,12 +30,10 @@
 #include <cuda.h>
 
 #include "client/client.h"
+#include "guest_marker.h"
 #include "nvml_abi.h"
 
-// Weak: a process loads several of our libraries, each defines the marker,
-// and any copy is as good as another; strong definitions of one name in
-// several libraries are an ODR violation, which ASan's checker stops on.
-extern "C" __attribute__((visibility("default"), weak)) const char vgpu_guest_marker[] = "vgpu guest library";
+VGPU_DEFINE_GUEST_MARKER();
 
 using namespace vgpu;
 using namespace vgpu::guest;
