@@ -26,7 +26,8 @@ ROOT=$PWD
 B=${SAN_BUILD_DIR:-build-asan}
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
 JOBS=${JOBS:-$(nproc)}
-export PATH="/usr/local/cuda/bin:$PATH"
+# The CUDA toolkit that tools/setup.sh found or installed (tools/cuda/toolkit.sh).
+source tools/cuda/toolkit.sh
 
 declare -a summary
 failed=0
@@ -69,7 +70,7 @@ step clang ok "$("$CXX" --version | head -1) ($((SECONDS - t0)) s)"
 t0=$SECONDS
 mkdir -p "$B"
 if ! cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$CC" \
-     -DCMAKE_CXX_COMPILER="$CXX" -DVGPU_SANITIZE=address,undefined -DVGPU_FUZZ=ON >"$B/configure.log" 2>&1; then
+     -DCMAKE_CXX_COMPILER="$CXX" -DVGPU_SANITIZE=address,undefined -DVGPU_FUZZ=ON "${VGPU_CUDA_CMAKE_ARGS[@]}" >"$B/configure.log" 2>&1; then
   tail -30 "$B/configure.log"
   step build FAIL "cmake configure failed (log: $B/configure.log)"
   finish

@@ -29,7 +29,7 @@ fi
 want=()
 if [[ -n $required ]]; then
   if [[ ! -f $required ]]; then
-    echo "FAIL: the list of required symbols is missing: $required (shared/ must sit beside the repository)" >&2
+    echo "FAIL: the list of required symbols is missing: $required (tests/data/required-symbols.txt)" >&2
     exit 1
   fi
   mapfile -t want < <(awk -v s="[$section]" '/^\[/ {on = ($0 == s); next} on && NF && $1 !~ /^#/ {print $1}' "$required")

@@ -230,6 +230,9 @@ VGPU_RT cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t, enum cudaMemPoolAttr,
   VGPU_RT_REFUSE("cudaMemPoolGetAttribute");
 }
 VGPU_RT cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { VGPU_RT_REFUSE("cudaMemPoolTrimTo"); }
+VGPU_RT cudaError_t cudaMemPoolSetAccess(cudaMemPool_t, const struct cudaMemAccessDesc*, size_t) {
+  VGPU_RT_REFUSE("cudaMemPoolSetAccess");
+}
 VGPU_RT cudaError_t cudaMallocFromPoolAsync(void**, size_t, cudaMemPool_t, cudaStream_t) {
   VGPU_RT_REFUSE("cudaMallocFromPoolAsync");
 }

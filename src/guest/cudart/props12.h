@@ -1,6 +1,8 @@
 // CUDA 12.x's struct cudaDeviceProp (what cudaGetDeviceProperties_v2 of
-// libcudart.so.12 fills): no CUDA 12 headers are here, so the layout is
-// written out from CUDA 12's driver_types.h and checked below. CUDA 13
+// libcudart.so.12 fills): the flavours are built against CUDA 13's headers, so
+// the layout is written out from CUDA 12's driver_types.h, pinned below, and
+// checked field by field against NVIDIA's CUDA 12 headers by
+// tests/guest/props12_layout_test.cc. CUDA 13
 // removed clockRate, deviceOverlap, kernelExecTimeoutEnabled, computeMode,
 // maxTexture1DLinear, memoryClockRate, singleToDoublePrecisionPerfRatio and
 // cooperativeMultiDeviceLaunch, and added NUMA/MPS/PCI fields at the end.

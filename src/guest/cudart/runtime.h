@@ -7,7 +7,7 @@
 // few entry points whose signatures changed between CUDA 12 and 13
 // (compat12.cc).
 //
-// Real or refused (DESIGN.md): every export forwards for real or returns
+// Real or refused (docs/design.md, "Principles"): every export forwards for real or returns
 // cudaErrorNotSupported after logging its name once. Real: the kernel
 // registration ABI and every launch path (<<<>>>, cudaLaunchKernel,
 // __cudaLaunchKernel(_ptsz), cudaLaunchKernelExC with cooperative /

@@ -390,3 +390,12 @@ VGPU_RT cudaError_t cudaGraphAddKernelNode(cudaGraphNode_t*, cudaGraph_t, const 
   VGPU_RT_REFUSE("cudaGraphAddKernelNode");
 }
 VGPU_RT cudaError_t cudaGraphNodeGetType(cudaGraphNode_t, enum cudaGraphNodeType*) { VGPU_RT_REFUSE("cudaGraphNodeGetType"); }
+// Imported by PyTorch (libc10_cuda / libtorch_cuda): node-level graph
+// inspection and a graph's DOT dump, both over node handles the wire does not
+// carry; refused until graphs travel node by node.
+VGPU_RT cudaError_t cudaGraphNodeGetDependencies(cudaGraphNode_t, cudaGraphNode_t*, cudaGraphEdgeData*, size_t*) {
+  VGPU_RT_REFUSE("cudaGraphNodeGetDependencies");
+}
+VGPU_RT cudaError_t cudaGraphDebugDotPrint(cudaGraph_t, const char*, unsigned int) {
+  VGPU_RT_REFUSE("cudaGraphDebugDotPrint");
+}
