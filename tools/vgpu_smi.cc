@@ -68,6 +68,9 @@ struct SlotSample {
   uint32_t guest_pid = 0, worker_pid = 0, backend = 0;
   uint64_t started_unix_ms = 0;
   uint64_t mem_held = 0, mem_peak = 0, mem_quota = 0;
+  bool mps = false;  // an MPS client (else its own CUDA context)
+  uint32_t sm_percent = 0;
+  uint64_t mps_mem_limit = 0;
   uint64_t bytes_htod = 0, bytes_dtoh = 0, launches = 0, gemms = 0, graph_launches = 0, errors = 0, records = 0;
   std::vector<uint64_t> calls, op_errors;
 };
@@ -153,6 +156,9 @@ class StatsFile {
       o.mem_held = x.mem_held.load(std::memory_order_relaxed);
       o.mem_peak = x.mem_peak.load(std::memory_order_relaxed);
       o.mem_quota = x.mem_quota.load(std::memory_order_relaxed);
+      o.mps = x.mps.load(std::memory_order_relaxed) != 0;
+      o.sm_percent = x.sm_percent.load(std::memory_order_relaxed);
+      o.mps_mem_limit = x.mps_mem_limit.load(std::memory_order_relaxed);
       o.bytes_htod = x.bytes_htod.load(std::memory_order_relaxed);
       o.bytes_dtoh = x.bytes_dtoh.load(std::memory_order_relaxed);
       o.launches = x.launches.load(std::memory_order_relaxed);
@@ -288,7 +294,9 @@ void print_json(const std::vector<Report>& reports, const Options& o, uint64_t n
              ",\"started_unix_ms\":" + std::to_string(s.started_unix_ms) + ",\"uptime_s\":" +
              std::to_string(s.started_unix_ms && now > s.started_unix_ms ? (now - s.started_unix_ms) / 1000 : 0) +
              ",\"mem_held\":" + std::to_string(s.mem_held) + ",\"mem_peak\":" + std::to_string(s.mem_peak) +
-             ",\"mem_quota\":" + std::to_string(s.mem_quota) + ",\"calls\":" + std::to_string(calls) +
+             ",\"mem_quota\":" + std::to_string(s.mem_quota) + ",\"mps\":" + (s.mps ? "true" : "false") +
+             ",\"sm_percent\":" + std::to_string(s.sm_percent) + ",\"mps_mem_limit\":" +
+             std::to_string(s.mps_mem_limit) + ",\"calls\":" + std::to_string(calls) +
              ",\"calls_per_s\":" + (cps < 0 ? std::string("null") : std::string(cpsbuf)) +
              ",\"bytes_htod\":" + std::to_string(s.bytes_htod) + ",\"bytes_dtoh\":" + std::to_string(s.bytes_dtoh) +
              ",\"launches\":" + std::to_string(s.launches) + ",\"gemms\":" + std::to_string(s.gemms) +
@@ -312,8 +320,8 @@ void print_table(const std::vector<Report>& reports, const Options& o, uint64_t 
   for (const Report& rep : reports) {
     const StatsHeader* h = rep.file->header();
     std::printf("vgpu-hostd pid %u  region %s  %s\n", h->daemon_pid, rep.file->region().c_str(), rep.state());
-    std::printf("%-4s %-8s %-8s %-4s %-7s %-24s %-9s %-9s %-9s %-7s %-7s %-6s %-6s %s\n", "SLOT", "GUEST", "WORKER",
-                "BE", "UPTIME", "MEM held/peak/quota", "CALLS/S", "HtoD", "DtoH", "LAUNCH", "GEMM", "GRAPH", "ERR",
+    std::printf("%-4s %-8s %-8s %-4s %-8s %-7s %-24s %-9s %-9s %-9s %-7s %-7s %-6s %-6s %s\n", "SLOT", "GUEST",
+                "WORKER", "BE", "SHARE", "UPTIME", "MEM held/peak/quota", "CALLS/S", "HtoD", "DtoH", "LAUNCH", "GEMM", "GRAPH", "ERR",
                 "TOP OPS");
     const uint64_t dt = rep.last.at_ms - rep.first.at_ms;
     int shown = 0;
@@ -333,10 +341,16 @@ void print_table(const std::vector<Report>& reports, const Options& o, uint64_t 
         tops += std::string(op_name(static_cast<uint16_t>(t.op))) + ":" + human_count(t.calls);
         if (t.errors) tops += "(" + human_count(t.errors) + " err)";
       }
-      std::printf("%-4u %-8s %-8s %-4s %-7s %-24s %-9s %-9s %-9s %-7s %-7s %-6s %-6s %s\n", i,
+      // SHARE: "own" (its own CUDA context, time-sliced), "mps" (an MPS
+      // client, all SMs) or "mps:N%" (its MPS SM share).
+      const std::string share = !s.active ? "-"
+                                : !s.mps  ? "own"
+                                : s.sm_percent ? "mps:" + std::to_string(s.sm_percent) + "%"
+                                               : "mps";
+      std::printf("%-4u %-8s %-8s %-4s %-8s %-7s %-24s %-9s %-9s %-9s %-7s %-7s %-6s %-6s %s\n", i,
                   s.guest_pid ? std::to_string(s.guest_pid).c_str() : "-",
                   s.worker_pid && s.active ? std::to_string(s.worker_pid).c_str() : "-",
-                  s.active ? backend_name(s.backend) : "-", s.active ? human_uptime(s.started_unix_ms, now).c_str() : "idle",
+                  s.active ? backend_name(s.backend) : "-", share.c_str(), s.active ? human_uptime(s.started_unix_ms, now).c_str() : "idle",
                   mem.c_str(), cpsbuf, human_bytes(s.bytes_htod).c_str(), human_bytes(s.bytes_dtoh).c_str(),
                   human_count(s.launches).c_str(), human_count(s.gemms).c_str(), human_count(s.graph_launches).c_str(),
                   human_count(s.errors).c_str(), tops.c_str());

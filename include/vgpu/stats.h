@@ -19,7 +19,7 @@
 namespace vgpu {
 
 inline constexpr uint64_t kStatsMagic = 0x5354415455504756ull;  // "VGPUSTAT"
-inline constexpr uint32_t kStatsVersion = 1;
+inline constexpr uint32_t kStatsVersion = 2;
 
 struct alignas(64) SlotStats {
   std::atomic<uint64_t> generation;
@@ -31,6 +31,9 @@ struct alignas(64) SlotStats {
   std::atomic<uint64_t> mem_held;    // device bytes the session holds now
   std::atomic<uint64_t> mem_peak;
   std::atomic<uint64_t> mem_quota;   // 0 = no quota
+  std::atomic<uint32_t> mps;         // 1: the worker is an MPS client (shares the GPU's context)
+  std::atomic<uint32_t> sm_percent;  // its MPS SM share, 1-100 (0: all)
+  std::atomic<uint64_t> mps_mem_limit;  // device memory MPS allows it (0: none)
   std::atomic<uint64_t> bytes_htod;
   std::atomic<uint64_t> bytes_dtoh;
   std::atomic<uint64_t> launches;

@@ -151,6 +151,7 @@ class Supervisor {
   const DaemonOptions& opt_;
   std::vector<std::unique_ptr<Region>> regions_;
   std::map<std::string, ConfFile> confs_;  // by file name in the config dir
+  Mps mps_;
   bool dir_told_ = false;
 };
 
@@ -251,7 +252,12 @@ void Supervisor::serve(Region& r, uint64_t now) {
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_IGN);
-        _exit(run_worker(r.map->base(), s, stats_slot(r.stats, s), r.opt.worker));
+        WorkerOptions w = r.opt.worker;
+        // Before anything loads CUDA: an MPS client (with its limits) or not.
+        w.mps_client = enter_mps(mps_.client_for(w.strict_isolation), w.device, w.sm_percent,
+                                 mps_mem_limit_for(w.mem_quota));
+        w.mps_mem_limit = w.mps_client ? mps_mem_limit_for(w.mem_quota) : 0;
+        _exit(run_worker(r.map->base(), s, stats_slot(r.stats, s), w));
       }
       if (pid < 0) {
         std::fprintf(stderr, "vgpu-hostd: fork: %s\n", std::strerror(errno));
@@ -300,6 +306,15 @@ int Supervisor::run() {
   sigaction(SIGHUP, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  {
+    std::string why;
+    if (!mps_.start(opt_.mps, opt_.defaults.worker.device, opt_.defaults.worker.backend == BackendChoice::kCpu,
+                    &why)) {
+      std::fprintf(stderr, "vgpu-hostd: %s\n", why.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "vgpu-hostd: %s\n", mps_.describe().c_str());
+  }
   for (const auto& path : opt_.regions) {
     RegionOptions o = opt_.defaults;
     o.path = path;
@@ -364,6 +379,7 @@ int Supervisor::run() {
   for (auto& r : regions_)
     for (pid_t p : r->workers)
       if (p) waitpid(p, nullptr, 0);
+  mps_.stop();  // after its clients are gone
   return 0;
 }
 

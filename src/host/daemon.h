@@ -1,7 +1,9 @@
 // vgpu-hostd's supervisor: owns the regions (one per VM, or per group of
 // same-host guests), publishes the host heartbeat, forks one worker process
 // per claimed guest slot, reaps workers and wipes their slots for reuse.
-// It never touches the GPU itself, so forking it is safe.
+// It never touches the GPU itself, so forking it is safe. Where NVIDIA's MPS
+// is on (mps.h) it starts or joins the MPS control daemon first and makes
+// each worker of a shared region an MPS client.
 //
 // Regions come from the command line (served until the daemon stops) and,
 // with a config dir, from its *.conf files (region_conf.h), one region per
@@ -23,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "mps.h"
 #include "region_conf.h"
 
 namespace vgpu::host {
@@ -32,6 +35,7 @@ struct DaemonOptions {
   RegionOptions defaults;            // command-line settings; also what a .conf leaves out
   std::string config_dir;            // serve DIR/*.conf too ("" = none)
   uint32_t rescan_ms = 1000;         // config dir rescan period (0: only on SIGHUP)
+  MpsOptions mps;                    // NVIDIA MPS for the served GPU (mps.h)
 };
 
 // Runs until SIGINT/SIGTERM. Returns the process exit code.

@@ -29,6 +29,15 @@ void usage() {
       "  --guest-timeout-ms N end a session whose guest stops its heartbeat this long (default 5000)\n"
       "  --region-owner U[:G] give the region files to this user/group (the VM's QEMU)\n"
       "  --region-mode MODE   octal file mode of the region files (default 0600)\n"
+      "  --mps M              NVIDIA MPS for the GPU: auto (on when nvidia-cuda-mps-control is\n"
+      "                       there and a client can join), on, off (default auto)\n"
+      "  --mps-pipe-dir DIR   MPS control daemon's pipe folder: joined if one runs there, else\n"
+      "                       ours is started there (default: a running one in\n"
+      "                       $CUDA_MPS_PIPE_DIRECTORY or /tmp/nvidia-mps, else /run/vgpu-hostd/mps)\n"
+      "  --mps-log-dir DIR    its log folder (default PIPE_DIR/log)\n"
+      "  --isolation I        shared (guests are MPS clients when MPS is on) or strict (own\n"
+      "                       contexts, never MPS: a GPU fault ends only that guest) (default shared)\n"
+      "  --sm-percent N       an MPS client's share of the SMs, 1-100 (default: all)\n"
       "  --trace              log every call (also VGPU_TRACE=1)\n"
       "  --profile            time every op on the host; a table per session when it ends (also VGPU_PROFILE=1)\n",
       stderr);
@@ -68,7 +77,24 @@ int main(int argc, char** argv) {
     else if (a == "--ring-kb") d.config.cmd_ring_bytes = static_cast<uint32_t>(num() << 10);
     else if (a == "--mem-quota-mb") d.worker.mem_quota = num() << 20;
     else if (a == "--guest-timeout-ms") d.worker.guest_timeout_ms = static_cast<uint32_t>(num());
-    else if (a == "--trace") d.worker.trace = true;
+    else if (a == "--mps") {
+      const std::string m = next();
+      if (m == "auto") opt.mps.mode = vgpu::host::MpsMode::kAuto;
+      else if (m == "on") opt.mps.mode = vgpu::host::MpsMode::kOn;
+      else if (m == "off") opt.mps.mode = vgpu::host::MpsMode::kOff;
+      else return std::fprintf(stderr, "vgpu-hostd: --mps takes auto, on or off\n"), 2;
+    } else if (a == "--mps-pipe-dir") opt.mps.pipe_dir = next();
+    else if (a == "--mps-log-dir") opt.mps.log_dir = next();
+    else if (a == "--isolation") {
+      const std::string m = next();
+      if (m == "shared") d.worker.strict_isolation = false;
+      else if (m == "strict") d.worker.strict_isolation = true;
+      else return std::fprintf(stderr, "vgpu-hostd: --isolation takes shared or strict\n"), 2;
+    } else if (a == "--sm-percent") {
+      const auto n = num();
+      if (n < 1 || n > 100) return std::fprintf(stderr, "vgpu-hostd: --sm-percent takes 1 to 100\n"), 2;
+      d.worker.sm_percent = static_cast<uint32_t>(n);
+    } else if (a == "--trace") d.worker.trace = true;
     else if (a == "--profile") d.worker.profile = true;
     else if (a == "--region-owner") {
       std::string err;

@@ -92,6 +92,13 @@ bool parse_region_conf(const std::string& text, const RegionOptions& defaults, R
       else if (v == "cuda") o.worker.backend = BackendChoice::kCuda;
       else if (v == "cpu") o.worker.backend = BackendChoice::kCpu;
       else return fail(bad + " (auto, cuda or cpu)");
+    } else if (key == "isolation") {
+      if (v == "shared") o.worker.strict_isolation = false;
+      else if (v == "strict") o.worker.strict_isolation = true;
+      else return fail(bad + " (shared or strict)");
+    } else if (key == "sm_percent") {
+      if (!num(100) || x == 0) return fail(bad + " (1 to 100)");
+      o.worker.sm_percent = static_cast<uint32_t>(x);
     } else if (key == "owner") {
       std::string why;
       o.uid = o.gid = -1;
@@ -121,7 +128,10 @@ std::string describe(const RegionOptions& o) {
   if (o.worker.mem_quota) s << (o.worker.mem_quota >> 20) << " MiB";
   else s << "none";
   s << ", backend " << backends[static_cast<int>(o.worker.backend)] << ", guest timeout " << o.worker.guest_timeout_ms
-    << " ms, owner " << o.uid << ":" << o.gid << ", mode 0" << std::oct << o.mode;
+    << " ms, isolation " << (o.worker.strict_isolation ? "strict" : "shared") << ", SM share ";
+  if (o.worker.sm_percent) s << o.worker.sm_percent << "%";
+  else s << "all";
+  s << ", owner " << o.uid << ":" << o.gid << ", mode 0" << std::oct << o.mode;
   return s.str();
 }
 

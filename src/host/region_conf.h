@@ -14,6 +14,9 @@
 //   owner = libvirt-qemu:kvm       # user[:group] given the region file
 //   mode = 0660                    # octal mode of the region file
 //   guest_timeout_ms = 5000        # end a session whose guest stops its heartbeat
+//   isolation = shared             # shared: guests are MPS clients when MPS is on;
+//                                  # strict: own CUDA contexts, never MPS (mps.h)
+//   sm_percent = 50                # an MPS client's share of the SMs (1-100)
 //
 // A key left out takes the daemon's command-line value. An unknown key, a
 // repeated key or a bad value makes the whole file an error.

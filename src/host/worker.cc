@@ -119,6 +119,10 @@ class Worker {
       s_.stats->worker_pid.store(static_cast<uint32_t>(getpid()), std::memory_order_relaxed);
       s_.stats->backend.store(static_cast<uint32_t>(be_->kind()), std::memory_order_relaxed);
       s_.stats->mem_quota.store(opt_.mem_quota, std::memory_order_relaxed);
+      const bool mps = opt_.mps_client && be_->kind() == BackendKind::kCuda;
+      s_.stats->mps.store(mps ? 1 : 0, std::memory_order_relaxed);
+      s_.stats->sm_percent.store(mps ? opt_.sm_percent : 0, std::memory_order_relaxed);
+      s_.stats->mps_mem_limit.store(mps ? opt_.mps_mem_limit : 0, std::memory_order_relaxed);
       s_.stats->started_unix_ms.store(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           std::chrono::system_clock::now().time_since_epoch()).count()),
                                       std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "mps.h"
 #include "vgpu/stats.h"
 
 namespace vgpu::host {
@@ -23,7 +24,22 @@ struct WorkerOptions {
   uint32_t idle_sleep_us = 10000;    // longest sleep when idle (bounds latency without a doorbell)
   uint32_t spin_us = 2000;           // busy-poll this long after the last record before sleeping
   std::string region;                // the region file, for log lines
+  // Sharing the GPU with other guests (mps.h): a region with strict
+  // isolation keeps its guests out of MPS; sm_percent (1-100, 0 = all) is an
+  // MPS client's share of the SMs.
+  bool strict_isolation = false;
+  uint32_t sm_percent = 0;
+  // Set by the supervisor in the forked worker: whether it is an MPS client,
+  // and the device memory limit MPS enforces for it (0: none).
+  bool mps_client = false;
+  uint64_t mps_mem_limit = 0;
 };
+
+// The device memory limit MPS is given for a guest with `quota` bytes: the
+// quota (which the worker checks first, exactly) plus room for what the
+// driver and libraries allocate for the worker itself (context, cuBLAS
+// workspaces), which the quota does not count.
+inline uint64_t mps_mem_limit_for(uint64_t quota) { return quota ? quota + (512ull << 20) : 0; }
 
 // Serves slot `slot` of the region mapped at `base` until the guest leaves,
 // dies or misbehaves. Returns the process exit code (0 = guest left cleanly).

@@ -300,7 +300,7 @@ TEST(RegionConf, EveryKey) {
   std::string err;
   ASSERT_TRUE(parse_region_conf("region = /dev/shm/vgpu-x\nslots = 3\nchannels=4\narena_mb = 16\nring_kb = 256\n"
                                 "mem_quota_mb = 512\nbackend = cpu\nowner = root:root\nmode = 0660\n"
-                                "guest_timeout_ms = 900\n",
+                                "guest_timeout_ms = 900\nisolation = strict\nsm_percent = 25\n",
                                 def, &o, &err))
       << err;
   EXPECT_EQ("/dev/shm/vgpu-x", o.path);
@@ -314,6 +314,8 @@ TEST(RegionConf, EveryKey) {
   EXPECT_EQ(0, o.gid);
   EXPECT_EQ(0660u, o.mode);
   EXPECT_EQ(900u, o.worker.guest_timeout_ms);
+  EXPECT_TRUE(o.worker.strict_isolation);
+  EXPECT_EQ(25u, o.worker.sm_percent);
   EXPECT_TRUE(o.worker.trace) << "what a file cannot say comes from the defaults";
   ASSERT_TRUE(parse_region_conf("region = /r\n", def, &o, &err)) << err;
   EXPECT_EQ(7u, o.config.slot_count);
@@ -338,6 +340,9 @@ TEST(RegionConf, Errors) {
       {"region = /r\nowner = no-such-user-vgpu\n", "no user no-such-user-vgpu"},
       {"region = /r\nowner = root:no-such-group-vgpu\n", "no group no-such-group-vgpu"},
       {"region = /r\nguest_timeout_ms = 0\n", "bad value for guest_timeout_ms"},
+      {"region = /r\nisolation = none\n", "bad value for isolation"},
+      {"region = /r\nsm_percent = 0\n", "bad value for sm_percent"},
+      {"region = /r\nsm_percent = 101\n", "bad value for sm_percent"},
   };
   for (const auto& c : cases) {
     std::string err;

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# On the GPU machine, in one command: the real Ollama (its Go binary built by
+# bench/ollama/fetch.sh, its CUDA backend built here from its own CMake presets,
+# sm_90 only) laid out as Ollama's release tree, run natively and then through
+# vgpu, same model, same prompt.
+#
+#   bash bench/ollama/gpu_session.sh         (carry .cache/ollama-carry, .cache/llama-src, .debs)
+#
+# The "guest" is a folder that stands for the VM's root file system:
+# $GR/opt/ollama (the Ollama tree) and $GR/usr/lib/x86_64-linux-gnu (its system
+# library folder). Natively the tree is used as shipped (NVIDIA's libcudart,
+# libcublas, libcublasLt in lib/ollama/cuda_v13, the machine's driver).
+# tools/vgpu-install --root $GR then installs our libraries into it; the
+# server runs with the guest's library folder first on its path (a VM has no
+# NVIDIA driver: its libcuda.so.1 and libnvidia-ml.so.1 are ours) and talks
+# to a vgpu-hostd whose CUDA backend has the real driver. --uninstall after.
+#
+# Checks: the same text for a fixed prompt at temperature 0; the server log
+# (library=CUDA, the H200's name and memory, no CPU fallback, the discovery
+# count); `ollama ps` at 100% GPU; vgpu-smi's counters; which libraries the
+# runner really mapped; eval rate (ollama run --verbose) and 4 parallel API
+# requests (OLLAMA_NUM_PARALLEL=4); NVIDIA's files back byte for byte after
+# --uninstall. Summary last; logs in $OUT.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+CARRY=$ROOT/.cache/ollama-carry
+W=${WORK:-/tmp/ollama-work}
+GR=$W/guest-root
+PREFIX=/opt/ollama
+T=$GR$PREFIX
+B=${VGPU_BUILD:-$ROOT/build-gpu}
+REGION=/dev/shm/vgpu-ollama
+MODELS=$W/models
+PROMPT=${PROMPT:-"The capital of France is"}
+NAME=vgpu-random-llama
+PORT=11434
+t0=$SECONDS
+say() { echo "[ollama $(date +%H:%M:%S) +$((SECONDS - t0))s] $*"; }
+declare -a SUMMARY
+note() { SUMMARY+=("$*"); say "$*"; }
+mkdir -p "$W"
+
+# ---- 1. vgpu itself (Release), with the carried Boost/fmt/benchmark .debs
+if ls "$ROOT"/.debs/*.deb >/dev/null 2>&1; then
+  D=/tmp/vgpu-deps; mkdir -p "$D"
+  for f in "$ROOT"/.debs/*.deb; do dpkg -x "$f" "$D"; done
+  export CMAKE_PREFIX_PATH=$D/usr CPATH=$D/usr/include LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu
+  export LD_LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu
+fi
+if [ ! -x "$B/bin/vgpu-hostd" ]; then
+  cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$OUT/vgpu-configure.log" 2>&1 &&
+    cmake --build "$B" -j "$(nproc)" --target vgpu-hostd vgpu_backend_cuda vgpu-smi vgpu_libcuda vgpu_cudart13 \
+      vgpu_cublas13 vgpu_cublasLt13 vgpu_cudart12 vgpu_cublas12 vgpu_cublasLt12 vgpu_nvml >"$OUT/vgpu-build.log" 2>&1 ||
+    { tail -30 "$OUT/vgpu-build.log" "$OUT/vgpu-configure.log"; exit 1; }
+fi
+say "vgpu built"
+
+# ---- 2. Ollama's tree: its Go binary, its CPU and CUDA 13 backends (presets, sm_90)
+if [ ! -x "$T/bin/ollama" ]; then
+  [ -f "$CARRY/ggml-src.tar.gz" ] || { echo "no $CARRY (run bench/ollama/fetch.sh on the dev machine and carry it)"; exit 1; }
+  rm -rf "$W/src" && mkdir -p "$W/src" "$T/bin" && tar -xzf "$CARRY/ggml-src.tar.gz" -C "$W/src"
+  (cd "$W/src" &&
+    cmake --preset CPU >"$OUT/ollama-cpu.log" 2>&1 && cmake --build --preset CPU -j "$(nproc)" >>"$OUT/ollama-cpu.log" 2>&1 &&
+    cmake --install build --component CPU --strip --prefix "$T" >>"$OUT/ollama-cpu.log" 2>&1 &&
+    cmake --preset "CUDA 13" -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/ollama-cuda.log" 2>&1 &&
+    cmake --build --preset "CUDA 13" -j "$(nproc)" >>"$OUT/ollama-cuda.log" 2>&1 &&
+    cmake --install build --component CUDA --strip --prefix "$T" >>"$OUT/ollama-cuda.log" 2>&1) ||
+    { tail -25 "$OUT"/ollama-c*.log; exit 1; }
+  xz -dc "$CARRY/ollama.xz" >"$T/bin/ollama" && chmod +x "$T/bin/ollama"
+  mkdir -p "$GR/usr/lib/x86_64-linux-gnu"
+fi
+say "Ollama $(cat "$CARRY/VERSION") tree: $(cd "$T" && find . -name '*.so*' | sort | tr '\n' ' ')"
+
+# ---- 3. the model: random weights, Llama-3.2-1B's shape, F16 GGUF (Ollama quantizes to Q8_0)
+M=$W/random-llama-3.2-1b-f16.gguf
+if [ ! -f "$M" ]; then
+  LS=$W/llama-src; mkdir -p "$LS"
+  tar -xzf "$(ls "$ROOT"/.cache/llama-src/*.tar.gz | head -1)" -C "$LS" 2>/dev/null
+  GG=$(dirname "$(find "$LS" -maxdepth 3 -name gguf-py -type d | head -1)")
+  python3 "$ROOT/bench/llama/make_model.py" "$M" --src "$GG" >"$OUT/model.log" 2>&1 || { tail "$OUT/model.log"; exit 1; }
+fi
+printf 'FROM %s\nPARAMETER temperature 0\nPARAMETER seed 7\nPARAMETER num_predict 64\nTEMPLATE "{{ .Prompt }}"\n' "$M" >"$W/Modelfile"
+
+# ---- one server run: create (first time), run, ps, parallel requests
+serve() {  # LABEL ENV...
+  local label=$1; shift
+  local log=$OUT/serve-$label.log
+  env "$@" OLLAMA_HOST=127.0.0.1:$PORT OLLAMA_MODELS="$MODELS" OLLAMA_NUM_PARALLEL=4 OLLAMA_DEBUG=1 \
+    OLLAMA_KEEP_ALIVE=10m "$T/bin/ollama" serve >"$log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/api/version" >/dev/null && break; sleep 0.2; done
+  local cli=(env OLLAMA_HOST=127.0.0.1:$PORT "$T/bin/ollama")
+  if ! "${cli[@]}" list 2>/dev/null | grep -q "^$NAME"; then
+    "${cli[@]}" create "$NAME" -q q8_0 -f "$W/Modelfile" >"$OUT/create.log" 2>&1 || { tail "$OUT/create.log"; }
+  fi
+  "${cli[@]}" run --verbose "$NAME" "$PROMPT" >"$OUT/run-$label.txt" 2>"$OUT/run-$label.err"
+  "${cli[@]}" ps >"$OUT/ps-$label.txt" 2>&1
+  # Which libraries the runner mapped (the runner is `ollama runner ...`, a child of the server).
+  local rp; rp=$(pgrep -P "$pid" -f "ollama runner" | head -1)
+  if [ -n "$rp" ]; then
+    grep -oE '/[^ ]*lib(cudart|cublas|cublasLt|cuda|nvidia-ml)\.so[^ ]*' "/proc/$rp/maps" | sort -u >"$OUT/maps-$label.txt"
+  fi
+  # 4 requests at once through the HTTP API; tokens/s = sum(eval_count) / max(total duration).
+  local i
+  for i in 1 2 3 4; do
+    curl -fs "http://127.0.0.1:$PORT/api/generate" -d "{\"model\":\"$NAME\",\"prompt\":\"Story $i: once upon a time\",\"stream\":false,\"options\":{\"num_predict\":128,\"temperature\":0}}" >"$OUT/par-$label-$i.json" &
+  done
+  local t1=$SECONDS; wait $(jobs -p | grep -v "^$pid$") 2>/dev/null; true
+  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  pkill -f "$T/bin/ollama runner" 2>/dev/null; sleep 0.5
+}
+rate() {  # LABEL: eval rate of ollama run --verbose
+  grep -E '^eval rate' "$OUT/run-$1.err" | awk '{print $3}'
+}
+par_rate() {  # LABEL: aggregate tokens/s of the parallel requests
+  python3 - "$OUT" "$1" <<'PY'
+import json, sys, glob
+out, label = sys.argv[1:]
+n = d = 0
+for f in glob.glob(f"{out}/par-{label}-*.json"):
+    try:
+        j = json.load(open(f)); n += j["eval_count"]; d = max(d, j["eval_duration"] / 1e9)
+    except Exception:
+        pass
+print(f"{n / d:.1f}" if d else "n/a")
+PY
+}
+
+# ---- 4. natively, the tree as shipped
+find "$T" -type f -o -type l | sort | xargs sha256sum 2>/dev/null >"$W/tree-before.sha" || true
+(cd "$T" && find . \( -type f -o -type l \) -printf '%p %l\n' | sort) >"$W/tree-before.list"
+say "native run"
+serve native
+note "native: text: $(tr '\n' ' ' <"$OUT/run-native.txt" | cut -c1-160)"
+note "native: eval rate $(rate native) tok/s; 4 parallel: $(par_rate native) tok/s; ps: $(tail -n1 "$OUT/ps-native.txt" | tr -s ' ')"
+note "native: runner mapped: $(tr '\n' ' ' <"$OUT/maps-native.txt" 2>/dev/null)"
+
+# ---- 5. through vgpu
+"$B/bin/vgpu-hostd" --region "$REGION" --backend cuda --arena-mb 1024 --slots 4 2>"$OUT/hostd.log" &
+H=$!
+trap 'kill $H 2>/dev/null; wait $H 2>/dev/null' EXIT
+for _ in $(seq 100); do [ -e "$REGION.stats" ] && break; sleep 0.1; done
+bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" >"$OUT/install.log" 2>&1 ||
+  { note "vgpu-install FAILED: $(tail -3 "$OUT/install.log")"; }
+bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" --check >"$OUT/check.log" 2>&1
+note "vgpu-install --check: rc=$? $(tail -n1 "$OUT/check.log")"
+say "vgpu run"
+serve vgpu LD_LIBRARY_PATH="$GR/usr/lib/x86_64-linux-gnu" VGPU_REGION="$REGION"
+"$B/bin/vgpu-smi" --stats "$REGION.stats" --once --all >"$OUT/vgpu-smi.txt" 2>&1
+note "vgpu: text: $(tr '\n' ' ' <"$OUT/run-vgpu.txt" | cut -c1-160)"
+note "vgpu: eval rate $(rate vgpu) tok/s; 4 parallel: $(par_rate vgpu) tok/s; ps: $(tail -n1 "$OUT/ps-vgpu.txt" | tr -s ' ')"
+note "vgpu: runner mapped: $(tr '\n' ' ' <"$OUT/maps-vgpu.txt" 2>/dev/null)"
+if cmp -s "$OUT/run-native.txt" "$OUT/run-vgpu.txt"; then note "text: IDENTICAL"; else note "text: DIFFERENT"; fi
+for l in native vgpu; do
+  note "$l log: $(grep -m1 -o 'msg="inference compute".*' "$OUT/serve-$l.log" | cut -c1-220)"
+  note "$l log: initial_count: $(grep -o 'initial_count=[0-9]*' "$OUT/serve-$l.log" | sort | uniq -c | tr '\n' ' ') library=cpu lines: $(grep -c 'library=cpu' "$OUT/serve-$l.log")"
+done
+note "vgpu-smi: $(grep -E 'launch|gemm|GEMM|calls' "$OUT/vgpu-smi.txt" | head -4 | tr -s ' ' | tr '\n' '|')"
+
+# ---- 6. uninstall: NVIDIA's files back byte for byte
+bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --uninstall >"$OUT/uninstall.log" 2>&1
+urc=$?
+find "$T" -type f -o -type l | sort | xargs sha256sum 2>/dev/null >"$W/tree-after.sha" || true
+(cd "$T" && find . \( -type f -o -type l \) -printf '%p %l\n' | sort) >"$W/tree-after.list"
+if cmp -s "$W/tree-before.sha" "$W/tree-after.sha" && cmp -s "$W/tree-before.list" "$W/tree-after.list"; then
+  note "uninstall rc=$urc: tree IDENTICAL to before (sha256 of $(wc -l <"$W/tree-before.sha") files, links too)"
+else
+  note "uninstall rc=$urc: tree DIFFERS: $(diff "$W/tree-before.list" "$W/tree-after.list" | head -5 | tr '\n' ' ')"
+fi
+echo "==== summary (total $((SECONDS - t0)) s)"
+printf '%s\n' "${SUMMARY[@]}"
