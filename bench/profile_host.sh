@@ -20,7 +20,7 @@ pin() { if [ -n "$1" ]; then echo taskset -c "$1"; fi; }
 $(pin "${HOSTD_CPUS:-}") "$BUILD/bin/vgpu-hostd" --region "$REGION" --backend cuda --slots 4 --arena-mb 64 --profile 2>"$LOG/hostd.log" &
 HOSTD=$!
 trap 'kill $HOSTD 2>/dev/null; wait $HOSTD 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT
-for _ in $(seq 200); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -e "$REGION.stats" ] && break; sleep 0.05; done  # MPS start-up may take seconds
 for prog in calls gemm; do
   for side in native vgpu; do
     if [ $side = native ]; then

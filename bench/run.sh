@@ -68,7 +68,7 @@ cleanup() {
   rm -f "$REGION" "$REGION.stats"
 }
 trap cleanup EXIT
-for _ in $(seq 200); do
+for _ in $(seq 600); do
   [ -e "$REGION.stats" ] && break
   kill -0 "$HOSTD" 2>/dev/null || break
   sleep 0.05

@@ -11,7 +11,7 @@ REGION=/dev/shm/vgpu-demo-$$
 "$B/bin/vgpu-hostd" --region "$REGION" --backend auto --arena-mb 256 2>"$B/demo-hostd.log" &
 HOSTD=$!
 trap 'kill $HOSTD 2>/dev/null; wait $HOSTD 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT
-for _ in $(seq 100); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -e "$REGION.stats" ] && break; sleep 0.05; done  # MPS start-up may take seconds
 guest() { LD_LIBRARY_PATH="$B/lib" VGPU_REGION="$REGION" "$@"; }
 
 echo "== hello_vgpu (driver API: device query, copies checked byte for byte)"

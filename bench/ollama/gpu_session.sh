@@ -41,20 +41,12 @@ declare -a SUMMARY
 note() { SUMMARY+=("$*"); say "$*"; }
 mkdir -p "$W"
 
-# ---- 1. vgpu itself (Release), with the carried Boost/fmt/benchmark .debs
-if ls "$ROOT"/.debs/*.deb >/dev/null 2>&1; then
-  D=/tmp/vgpu-deps; mkdir -p "$D"
-  for f in "$ROOT"/.debs/*.deb; do dpkg -x "$f" "$D"; done
-  export CMAKE_PREFIX_PATH=$D/usr CPATH=$D/usr/include LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu
-  export LD_LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu
+# ---- 1. vgpu itself (tests/gpu/build.sh: Release, carried .debs)
+if [ ! -x "$B/bin/vgpu-hostd" ] || [ ! -e "$B/lib/libcudart.so.13" ]; then
+  BUILD=$B . "$ROOT/tests/gpu/build.sh" || exit 1
+else
+  BUILD=$B . "$ROOT/tests/gpu/build.sh" >/dev/null 2>&1  # the .debs' environment, an up-to-date build
 fi
-if [ ! -x "$B/bin/vgpu-hostd" ]; then
-  cmake -S "$ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$OUT/vgpu-configure.log" 2>&1 &&
-    cmake --build "$B" -j "$(nproc)" --target vgpu-hostd vgpu_backend_cuda vgpu-smi vgpu_libcuda vgpu_cudart13 \
-      vgpu_cublas13 vgpu_cublasLt13 vgpu_cudart12 vgpu_cublas12 vgpu_cublasLt12 vgpu_nvml >"$OUT/vgpu-build.log" 2>&1 ||
-    { tail -30 "$OUT/vgpu-build.log" "$OUT/vgpu-configure.log"; exit 1; }
-fi
-say "vgpu built"
 
 # ---- 2. Ollama's tree: its Go binary, its CPU and CUDA 13 backends (presets, sm_90)
 if [ ! -x "$T/bin/ollama" ]; then
@@ -140,7 +132,7 @@ note "native: runner mapped: $(tr '\n' ' ' <"$OUT/maps-native.txt" 2>/dev/null)"
 "$B/bin/vgpu-hostd" --region "$REGION" --backend cuda --arena-mb 1024 --slots 4 2>"$OUT/hostd.log" &
 H=$!
 trap 'kill $H 2>/dev/null; wait $H 2>/dev/null' EXIT
-for _ in $(seq 100); do [ -e "$REGION.stats" ] && break; sleep 0.1; done
+for _ in $(seq 300); do [ -e "$REGION.stats" ] && break; sleep 0.1; done
 bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" >"$OUT/install.log" 2>&1 ||
   { note "vgpu-install FAILED: $(tail -3 "$OUT/install.log")"; }
 bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" --check >"$OUT/check.log" 2>&1

@@ -61,7 +61,7 @@ echo "native aggregate ($GUESTS processes): $NATIVE_AGG TFLOP/s"
   --mem-quota-mb "$QUOTA_MB" 2>"$LOG/hostd.log" &
 HOSTD=$!
 trap 'kill $HOSTD 2>/dev/null; wait $HOSTD 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT
-for _ in $(seq 200); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -e "$REGION.stats" ] && break; sleep 0.05; done  # MPS start-up may take seconds
 pids=()
 for i in $(seq "$GUESTS"); do guest "vgpu-$i" "$SECS" --try-mb "$QUOTA_MB" & pids+=($!); done
 sleep 3

@@ -14,7 +14,7 @@ mkdir -p "$LOG"
 "$BUILD/bin/vgpu-hostd" --region "$REGION" --backend cuda --trace 2>"$LOG/hostd.log" &
 HOSTD=$!
 trap 'kill $HOSTD 2>/dev/null; wait $HOSTD 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT
-for _ in $(seq 100); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -e "$REGION.stats" ] && break; sleep 0.05; done  # MPS start-up may take seconds
 
 fail=0
 run_pair() {  # name, command...
