@@ -23,6 +23,14 @@ bool is_file(const std::string& p, mode_t type) {
   return stat(p.c_str(), &st) == 0 && (st.st_mode & S_IFMT) == type;
 }
 
+// The control daemon's endpoint in its pipe folder: a FIFO or, in newer
+// drivers, a socket; either way a file named "control" that is not a folder.
+bool has_control(const std::string& pipe_dir) {
+  struct stat st{};
+  const std::string p = pipe_dir + "/control";
+  return stat(p.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode);
+}
+
 // nvidia-cuda-mps-control on PATH or where NVIDIA's packages put it.
 std::string find_control() {
   std::vector<std::string> dirs;
@@ -75,7 +83,7 @@ int run_control(const std::string& control, const std::vector<std::string>& args
 
 // A control daemon answers on this pipe folder.
 bool daemon_answers(const std::string& control, const std::string& pipe_dir, const std::string& log_dir) {
-  if (!is_file(pipe_dir + "/control", S_IFIFO)) return false;
+  if (!has_control(pipe_dir)) return false;
   return run_control(control, {}, "get_server_list\n", pipe_dir, log_dir) == 0;
 }
 
@@ -204,7 +212,7 @@ bool Mps::start(const MpsOptions& opt, int device, bool cpu_only, std::string* w
       return off("cannot make " + pipe_dir_ + " or " + log_dir_ + ": " + std::strerror(errno));
     if (run_control(control_, {"-d"}, "", pipe_dir_, log_dir_) != 0) return off(control_ + " -d failed");
     owned_ = true;
-    for (int i = 0; i < 100 && !is_file(pipe_dir_ + "/control", S_IFIFO); ++i) usleep(20000);
+    for (int i = 0; i < 100 && !has_control(pipe_dir_); ++i) usleep(20000);
   }
   if (const std::string failed = probe(pipe_dir_, log_dir_, device); !failed.empty()) {
     stop();
@@ -229,7 +237,7 @@ MpsClient Mps::client_for(bool strict) const {
 }
 
 bool enter_mps(const MpsClient& c, int device, unsigned sm_percent, unsigned long long mem_limit) {
-  if (!c.on || !is_file(c.pipe_dir + "/control", S_IFIFO)) {
+  if (!c.on || !has_control(c.pipe_dir)) {
     // A CUDA process joins whatever control daemon it finds in the pipe
     // folder (NVIDIA's default: /tmp/nvidia-mps), so a worker kept out of
     // MPS is pointed at a folder that cannot exist.

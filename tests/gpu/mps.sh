@@ -35,6 +35,15 @@ hostd_start() {  # extra hostd args...
 hostd_stop() { [ -n "$H" ] && kill "$H" 2>/dev/null && wait "$H" 2>/dev/null; H=; rm -f "$REGION" "$REGION.stats"; }
 trap 'hostd_stop; CUDA_MPS_PIPE_DIRECTORY=$NPIPE "$CTL" <<<quit >/dev/null 2>&1' EXIT
 
+# Until the last batch's workers are gone (their slots free again): a slot is
+# reused once its worker has released its context, which takes a moment.
+settle() {
+  [ -n "$H" ] || return 0
+  for _ in $(seq 100); do
+    "$BUILD/bin/vgpu-smi" --stats "$REGION.stats" --once --json 2>/dev/null | grep -q '"active":true' || return 0
+    sleep 0.1
+  done
+}
 # run_many MODE N LOAD ARGS...: N copies at once; MODE native | nmps | vgpu
 run_many() {
   local mode=$1 n=$2 load=$3; shift 3
@@ -57,35 +66,41 @@ echo "== GPU: $(nvidia-smi --query-gpu=name,driver_version,compute_mode --format
 base=$(used_mib)
 
 # ---- 1. scaling ------------------------------------------------------------------------
-for mode in native nmps vgpu-off vgpu-on; do
+for mode in ${MODES:-native nmps vgpu-off vgpu-on}; do
   case $mode in
     nmps) mkdir -p "$NPIPE"; CUDA_MPS_PIPE_DIRECTORY=$NPIPE CUDA_MPS_LOG_DIRECTORY=$NPIPE "$CTL" -d ;;
     vgpu-off) hostd_start --mps off ;;
     vgpu-on) hostd_start --mps on --mps-pipe-dir /tmp/vgpu-mps-$$ ;;
   esac
   for n in $NS; do
+    settle
     run_many "$mode" "$n" decode_load --seconds "$SECS"
     AGG[$mode,$n]=$(sum tokens_per_s "$LOG"/decode_load-"$mode-$n"-*.out)
+    for f in "$LOG"/decode_load-"$mode-$n"-*.out; do grep -q checksum=8.0000 "$f" || echo "  $(basename "$f"): $(tail -n2 "$f" | tr '\n' ' ')"; done
     echo "decode x$n $mode: aggregate $(printf '%.0f' "${AGG[$mode,$n]}") tokens/s ($(cat "$LOG"/decode_load-"$mode-$n"-*.out | grep -c checksum=8.0000)/$n checksums right)"
   done
+  settle
   run_many "$mode" 4 gemm_load --n 4096 --f16 --seconds "$SECS"
   AGG[$mode,gemm]=$(sum tflops "$LOG"/gemm_load-"$mode-4"-*.out)
   echo "gemm x4 $mode: aggregate ${AGG[$mode,gemm]} TFLOP/s"
   if [ "$mode" = vgpu-on ] || [ "$mode" = vgpu-off ]; then
     # Memory per guest: 4 idle-ish guests holding a context each.
-    for i in 1 2 3 4; do LD_LIBRARY_PATH="$BUILD/lib" VGPU_REGION=$REGION "$BUILD/examples/decode_load" --seconds 3 --tag mem >/dev/null 2>&1 & done
-    sleep 2; echo "memory with 4 guests ($mode): $(( ($(used_mib) - base) / 4 )) MiB per guest"; wait
+    mp=()
+    for i in 1 2 3 4; do LD_LIBRARY_PATH="$BUILD/lib" VGPU_REGION=$REGION "$BUILD/examples/decode_load" --seconds 3 --tag mem >/dev/null 2>&1 & mp+=($!); done
+    sleep 2; echo "memory with 4 guests ($mode): $(( ($(used_mib) - base) / 4 )) MiB per guest"; wait "${mp[@]}"
     [ "$mode" = vgpu-on ] && "$BUILD/bin/vgpu-smi" --stats "$REGION.stats" --once --all | head -4
     hostd_stop
   fi
   if [ "$mode" = nmps ]; then
-    for i in 1 2 3 4; do env CUDA_MPS_PIPE_DIRECTORY=$NPIPE LD_LIBRARY_PATH="$CUDA_LIB" "$BUILD/examples/decode_load" --seconds 3 --tag mem >/dev/null 2>&1 & done
-    sleep 2; echo "memory with 4 processes (native MPS): $(( ($(used_mib) - base) / 4 )) MiB per process"; wait
+    mp=()
+    for i in 1 2 3 4; do env CUDA_MPS_PIPE_DIRECTORY=$NPIPE LD_LIBRARY_PATH="$CUDA_LIB" "$BUILD/examples/decode_load" --seconds 3 --tag mem >/dev/null 2>&1 & mp+=($!); done
+    sleep 2; echo "memory with 4 processes (native MPS): $(( ($(used_mib) - base) / 4 )) MiB per process"; wait "${mp[@]}"
     CUDA_MPS_PIPE_DIRECTORY=$NPIPE "$CTL" <<<quit >/dev/null 2>&1; sleep 1
   fi
   if [ "$mode" = native ]; then
-    for i in 1 2 3 4; do env CUDA_MPS_PIPE_DIRECTORY=/dev/null/none LD_LIBRARY_PATH="$CUDA_LIB" "$BUILD/examples/decode_load" --seconds 3 --tag mem >/dev/null 2>&1 & done
-    sleep 2; echo "memory with 4 processes (native): $(( ($(used_mib) - base) / 4 )) MiB per process"; wait
+    mp=()
+    for i in 1 2 3 4; do env CUDA_MPS_PIPE_DIRECTORY=/dev/null/none LD_LIBRARY_PATH="$CUDA_LIB" "$BUILD/examples/decode_load" --seconds 3 --tag mem >/dev/null 2>&1 & mp+=($!); done
+    sleep 2; echo "memory with 4 processes (native): $(( ($(used_mib) - base) / 4 )) MiB per process"; wait "${mp[@]}"
   fi
 done
 
