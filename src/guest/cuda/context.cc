@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "export_tables.h"
 
 namespace vgpu::guest {
 
@@ -106,6 +107,7 @@ CUresult CUDAAPI cuCtxDestroy_v2(CUcontext ctx) {
   if (!g || g->primary) return CUDA_ERROR_INVALID_CONTEXT;
   // Like CUDA: destroying a context waits for its work.
   sync_result(c, c->call<Op::CtxSynchronize>(Empty{}));
+  exports::context_storage_destroyed(ctx);  // the runtime's per-context state
   if (t_stack_init)
     for (auto it = t_stack.begin(); it != t_stack.end();)
       it = (*it == ctx) ? t_stack.erase(it) : it + 1;
