@@ -37,7 +37,7 @@ CUresult rt_primary_context(CUcontext* pctx, CUdevice dev) {
 // than ignored.
 CUresult rt_module_from_wrapper_ext(CUmodule* out, const void* wrapper, void* a3, void* a4, unsigned a5) {
   trace_slot(kRuntime, 6);
-  if (a3 || a4 || a5) return refused_slot<kRuntime, 6>();
+  if (a3 || a4 || a5) VGPU_REFUSE("CUDART_INTERFACE[6] (module from fatbin) with extra arguments");
   return load_module(out, wrapper);
 }
 // Takes one word and returns nothing; no public note says what it does and
@@ -45,7 +45,7 @@ CUresult rt_module_from_wrapper_ext(CUmodule* out, const void* wrapper, void* a3
 void rt_slot7(size_t) { trace_slot(kRuntime, 7); }
 CUresult rt_module_from_header_ext(const void* header, CUmodule* out, void* a3, void* a4, unsigned a5) {
   trace_slot(kRuntime, 8);
-  if (a3 || a4 || a5) return refused_slot<kRuntime, 8>();
+  if (a3 || a4 || a5) VGPU_REFUSE("CUDART_INTERFACE[8] (module from fatbin) with extra arguments");
   return load_module(out, header);
 }
 // NVIDIA's driver loads its PTX compiler and NVVM here. Ours compiles on the
