@@ -196,6 +196,24 @@ TEST(NvidiaRuntime, Events) {
   ASSERT_CUDA(cudaFree(d));
 }
 
+// What frameworks ask about streams before allocating or launching.
+TEST(NvidiaRuntime, StreamCaptureStatusAndPriorities) {
+  int least = 1, greatest = 1;
+  ASSERT_CUDA(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+  EXPECT_EQ(least, 0);
+  EXPECT_LE(greatest, 0);
+  cudaStream_t s = nullptr;
+  ASSERT_CUDA(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, greatest));
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusActive;
+  unsigned long long id = 0;
+  ASSERT_CUDA(cudaStreamGetCaptureInfo(s, &st, &id));
+  EXPECT_EQ(st, cudaStreamCaptureStatusNone);
+  st = cudaStreamCaptureStatusActive;
+  ASSERT_CUDA(cudaStreamIsCapturing(nullptr, &st));
+  EXPECT_EQ(st, cudaStreamCaptureStatusNone);
+  ASSERT_CUDA(cudaStreamDestroy(s));
+}
+
 // Errors come back as NVIDIA's runtime maps them, and are not sticky.
 TEST(NvidiaRuntime, ErrorsAreReportedAndCleared) {
   EXPECT_EQ(cudaSetDevice(7), cudaErrorInvalidDevice);

@@ -178,6 +178,22 @@ CUresult CUDAAPI cuCtxGetApiVersion(CUcontext, unsigned int* version) {
   return CUDA_SUCCESS;
 }
 
+// Stream priorities travel to the host with each stream, which clamps them
+// like CUDA. The range is that of every NVIDIA GPU since Volta ([0, -5]);
+// devices without priorities report [0, 0].
+CUresult CUDAAPI cuCtxGetStreamPriorityRange(int* least, int* greatest) {
+  VGPU_DRIVER_OR_RETURN(c);
+  CUcontext ctx = current_context();
+  if (!ctx) return CUDA_ERROR_INVALID_CONTEXT;
+  int supported = 0;
+  if (CUresult r = cuDeviceGetAttribute(&supported, CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED,
+                                        reinterpret_cast<GuestContext*>(ctx)->device))
+    return r;
+  if (least) *least = 0;
+  if (greatest) *greatest = supported ? -5 : 0;
+  return CUDA_SUCCESS;
+}
+
 CUresult CUDAAPI cuCtxSynchronize() {
   VGPU_DRIVER_OR_RETURN(c);
   return sync_result(c, c->call<Op::CtxSynchronize>(Empty{}));

@@ -283,6 +283,12 @@ CUresult CUDAAPI cuFuncGetName(const char** name, CUfunction f) {
   return CUDA_SUCCESS;
 }
 
+// A CUkernel is the same GuestFunction as a CUfunction (cuLibraryGetKernel).
+CUresult CUDAAPI cuKernelGetName(const char** name, CUkernel k) { return cuFuncGetName(name, reinterpret_cast<CUfunction>(k)); }
+CUresult CUDAAPI cuKernelGetParamInfo(CUkernel k, size_t index, size_t* offset, size_t* size) {
+  return cuFuncGetParamInfo(reinterpret_cast<CUfunction>(k), index, offset, size);
+}
+
 CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { VGPU_REFUSE("cuFuncSetCacheConfig"); }
 
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfunction f, int block, size_t smem, unsigned int flags) {

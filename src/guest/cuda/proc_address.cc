@@ -42,10 +42,13 @@ constexpr Versioned kVersioned[] = {
     {"cuEventElapsedTime", 12080, "cuEventElapsedTime_v2"},
     {"cuStreamBeginCapture", 10010, "cuStreamBeginCapture_v2"},
     {"cuGraphInstantiate", 11000, "cuGraphInstantiateWithFlags"},
-    {"cuGraphExecUpdate", 12000, "cuGraphExecUpdate_v2"}, {"cuGetProcAddress", 12000, "cuGetProcAddress_v2"},
+    {"cuGraphExecUpdate", 12000, "cuGraphExecUpdate_v2"},
+    {"cuStreamGetCaptureInfo", 12030, "cuStreamGetCaptureInfo_v3"},
+    {"cuStreamGetCaptureInfo", 11030, "cuStreamGetCaptureInfo_v2"}, {"cuGetProcAddress", 12000, "cuGetProcAddress_v2"},
 };
 // Functions with a per-thread-default-stream twin we export.
-constexpr const char* kPtsz[] = {"cuLaunchKernel", "cuLaunchKernelEx", "cuStreamSynchronize"};
+constexpr const char* kPtsz[] = {"cuLaunchKernel",           "cuLaunchKernelEx",          "cuStreamSynchronize",
+                                 "cuStreamGetCaptureInfo",   "cuStreamGetCaptureInfo_v2", "cuStreamGetCaptureInfo_v3"};
 
 // Under VGPU_DEBUG: each name once.
 void note_not_served(const char* symbol, int version) {
