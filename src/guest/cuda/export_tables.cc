@@ -1,8 +1,9 @@
 // cuGetExportTable: finds the table by UUID and traces what is asked for.
 // Unknown UUIDs get CUDA_ERROR_INVALID_VALUE, as from NVIDIA's driver: the
 // runtime probes for tables newer than the driver and copes when one is
-// absent; each unknown UUID is logged once, so a new runtime's new table
-// shows up as one line.
+// absent. Each UUID we have never heard of is logged once, always, so a new
+// runtime's new table shows up as one line; the few we know and decline are
+// logged only when tracing.
 #include "export_tables.h"
 
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace vgpu::guest::exports {
 
@@ -50,6 +52,17 @@ const Table* find(const CUuuid& id) {
     if (std::memcmp(t->id.bytes, id.bytes, sizeof id.bytes) == 0) return t;
   return nullptr;
 }
+// Tables NVIDIA's runtimes ask for that we deliberately do not serve
+// (docs/export-tables.md says why), with the reason for the trace.
+const char* declined(const CUuuid& id) {
+  static const std::pair<CUuuid, const char*> known[] = {
+      {uuid("F8CFF951-2146-8B4E-B9E2-FB469E7C0DD9"), "asked for before cuInit; its meaning is not public"},
+      {uuid("DD9E98A4-F410-4844-99B0-E2AEB7B432B5"), "hybrid runtime loading: Windows only"},
+  };
+  for (const auto& [u, why] : known)
+    if (std::memcmp(u.bytes, id.bytes, sizeof id.bytes) == 0) return why;
+  return nullptr;
+}
 }  // namespace
 
 void trace_slot(const char* table, int slot) {
@@ -64,7 +77,11 @@ CUresult CUDAAPI cuGetExportTable(const void** table, const CUuuid* id) {
   if (!table || !id) return CUDA_ERROR_INVALID_VALUE;
   const Table* t = find(*id);
   if (!t) {
-    once("export table " + uuid_text(*id) + " is not known; returning CUDA_ERROR_INVALID_VALUE", true);
+    // Tables we know of and decline are traced; any other is news: always logged.
+    const char* why = declined(*id);
+    once("export table " + uuid_text(*id) + (why ? std::string(" (") + why + ")" : std::string(" is not known")) +
+             "; returning CUDA_ERROR_INVALID_VALUE",
+         !why);
     *table = nullptr;
     return CUDA_ERROR_INVALID_VALUE;
   }
