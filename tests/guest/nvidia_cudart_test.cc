@@ -19,6 +19,9 @@
 #include <vector>
 
 #include "hostd_env.h"
+#ifdef VGPU_TEST_HAS_KERNELS
+#include "cudart_test_kernels.h"  // nvcc-built kernels, registered with NVIDIA's runtime
+#endif
 
 #ifndef VGPU_TEST_CUDART_MAJOR
 #error "VGPU_TEST_CUDART_MAJOR must be defined"
@@ -213,6 +216,45 @@ TEST(NvidiaRuntime, StreamCaptureStatusAndPriorities) {
   EXPECT_EQ(st, cudaStreamCaptureStatusNone);
   ASSERT_CUDA(cudaStreamDestroy(s));
 }
+
+#ifdef VGPU_TEST_HAS_KERNELS
+bool cpu_backend() {
+  const char* be = std::getenv("VGPU_TEST_BACKEND");
+  return !be || !*be || std::string(be) == "cpu";
+}
+
+// NVIDIA's runtime registers an nvcc-built fatbin and loads its module
+// through our driver; the launch goes our launch path: refused on the CPU
+// backend (no kernels there), run and checked on a GPU.
+TEST(NvidiaRuntime, NvccKernelsLoadAndLaunchThroughOurDriver) {
+  cudaFunction_t f = nullptr;
+  ASSERT_CUDA(cudaGetFuncBySymbol(&f, cudart_test::add_stub()));
+  EXPECT_NE(f, nullptr);
+  constexpr int n = 1000;
+  std::vector<int> a(n), b(n), out(n, -1);
+  for (int i = 0; i < n; ++i) a[i] = i, b[i] = 3 * i;
+  int *da = nullptr, *db = nullptr, *dout = nullptr;
+  ASSERT_CUDA(cudaMalloc(reinterpret_cast<void**>(&da), n * sizeof(int)));
+  ASSERT_CUDA(cudaMalloc(reinterpret_cast<void**>(&db), n * sizeof(int)));
+  ASSERT_CUDA(cudaMalloc(reinterpret_cast<void**>(&dout), n * sizeof(int)));
+  ASSERT_CUDA(cudaMemcpy(da, a.data(), n * sizeof(int), cudaMemcpyHostToDevice));
+  ASSERT_CUDA(cudaMemcpy(db, b.data(), n * sizeof(int), cudaMemcpyHostToDevice));
+  cudart_test::launch_add(dout, da, db, n, nullptr);
+  if (cpu_backend()) {
+    EXPECT_EQ(cudaGetLastError(), cudaErrorNotSupported);
+  } else {
+    ASSERT_CUDA(cudaGetLastError());
+    ASSERT_CUDA(cudaDeviceSynchronize());
+    int bias = 0;
+    ASSERT_CUDA(cudaMemcpyFromSymbol(&bias, cudart_test::bias_symbol(), sizeof bias));
+    ASSERT_CUDA(cudaMemcpy(out.data(), dout, n * sizeof(int), cudaMemcpyDeviceToHost));
+    for (int i = 0; i < n; ++i) ASSERT_EQ(out[i], a[i] + b[i] + bias) << i;
+  }
+  ASSERT_CUDA(cudaFree(da));
+  ASSERT_CUDA(cudaFree(db));
+  ASSERT_CUDA(cudaFree(dout));
+}
+#endif
 
 // Errors come back as NVIDIA's runtime maps them, and are not sticky.
 TEST(NvidiaRuntime, ErrorsAreReportedAndCleared) {
