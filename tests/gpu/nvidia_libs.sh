@@ -7,14 +7,14 @@
 # refused, and a summary table last.
 #   tests/gpu/nvidia_libs.sh [BUILD_DIR]            (default: build)
 # Environment: PYTHON (python3), FRAMEWORKS ("cupy torch jax"), TIMEOUT (per
-# process, 100 s), BACKEND (cuda; cpu for a dry run of the plumbing), NVML (1: preload our NVML too; 0: only our libcuda),
+# process, 60 s; the whole run stays under 4 minutes), BACKEND (cuda; cpu for a dry run of the plumbing), NVML (1: preload our NVML too; 0: only our libcuda),
 # LOG_DIR (a temp dir).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(readlink -f "${1:-$ROOT/build}")
 PY=${PYTHON:-python3}
 FRAMEWORKS=${FRAMEWORKS:-cupy torch jax}
-TIMEOUT=${TIMEOUT:-100}
+TIMEOUT=${TIMEOUT:-60}
 HERE=$ROOT/tests/gpu/nvidia_libs
 LOG=${LOG_DIR:-$(mktemp -d)}
 mkdir -p "$LOG"
@@ -55,6 +55,7 @@ echo "== export tables (vgpu runs): tables served, slots called, unknown UUIDs"
 cat "$LOG"/vgpu.*.log | grep -o 'export table .*' | sort | uniq -c | sort -rn
 echo "== refused remoted (first 30)"
 cat "$LOG"/vgpu.*.log | grep -o 'vgpu: .* is not supported.*' | sort | uniq -c | sort -rn | head -30
-echo "== guest processes the host served: $(grep -c 'serving guest' "$LOG/hostd.log")"
+echo "== guest processes the host served: $(grep -c 'serving guest' "$LOG/hostd.log"); host log's last lines:"
+tail -5 "$LOG/hostd.log" | sed 's/^/   /'
 echo
 "$PY" "$HERE/compare.py" "$LOG" "${ran[@]}"
