@@ -214,7 +214,22 @@ TEST(NvidiaRuntime, StreamCaptureStatusAndPriorities) {
   st = cudaStreamCaptureStatusActive;
   ASSERT_CUDA(cudaStreamIsCapturing(nullptr, &st));
   EXPECT_EQ(st, cudaStreamCaptureStatusNone);
+  int prio = 1;
+  unsigned flags = 7;
+  ASSERT_CUDA(cudaStreamGetPriority(s, &prio));
+  EXPECT_EQ(prio, greatest);
+  ASSERT_CUDA(cudaStreamGetFlags(s, &flags));
+  EXPECT_EQ(flags, unsigned(cudaStreamNonBlocking));
+  ASSERT_CUDA(cudaStreamGetPriority(nullptr, &prio));
+  EXPECT_EQ(prio, 0);
   ASSERT_CUDA(cudaStreamDestroy(s));
+  cudaStream_t clamped = nullptr;  // beyond the range: clamped, as CUDA does
+  ASSERT_CUDA(cudaStreamCreateWithPriority(&clamped, cudaStreamDefault, greatest - 10));
+  ASSERT_CUDA(cudaStreamGetPriority(clamped, &prio));
+  EXPECT_EQ(prio, greatest);
+  ASSERT_CUDA(cudaStreamGetFlags(clamped, &flags));
+  EXPECT_EQ(flags, 0u);
+  ASSERT_CUDA(cudaStreamDestroy(clamped));
 }
 
 #ifdef VGPU_TEST_HAS_KERNELS

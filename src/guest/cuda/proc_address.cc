@@ -48,7 +48,9 @@ constexpr Versioned kVersioned[] = {
 };
 // Functions with a per-thread-default-stream twin we export.
 constexpr const char* kPtsz[] = {"cuLaunchKernel",           "cuLaunchKernelEx",          "cuStreamSynchronize",
-                                 "cuStreamGetCaptureInfo",   "cuStreamGetCaptureInfo_v2", "cuStreamGetCaptureInfo_v3"};
+                                 "cuStreamGetCaptureInfo",   "cuStreamGetCaptureInfo_v2", "cuStreamGetCaptureInfo_v3",
+                                 "cuStreamGetFlags",         "cuStreamGetPriority",       "cuStreamGetCtx",
+                                 "cuStreamGetDevice"};
 
 // Under VGPU_DEBUG: each name once.
 void note_not_served(const char* symbol, int version) {

@@ -10,7 +10,10 @@ CUresult create_stream(CUstream* s, unsigned int flags, int prio) {
   if (!s) return CUDA_ERROR_INVALID_VALUE;
   HandleRep rep{};
   Status st = c->call<Op::StreamCreate>(StreamCreateReq{flags, prio}, &rep);
-  if (st == st::kOk) *s = reinterpret_cast<CUstream>(rep.handle);
+  if (st == st::kOk) {
+    *s = reinterpret_cast<CUstream>(rep.handle);
+    note_stream(*s, flags, prio);
+  }
   return to_cu(st);
 }
 }  // namespace
@@ -20,7 +23,9 @@ CUresult CUDAAPI cuStreamCreateWithPriority(CUstream* s, unsigned int flags, int
 
 CUresult CUDAAPI cuStreamDestroy_v2(CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::StreamDestroy>(StreamReq{stream_id(s)}));
+  Status st = c->call<Op::StreamDestroy>(StreamReq{stream_id(s)});
+  if (st == st::kOk) forget_stream(s);
+  return to_cu(st);
 }
 CUresult CUDAAPI cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
 
