@@ -397,6 +397,30 @@ struct NvmlRep {
   uint32_t reserved;
 };
 
+// ---- tensor maps -----------------------------------------------------------------
+// cuTensorMapEncodeTiled / Im2col: the host's driver encodes the 128-byte
+// descriptor (its format is NVIDIA's); nothing runs on the GPU. The global
+// address is a device address, the same on both sides.
+inline constexpr uint32_t kTensorMapTiled = 0;
+inline constexpr uint32_t kTensorMapIm2col = 1;
+inline constexpr uint32_t kTensorMapMaxRank = 5;
+struct TensorMapReq {
+  uint32_t kind;  // kTensorMapTiled / kTensorMapIm2col
+  uint32_t data_type, rank, interleave, swizzle, l2_promotion, oob_fill;
+  uint32_t channels_per_pixel, pixels_per_column;  // im2col only
+  uint32_t box_dim[kTensorMapMaxRank];             // tiled only
+  uint32_t element_strides[kTensorMapMaxRank];
+  int32_t lower_corner[kTensorMapMaxRank - 2], upper_corner[kTensorMapMaxRank - 2];  // im2col only
+  uint32_t reserved;
+  DevPtr global_address;
+  uint64_t global_dim[kTensorMapMaxRank];
+  uint64_t global_strides[kTensorMapMaxRank - 1];  // bytes, for dimensions 1..rank-1
+  VGPU_TRACE("kind={} type={} rank={} address={:#x}", kind, data_type, rank, global_address)
+};
+struct TensorMapRep {
+  uint64_t words[16];  // CUtensorMap
+};
+
 // ---- the list -------------------------------------------------------------------
 // X(name, mode, request, reply)
 #define VGPU_OPS(X)                                                   \
@@ -453,7 +477,8 @@ struct NvmlRep {
   X(BlasGemm, kPosted, GemmReq, Empty)                                \
   X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
   X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
-  X(NvmlQuery, kSync, Empty, NvmlRep)
+  X(NvmlQuery, kSync, Empty, NvmlRep)                                 \
+  X(TensorMapEncode, kSync, TensorMapReq, TensorMapRep)
 
 enum class Op : uint16_t {
   kWrap = 0,

@@ -149,6 +149,12 @@ Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
   return s;
 }
 
+Status on_TensorMapEncode(Call& c, const TensorMapReq& r, TensorMapRep& out) {
+  if (r.rank < 1 || r.rank > kTensorMapMaxRank) return st::kInvalidValue;
+  if (r.kind != kTensorMapTiled && (r.kind != kTensorMapIm2col || r.rank < 3)) return st::kInvalidValue;
+  return c.s.be->tensor_map_encode(r, out.words);
+}
+
 Status on_Launch(Call& c, const LaunchReq& r, Empty&) {
   const auto* e = c.s.handles.find(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;

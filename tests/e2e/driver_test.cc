@@ -85,6 +85,34 @@ TEST_F(Driver, LibraryIsOurs) {
   EXPECT_NE(nullptr, std::strstr(info.dli_fname, "libcuda.so.1")) << info.dli_fname;
 }
 
+// Tensor maps are encoded by the host's driver (NVIDIA's format): the CPU
+// backend has none and refuses; arguments the guest must read are checked
+// here first. The encoding itself: CudaBackendTest.TensorMapsMatchTheDriver.
+TEST_F(Driver, TensorMapsGoToTheHostsDriver) {
+  CUdeviceptr p = 0;
+  CU_OK(cuMemAlloc(&p, 1 << 20));
+  CUtensorMap m{};
+  const cuuint64_t dims[2] = {256, 256}, strides[1] = {256 * 4};
+  const cuuint32_t box[2] = {64, 64}, elem[2] = {1, 1};
+  auto tiled = [&](cuuint32_t rank, CUtensorMap* out) {
+    return cuTensorMapEncodeTiled(out, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, rank, reinterpret_cast<void*>(p), dims, strides,
+                                  box, elem, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                  CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  };
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, tiled(2, &m));  // CPU backend
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, tiled(0, &m));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, tiled(6, &m));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, tiled(2, nullptr));
+  const int corner[1] = {0};
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE,
+            cuTensorMapEncodeIm2col(&m, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, reinterpret_cast<void*>(p), dims, strides,
+                                    corner, corner, 1, 1, elem, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                    CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));  // im2col needs rank >= 3
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuTensorMapReplaceAddress(&m, reinterpret_cast<void*>(p)));
+  CU_OK(cuMemFree(p));
+}
+
 TEST_F(Driver, InitAndVersion) {
   EXPECT_EQ(CUDA_SUCCESS, cuInit(0));
   EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuInit(1));

@@ -292,6 +292,27 @@ F driver_fn(const char* name) {
   return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));  // our libcuda.so.1, loaded by our libcudart
 }
 
+// cuFuncSetCacheConfig (NVIDIA's runtime and JAX call it) becomes the
+// function's shared-memory carveout on the host.
+TEST(Functions, CacheConfigSetsTheSharedMemoryCarveout) {
+  SKIP_UNLESS_GPU();
+  cudaFunction_t f = nullptr;
+  ASSERT_CUDA(cudaGetFuncBySymbol(&f, cudart_test::add_stub()));
+  auto set = driver_fn<CUresult (*)(CUfunction, CUfunc_cache)>("cuFuncSetCacheConfig");
+  auto get = driver_fn<CUresult (*)(int*, CUfunction_attribute, CUfunction)>("cuFuncGetAttribute");
+  ASSERT_TRUE(set && get);
+  auto fn = reinterpret_cast<CUfunction>(f);
+  int carveout = -7;
+  ASSERT_EQ(set(fn, CU_FUNC_CACHE_PREFER_SHARED), CUDA_SUCCESS);
+  ASSERT_EQ(get(&carveout, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, fn), CUDA_SUCCESS);
+  EXPECT_EQ(carveout, 100);
+  ASSERT_EQ(set(fn, CU_FUNC_CACHE_PREFER_L1), CUDA_SUCCESS);
+  ASSERT_EQ(get(&carveout, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, fn), CUDA_SUCCESS);
+  EXPECT_EQ(carveout, 0);
+  EXPECT_EQ(set(fn, static_cast<CUfunc_cache>(9)), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(set(fn, CU_FUNC_CACHE_PREFER_NONE), CUDA_SUCCESS);
+}
+
 TEST(Memory, PinnedBeyondTheArena) {
   const size_t n = (size_t(kArenaMb) << 20) + (16u << 20) + 123;  // cannot be in the arena
   unsigned char *h = nullptr, *back = nullptr;

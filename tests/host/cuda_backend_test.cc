@@ -142,6 +142,42 @@ TEST_F(CudaBackendTest, DescribesTheDevice) {
   std::printf("device: %s (%s), driver %d\n", info.name, info.pci_bus_id, be_->driver_version());
 }
 
+// The backend's tensor map is the one the driver encodes for the same arguments.
+TEST_F(CudaBackendTest, TensorMapsMatchTheDriver) {
+  DevPtr a = 0;
+  ASSERT_EQ(be_->mem_alloc(1 << 20, &a), st::kOk);
+  TensorMapReq r{};
+  r.kind = kTensorMapTiled;
+  r.data_type = CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  r.rank = 2;
+  r.global_address = a;
+  r.global_dim[0] = r.global_dim[1] = 256;
+  r.global_strides[0] = 256 * 4;
+  r.box_dim[0] = r.box_dim[1] = 64;
+  r.element_strides[0] = r.element_strides[1] = 1;
+  uint64_t ours[16] = {};
+  ASSERT_EQ(be_->tensor_map_encode(r, ours), st::kOk);
+  // NVIDIA's libcuda, which the backend loaded (this test does not link it).
+  using Encode = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                              const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                              CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  void* drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(drv, nullptr);
+  auto encode = reinterpret_cast<Encode>(dlsym(drv, "cuTensorMapEncodeTiled"));
+  ASSERT_NE(encode, nullptr);
+  CUtensorMap native{};
+  ASSERT_EQ(encode(&native, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, reinterpret_cast<void*>(a), r.global_dim,
+                                   r.global_strides, r.box_dim, r.element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                   CU_TENSOR_MAP_SWIZZLE_NONE, CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE),
+            CUDA_SUCCESS);
+  EXPECT_EQ(std::memcmp(ours, &native, sizeof native), 0);
+  r.box_dim[0] = 512;  // larger than the hardware allows: the driver's refusal comes back
+  EXPECT_NE(be_->tensor_map_encode(r, ours), st::kOk);
+  EXPECT_EQ(be_->mem_free(a), st::kOk);
+  dlclose(drv);
+}
+
 TEST_F(CudaBackendTest, CopiesRoundTripThroughRegisteredMemory) {
   constexpr uint64_t n = 4 << 20;
   auto* src = host<uint32_t>(0);

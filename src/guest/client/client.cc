@@ -47,8 +47,10 @@ void debug_log(const char* fmt, ...) {
 }
 
 void log_unsupported(const char* name) {
-  static std::mutex mu;
-  static std::set<std::string> seen;
+  // Never destroyed: NVIDIA's runtime calls the driver from its own ELF
+  // destructor, after this library's static destructors.
+  static std::mutex& mu = *new std::mutex;
+  static auto& seen = *new std::set<std::string>;
   std::lock_guard lk(mu);
   if (seen.insert(name).second) std::fprintf(stderr, "vgpu: %s is not supported; returning an error\n", name);
 }

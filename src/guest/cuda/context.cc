@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "driver.h"
+#include "export_tables.h"
 
 namespace vgpu::guest {
 
@@ -106,6 +107,7 @@ CUresult CUDAAPI cuCtxDestroy_v2(CUcontext ctx) {
   if (!g || g->primary) return CUDA_ERROR_INVALID_CONTEXT;
   // Like CUDA: destroying a context waits for its work.
   sync_result(c, c->call<Op::CtxSynchronize>(Empty{}));
+  exports::context_storage_destroyed(ctx);  // the runtime's per-context state
   if (t_stack_init)
     for (auto it = t_stack.begin(); it != t_stack.end();)
       it = (*it == ctx) ? t_stack.erase(it) : it + 1;
@@ -173,6 +175,22 @@ CUresult CUDAAPI cuCtxGetApiVersion(CUcontext, unsigned int* version) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!version) return CUDA_ERROR_INVALID_VALUE;
   *version = 3020;  // the current context API version, as CUDA reports it
+  return CUDA_SUCCESS;
+}
+
+// Stream priorities travel to the host with each stream, which clamps them
+// like CUDA. The range is that of every NVIDIA GPU since Volta ([0, -5]);
+// devices without priorities report [0, 0].
+CUresult CUDAAPI cuCtxGetStreamPriorityRange(int* least, int* greatest) {
+  VGPU_DRIVER_OR_RETURN(c);
+  CUcontext ctx = current_context();
+  if (!ctx) return CUDA_ERROR_INVALID_CONTEXT;
+  int supported = 0;
+  if (CUresult r = cuDeviceGetAttribute(&supported, CU_DEVICE_ATTRIBUTE_STREAM_PRIORITIES_SUPPORTED,
+                                        reinterpret_cast<GuestContext*>(ctx)->device))
+    return r;
+  if (least) *least = 0;
+  if (greatest) *greatest = supported ? -5 : 0;
   return CUDA_SUCCESS;
 }
 

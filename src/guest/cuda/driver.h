@@ -102,6 +102,9 @@ struct HostAllocInfo {
 bool find_host_alloc(const void* p, HostAllocInfo* out);
 
 inline Handle stream_id(CUstream s) { return reinterpret_cast<Handle>(s); }
+// The flags, priority and context of the streams cuStreamCreate* made (stream_info.cc).
+void note_stream(CUstream s, unsigned flags, int priority);
+void forget_stream(CUstream s);
 
 // A synchronising call also reports errors of earlier posted calls.
 inline CUresult sync_result(Client* c, Status s) {

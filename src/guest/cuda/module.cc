@@ -283,7 +283,30 @@ CUresult CUDAAPI cuFuncGetName(const char** name, CUfunction f) {
   return CUDA_SUCCESS;
 }
 
-CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { VGPU_REFUSE("cuFuncSetCacheConfig"); }
+// A CUkernel is the same GuestFunction as a CUfunction (cuLibraryGetKernel).
+CUresult CUDAAPI cuKernelGetName(const char** name, CUkernel k) { return cuFuncGetName(name, reinterpret_cast<CUfunction>(k)); }
+CUresult CUDAAPI cuKernelGetParamInfo(CUkernel k, size_t index, size_t* offset, size_t* size) {
+  return cuFuncGetParamInfo(reinterpret_cast<CUfunction>(k), index, offset, size);
+}
+
+// A cache configuration is a preference between L1 and shared memory, which
+// since Volta share one array: the carveout attribute sets that split (in
+// percent of the maximum shared memory; -1 the default), so the preference
+// goes to the host as that attribute.
+CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction f, CUfunc_cache config) {
+  int carveout;
+  switch (config) {
+    case CU_FUNC_CACHE_PREFER_NONE: carveout = CU_SHAREDMEM_CARVEOUT_DEFAULT; break;
+    case CU_FUNC_CACHE_PREFER_SHARED: carveout = CU_SHAREDMEM_CARVEOUT_MAX_SHARED; break;
+    case CU_FUNC_CACHE_PREFER_L1: carveout = CU_SHAREDMEM_CARVEOUT_MAX_L1; break;
+    case CU_FUNC_CACHE_PREFER_EQUAL: carveout = 50; break;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+  return cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT, carveout);
+}
+CUresult CUDAAPI cuKernelSetCacheConfig(CUkernel k, CUfunc_cache config, CUdevice) {
+  return cuFuncSetCacheConfig(reinterpret_cast<CUfunction>(k), config);
+}
 
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfunction f, int block, size_t smem, unsigned int flags) {
   VGPU_DRIVER_OR_RETURN(c);

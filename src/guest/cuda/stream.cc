@@ -10,7 +10,10 @@ CUresult create_stream(CUstream* s, unsigned int flags, int prio) {
   if (!s) return CUDA_ERROR_INVALID_VALUE;
   HandleRep rep{};
   Status st = c->call<Op::StreamCreate>(StreamCreateReq{flags, prio}, &rep);
-  if (st == st::kOk) *s = reinterpret_cast<CUstream>(rep.handle);
+  if (st == st::kOk) {
+    *s = reinterpret_cast<CUstream>(rep.handle);
+    note_stream(*s, flags, prio);
+  }
   return to_cu(st);
 }
 }  // namespace
@@ -20,7 +23,9 @@ CUresult CUDAAPI cuStreamCreateWithPriority(CUstream* s, unsigned int flags, int
 
 CUresult CUDAAPI cuStreamDestroy_v2(CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::StreamDestroy>(StreamReq{stream_id(s)}));
+  Status st = c->call<Op::StreamDestroy>(StreamReq{stream_id(s)});
+  if (st == st::kOk) forget_stream(s);
+  return to_cu(st);
 }
 CUresult CUDAAPI cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
 
@@ -53,6 +58,51 @@ CUresult CUDAAPI cuStreamEndCapture(CUstream s, CUgraph* g) {
   Status st = c->call<Op::StreamEndCapture>(StreamReq{stream_id(s)}, &rep);
   *g = reinterpret_cast<CUgraph>(rep.handle);
   return to_cu(st);
+}
+
+// What NVIDIA's runtime asks before allocations and launches (is this
+// stream capturing?). The status and the capture id come from the host; the
+// graph being built and its dependency set live in the host's driver and do
+// not travel, so asking for them during a capture is refused.
+namespace {
+CUresult capture_info(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id, CUgraph* graph,
+                      const CUgraphNode** deps, const CUgraphEdgeData** edges, size_t* ndeps) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!status) return CUDA_ERROR_INVALID_VALUE;
+  CaptureStatusRep rep{};
+  Status st = c->call<Op::StreamCaptureStatus>(StreamReq{stream_id(s)}, &rep);
+  if (st != st::kOk) return to_cu(st);
+  *status = static_cast<CUstreamCaptureStatus>(rep.status);
+  if (rep.status == CU_STREAM_CAPTURE_STATUS_NONE) return CUDA_SUCCESS;  // the rest is defined only while capturing
+  if (id) *id = rep.id;
+  if (graph || deps || edges || ndeps) VGPU_REFUSE("cuStreamGetCaptureInfo (graph or dependencies of a capture)");
+  return CUDA_SUCCESS;
+}
+CUstream ptsz(CUstream s) { return s ? s : CU_STREAM_PER_THREAD; }
+}  // namespace
+
+CUresult CUDAAPI cuStreamGetCaptureInfo(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id) {
+  return capture_info(s, status, id, nullptr, nullptr, nullptr, nullptr);
+}
+CUresult CUDAAPI cuStreamGetCaptureInfo_ptsz(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id) {
+  return capture_info(ptsz(s), status, id, nullptr, nullptr, nullptr, nullptr);
+}
+CUresult CUDAAPI cuStreamGetCaptureInfo_v2(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id, CUgraph* graph,
+                                           const CUgraphNode** deps, size_t* ndeps) {
+  return capture_info(s, status, id, graph, deps, nullptr, ndeps);
+}
+CUresult CUDAAPI cuStreamGetCaptureInfo_v2_ptsz(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id,
+                                                CUgraph* graph, const CUgraphNode** deps, size_t* ndeps) {
+  return capture_info(ptsz(s), status, id, graph, deps, nullptr, ndeps);
+}
+CUresult CUDAAPI cuStreamGetCaptureInfo_v3(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id, CUgraph* graph,
+                                           const CUgraphNode** deps, const CUgraphEdgeData** edges, size_t* ndeps) {
+  return capture_info(s, status, id, graph, deps, edges, ndeps);
+}
+CUresult CUDAAPI cuStreamGetCaptureInfo_v3_ptsz(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id,
+                                                CUgraph* graph, const CUgraphNode** deps, const CUgraphEdgeData** edges,
+                                                size_t* ndeps) {
+  return capture_info(ptsz(s), status, id, graph, deps, edges, ndeps);
 }
 
 CUresult CUDAAPI cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus* status) {

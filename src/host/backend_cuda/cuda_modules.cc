@@ -135,6 +135,26 @@ Status CudaBackend::func_set_attribute(Native fn, int attr, int value) {
   return to_status(cuFuncSetAttribute(from_native<CUfunction>(fn), static_cast<CUfunction_attribute>(attr), value));
 }
 
+Status CudaBackend::tensor_map_encode(const TensorMapReq& r, uint64_t* out) {
+  CUtensorMap m{};
+  void* addr = reinterpret_cast<void*>(static_cast<uintptr_t>(r.global_address));
+  const auto type = static_cast<CUtensorMapDataType>(r.data_type);
+  const auto interleave = static_cast<CUtensorMapInterleave>(r.interleave);
+  const auto swizzle = static_cast<CUtensorMapSwizzle>(r.swizzle);
+  const auto l2 = static_cast<CUtensorMapL2promotion>(r.l2_promotion);
+  const auto oob = static_cast<CUtensorMapFloatOOBfill>(r.oob_fill);
+  const CUresult res =
+      r.kind == kTensorMapTiled
+          ? cuTensorMapEncodeTiled(&m, type, r.rank, addr, r.global_dim, r.global_strides, r.box_dim,
+                                   r.element_strides, interleave, swizzle, l2, oob)
+          : cuTensorMapEncodeIm2col(&m, type, r.rank, addr, r.global_dim, r.global_strides, r.lower_corner,
+                                    r.upper_corner, r.channels_per_pixel, r.pixels_per_column, r.element_strides,
+                                    interleave, swizzle, l2, oob);
+  static_assert(sizeof m == 16 * sizeof(uint64_t));
+  if (res == CUDA_SUCCESS) std::memcpy(out, &m, sizeof m);
+  return to_status(res);
+}
+
 Status CudaBackend::occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags,
                                          int* blocks) {
   int n = 0;

@@ -1,0 +1,152 @@
+"""One framework's checks, for tests/gpu/nvidia_libs.sh: run natively and
+again over our libcuda.so.1 (NVIDIA's runtime and libraries otherwise).
+Inputs come from NumPy with fixed seeds, so both runs compute the same thing;
+each result is saved for the comparison, each failure recorded, none stops
+the others.
+    python3 work.py {cupy|torch|jax} OUT.npz
+"""
+import json
+import sys
+import traceback
+
+import numpy as np
+
+fw, out = sys.argv[1], sys.argv[2]
+results, status = {}, {}
+rng = np.random.default_rng(1234)
+A = rng.standard_normal((256, 256)).astype(np.float32)
+B = rng.standard_normal((256, 256)).astype(np.float32)
+V = rng.standard_normal(1 << 16).astype(np.float32)
+IMG = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+W = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+
+
+def check(name):
+    def wrap(f):
+        try:
+            results[name] = np.asarray(f())
+            status[name] = "ok"
+        except Exception as e:  # a failed check is a result, not the end of the run
+            status[name] = "error: " + (str(e).splitlines() or [type(e).__name__])[0][:160]
+            traceback.print_exc()
+        return f
+    return wrap
+
+
+if fw == "cupy":
+    import cupy as cp
+    import cupyx.scipy.sparse as sp
+
+    @check("cupy elementwise (NVRTC)")
+    def _():
+        x = cp.asarray(V)
+        return cp.asnumpy(cp.sin(x) * 2 + cp.exp(-x * x))
+
+    @check("cupy reduction")
+    def _():
+        x = cp.asarray(V)
+        return np.array([float(x.sum()), float(x.max()), float(cp.abs(x).mean())])
+
+    @check("cupy ElementwiseKernel")
+    def _():
+        k = cp.ElementwiseKernel("float32 x, float32 y", "float32 z", "z = x * y + 3.0f", "vgpu_fma3")
+        x = cp.asarray(V)
+        return cp.asnumpy(k(x, x[::-1].copy()))
+
+    @check("cupy RawKernel")
+    def _():
+        k = cp.RawKernel(r'''extern "C" __global__ void twice(const float* x, float* y, int n) {
+            int i = blockIdx.x * blockDim.x + threadIdx.x; if (i < n) y[i] = 2.0f * x[i] + i; }''', "twice")
+        x = cp.asarray(V)
+        y = cp.empty_like(x)
+        k(((x.size + 255) // 256,), (256,), (x, y, cp.int32(x.size)))
+        return cp.asnumpy(y)
+
+    @check("cupy matmul (cuBLAS)")
+    def _():
+        return cp.asnumpy(cp.asarray(A) @ cp.asarray(B))
+
+    @check("cupy fft (cuFFT)")
+    def _():
+        return cp.asnumpy(cp.fft.fft(cp.asarray(V[:4096]) + 1j * cp.asarray(V[4096:8192])))
+
+    @check("cupy random (cuRAND)")
+    def _():
+        g = cp.random.RandomState(seed=7)
+        return cp.asnumpy(g.standard_normal(4096, dtype=cp.float32))
+
+    @check("cupy linalg.solve (cuSOLVER)")
+    def _():
+        a = cp.asarray(A) + 256 * cp.eye(256, dtype=cp.float32)
+        return cp.asnumpy(cp.linalg.solve(a, cp.asarray(B[:, :4])))
+
+    @check("cupy sparse matvec (cuSPARSE)")
+    def _():
+        d = np.where(np.abs(A) > 1.5, A, 0).astype(np.float32)
+        m = sp.csr_matrix(cp.asarray(d))
+        return cp.asnumpy(m @ cp.asarray(B[:, 0]))
+
+    cp.cuda.Device().synchronize()
+
+elif fw == "torch":
+    import torch
+    import torch.nn.functional as F
+
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = "cuda"
+
+    @check("torch available")
+    def _():
+        return np.array([torch.cuda.is_available(), torch.cuda.device_count()])
+
+    @check("torch matmul (cuBLAS)")
+    def _():
+        return (torch.from_numpy(A).to(dev) @ torch.from_numpy(B).to(dev)).cpu().numpy()
+
+    @check("torch conv2d (cuDNN)")
+    def _():
+        return F.conv2d(torch.from_numpy(IMG).to(dev), torch.from_numpy(W).to(dev), padding=1).cpu().numpy()
+
+    @check("torch batch_norm (cuDNN)")
+    def _():
+        x = torch.from_numpy(IMG).to(dev)
+        return F.batch_norm(x, None, None, training=True).cpu().numpy()
+
+    @check("torch fft (cuFFT)")
+    def _():
+        return torch.fft.rfft(torch.from_numpy(V).to(dev)).abs().cpu().numpy()
+
+    @check("torch linalg.solve")
+    def _():
+        a = torch.from_numpy(A).to(dev) + 256 * torch.eye(256, device=dev)
+        return torch.linalg.solve(a, torch.from_numpy(B[:, :4]).to(dev)).cpu().numpy()
+
+    torch.cuda.synchronize()
+
+elif fw == "jax":
+    import jax
+    import jax.numpy as jnp
+
+    @check("jax devices")
+    def _():
+        return np.array([d.platform == "gpu" for d in jax.devices()])
+
+    @check("jax matmul")
+    def _():
+        return np.asarray(jnp.asarray(A) @ jnp.asarray(B))
+
+    @check("jax jit")
+    def _():
+        f = jax.jit(lambda x: jnp.tanh(x) * 3 + x.sum())
+        return np.asarray(f(jnp.asarray(V)))
+
+    @check("jax conv")
+    def _():
+        return np.asarray(jax.lax.conv(jnp.asarray(IMG), jnp.asarray(W), (1, 1), "SAME"))
+
+np.savez(out, **{k: v for k, v in results.items()})
+with open(out + ".json", "w") as f:
+    json.dump(status, f)
