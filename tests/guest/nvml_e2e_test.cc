@@ -12,9 +12,6 @@
 #include "hostd_env.h"
 #include "nvml_abi.h"
 
-// A refused entry point, declared as NVML declares it.
-extern "C" nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, int type, unsigned int* clock);
-
 namespace {
 
 auto* const g_env = ::testing::AddGlobalTestEnvironment(new vgpu::test::HostdEnvironment("nvml"));
@@ -75,6 +72,9 @@ TEST_F(Nvml, UuidRoundTrips) {
   EXPECT_EQ(nvmlDeviceGetHandleByUUID("GPU-00000000-0000-0000-0000-000000000000", &by_uuid), NVML_ERROR_NOT_FOUND);
 }
 
+// On the CPU backend (no NVML) the total is the backend's, which CUDA
+// reports too; on a GPU host NVML's total is the board's (more than CUDA's,
+// which leaves out what the driver reserves), as NVIDIA's NVML and CUDA differ.
 TEST_F(Nvml, MemoryEqualsCuda) {
   CUdevice d;
   cuda_device(&d);

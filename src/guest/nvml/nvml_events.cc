@@ -2,7 +2,7 @@
 // error") when it cannot, so the set is real here: a guest-side object that
 // can be waited on and freed. No event type can be registered in it (the
 // host's events are not forwarded): nvmlDeviceGetSupportedEventTypes says
-// none, nvmlDeviceRegisterEvents is refused, and a wait on the set ends with
+// none, nvmlDeviceRegisterEvents refuses any type, and a wait on the set ends with
 // NVML_ERROR_TIMEOUT after its timeout, as NVIDIA's does when no event comes.
 #include <chrono>
 #include <new>
@@ -56,9 +56,13 @@ nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t dev, unsigned long lo
   return NVML_SUCCESS;
 }
 
-nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long, nvmlEventSet_st*) {
+// Tools register the supported types they want, so nvidia-smi -l registers
+// none (0 & what it wants); that is done, truly. Any type is refused.
+nvmlReturn_t nvmlDeviceRegisterEvents(nvmlDevice_t dev, unsigned long long types, nvmlEventSet_st* set) {
   VGPU_NVML_DEVICE(d, dev);
   (void)d;
+  if (!valid(set)) return NVML_ERROR_INVALID_ARGUMENT;
+  if (types == 0) return NVML_SUCCESS;
   log_unsupported("nvmlDeviceRegisterEvents");
   return NVML_ERROR_NOT_SUPPORTED;
 }

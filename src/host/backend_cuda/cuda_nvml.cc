@@ -188,19 +188,22 @@ void set(NvmlRep* r, NvmlFig f, nvmlReturn_t status, uint64_t value) {
   v.value = status == NVML_SUCCESS ? value : 0;
 }
 
+// The readers take the (private) CudaBackend::Nvml as a deduced N.
 // One unsigned-int getter: name(device, [selector,] &value).
-template <class... Sel>
-void uint_fig(CudaBackend::Nvml& n, NvmlRep* r, NvmlFig f, const char* name, Sel... sel) {
+template <class N, class... Sel>
+void uint_fig(N& n, NvmlRep* r, NvmlFig f, const char* name, Sel... sel) {
   unsigned int v = 0;
   set(r, f, n.call(name, sel..., &v), v);
 }
 
-void ull_fig(CudaBackend::Nvml& n, NvmlRep* r, NvmlFig f, const char* name) {
+template <class N>
+void ull_fig(N& n, NvmlRep* r, NvmlFig f, const char* name) {
   unsigned long long v = 0;
   set(r, f, n.call(name, &v), v);
 }
 
-void pair_figs(CudaBackend::Nvml& n, NvmlRep* r, NvmlFig a, NvmlFig b, const char* name) {
+template <class N>
+void pair_figs(N& n, NvmlRep* r, NvmlFig a, NvmlFig b, const char* name) {
   unsigned int x = 0, y = 0;
   nvmlReturn_t s = n.call(name, &x, &y);
   set(r, a, s, x);
@@ -215,7 +218,8 @@ void text(NvmlRep* r, NvmlTextId id, nvmlReturn_t status) {
 }
 
 // The board's figures that cannot change while the driver is loaded.
-void read_fixed(CudaBackend::Nvml& n, NvmlRep* r) {
+template <class N>
+void read_fixed(N& n, NvmlRep* r) {
   using F = NvmlFig;
   uint_fig(n, r, F::kBrand, "nvmlDeviceGetBrand");
   uint_fig(n, r, F::kArchitecture, "nvmlDeviceGetArchitecture");
@@ -268,7 +272,8 @@ void read_fixed(CudaBackend::Nvml& n, NvmlRep* r) {
 }
 
 // The figures that change: each read on every query.
-void read_live(CudaBackend::Nvml& n, NvmlRep* r) {
+template <class N>
+void read_live(N& n, NvmlRep* r) {
   using F = NvmlFig;
   pair_figs(n, r, F::kGpuUtil, F::kMemUtil, "nvmlDeviceGetUtilizationRates");
   uint_fig(n, r, F::kTemperature, "nvmlDeviceGetTemperature", 0);  // NVML_TEMPERATURE_GPU
