@@ -437,7 +437,7 @@ enum class NvmlTextId : uint32_t { kSerial, kVbios, kBoardPart, kInforomImage, k
 inline constexpr uint32_t kNvmlTextCount = static_cast<uint32_t>(NvmlTextId::kCount);
 struct NvmlRep {
   int32_t status;  // the host NVML's device lookup: 0, or why there are no figures at all
-  uint32_t reserved;
+  int32_t device;  // the ordinal these figures are of: the session's device (a worker serves one)
   NvmlValue fig[kNvmlFigCount];
   NvmlText text[kNvmlTextCount];  // fixed, like the figures before kNvmlLiveFirst
 };

@@ -30,10 +30,13 @@ bool used_device(const SlotStats& x) {
 // the memory the guest is to see: its quota where one is set, else the
 // board's total as NVML reports it, else (no NVML) the backend's total.
 Status on_NvmlQuery(Call& c, const Empty&, NvmlRep& out) {
+  out = {};
   if (c.s.be->nvml_query(&out) != st::kOk) {
     const int32_t why = out.status != 0 ? out.status : kNvmlNotSupported;
+    const int32_t device = out.device;
     out = {};
     out.status = why;
+    out.device = device;
     for (NvmlValue& v : out.fig) v.status = why;
     for (NvmlText& t : out.text) t.status = why;
   }

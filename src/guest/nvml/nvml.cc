@@ -54,6 +54,7 @@ bool g_fixed_valid = false;
 NvmlRep g_rep{};
 std::chrono::steady_clock::time_point g_live_at{};
 bool g_live_valid = false;
+bool fetch(std::chrono::steady_clock::time_point now, nvmlReturn_t* err);
 }  // namespace
 
 bool ready() { return g_ready.load(std::memory_order_acquire); }
@@ -80,17 +81,30 @@ const DeviceInfoRep* info_of(nvmlDevice_t d, nvmlReturn_t* err) {
 
 // One NvmlQuery answers every figure; a tool reading twenty of them in a row
 // (nvidia-smi -q, a monitor's scrape) gets one sample, as NVIDIA's NVML
-// answers from the driver's last sample. The session serves one device: the
-// figures are the session's device's.
+// answers from the driver's last sample. A session is served by one device:
+// the figures are that device's, and another device's are refused.
 const NvmlRep* figures(nvmlDevice_t d, nvmlReturn_t* err) {
   if (info_of(d, err) == nullptr) return nullptr;
   std::lock_guard lk(g_fig_mu);
   const auto now = std::chrono::steady_clock::now();
-  if (g_live_valid && now - g_live_at < std::chrono::milliseconds(kLiveMaxAgeMs)) return &g_rep;
+  if (!g_live_valid || now - g_live_at >= std::chrono::milliseconds(kLiveMaxAgeMs)) {
+    if (!fetch(now, err)) return nullptr;
+  }
+  if (g_rep.device >= 0 && static_cast<unsigned>(g_rep.device) != d->index) {
+    log_unsupported("NVML figures of a device this session is not served by");
+    *err = NVML_ERROR_NOT_SUPPORTED;
+    return nullptr;
+  }
+  return &g_rep;
+}
+
+namespace {
+// Asks the host for the figures (g_fig_mu held).
+bool fetch(std::chrono::steady_clock::time_point now, nvmlReturn_t* err) {
   NvmlRep rep{};
   if (Client::get().call<Op::NvmlQuery>(Empty{}, &rep) != st::kOk) {
     *err = NVML_ERROR_GPU_IS_LOST;
-    return nullptr;
+    return false;
   }
   if (g_fixed_valid) {  // keep the first answer's fixed part
     std::memcpy(rep.fig, g_rep.fig, sizeof(NvmlValue) * kNvmlLiveFirst);
@@ -100,8 +114,9 @@ const NvmlRep* figures(nvmlDevice_t d, nvmlReturn_t* err) {
   g_fixed_valid = true;
   g_live_valid = true;
   g_live_at = now;
-  return &g_rep;
+  return true;
 }
+}  // namespace
 
 nvmlReturn_t figure_status(const NvmlRep& rep, NvmlFig f, const char* name) {
   const int32_t s = rep.fig[static_cast<uint32_t>(f)].status;

@@ -325,6 +325,7 @@ void read_live(N& n, NvmlRep* r) {
 
 Status CudaBackend::nvml_query(NvmlRep* out) {
   std::memset(out, 0, sizeof *out);
+  out->device = ordinal_;
   Nvml* n = nullptr;
   if (Status s = nvml_device(&n, &out->status); s != st::kOk) return s;
   if (!n->fixed_read) {
@@ -332,6 +333,7 @@ Status CudaBackend::nvml_query(NvmlRep* out) {
     n->fixed_read = true;
   }
   *out = n->fixed;  // the fixed part, cached; the live part overwritten below
+  out->device = ordinal_;
   read_live(*n, out);
   out->status = NVML_SUCCESS;
   return st::kOk;
