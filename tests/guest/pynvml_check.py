@@ -3,9 +3,10 @@
 the same script runs natively and in a vgpu guest (tests/gpu/nvidia_smi.sh)
 and in CI against the CPU backend (pynvml_test.sh).
 
-  pynvml_check.py [--expect-pid PID --expect-mib MIB] [--cpu-backend]
+  pynvml_check.py [--expect-pid PID --expect-mib MIB] [--absent-pid PID] [--cpu-backend]
 
 --expect-pid: that process must be listed with at least --expect-mib MiB.
+--absent-pid: that process (another guest's) must not be listed.
 --cpu-backend: the host has no NVML, so every host figure must be refused
 (NVMLError_NotSupported), never a made-up value.
 """
@@ -41,6 +42,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--expect-pid", type=int)
     ap.add_argument("--expect-mib", type=int, default=1)
+    ap.add_argument("--absent-pid", type=int, help="a process of another guest: must not be listed")
     ap.add_argument("--cpu-backend", action="store_true")
     a = ap.parse_args()
     fail = []
@@ -71,6 +73,8 @@ def main():
             mine = [p for p in procs if p.pid == a.expect_pid]
             if not mine or (mine[0].usedGpuMemory or 0) < a.expect_mib << 20:
                 fail.append(f"pid {a.expect_pid} with >= {a.expect_mib} MiB not listed: {[(p.pid, p.usedGpuMemory) for p in procs]}")
+        if a.absent_pid is not None and any(p.pid == a.absent_pid for p in procs):
+            fail.append(f"pid {a.absent_pid} (another guest's) is listed")
         for name, get in HOST_FIGURES:
             try:
                 text = get(h)
