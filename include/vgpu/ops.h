@@ -435,6 +435,15 @@ struct NvmlText {
 };
 enum class NvmlTextId : uint32_t { kSerial, kVbios, kBoardPart, kInforomImage, kInforomOem, kInforomEcc, kCount };
 inline constexpr uint32_t kNvmlTextCount = static_cast<uint32_t>(NvmlTextId::kCount);
+// What NvmlQuery reads beyond the usual figures. PCIe throughput is a 20 ms
+// sample in NVIDIA's NVML (per direction): it is read only when asked for,
+// so that the other figures never stall the session's worker that long.
+inline constexpr uint32_t kNvmlWithPcieThroughput = 1;
+struct NvmlQueryReq {
+  uint32_t flags;  // kNvmlWith*
+  uint32_t reserved;
+  VGPU_TRACE("flags={}", flags)
+};
 struct NvmlRep {
   int32_t status;  // the host NVML's device lookup: 0, or why there are no figures at all
   int32_t device;  // the ordinal these figures are of: the session's device (a worker serves one)
@@ -543,7 +552,7 @@ static_assert(sizeof(NvmlFieldValuesRep) == 8 + 40 * kNvmlMaxFields);
   X(BlasGemm, kPosted, GemmReq, Empty)                                \
   X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
   X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
-  X(NvmlQuery, kSync, Empty, NvmlRep)                                 \
+  X(NvmlQuery, kSync, NvmlQueryReq, NvmlRep)                                 \
   X(NvmlProcesses, kSync, Empty, NvmlProcessesRep)                    \
   X(NvmlFieldValues, kSync, NvmlFieldValuesReq, NvmlFieldValuesRep)
 

@@ -135,7 +135,8 @@ class Backend {
 
   // NVML figures of the device, each with the host NVML's status (ops.h,
   // NvmlFig); a backend without NVML sets every status to NOT_SUPPORTED.
-  virtual Status nvml_query(NvmlRep* out) = 0;
+  // PCIe throughput (slow) only with kNvmlWithPcieThroughput in flags.
+  virtual Status nvml_query(uint32_t flags, NvmlRep* out) = 0;
   // nvmlDeviceGetFieldValues on the device, r.count <= kNvmlMaxFields.
   virtual Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) = 0;
 };

@@ -29,9 +29,9 @@ bool used_device(const SlotStats& x) {
 // The backend's figures (a backend without NVML: every one refused), then
 // the memory the guest is to see: its quota where one is set, else the
 // board's total as NVML reports it, else (no NVML) the backend's total.
-Status on_NvmlQuery(Call& c, const Empty&, NvmlRep& out) {
+Status on_NvmlQuery(Call& c, const NvmlQueryReq& r, NvmlRep& out) {
   out = {};
-  if (c.s.be->nvml_query(&out) != st::kOk) {
+  if (c.s.be->nvml_query(r.flags, &out) != st::kOk) {
     const int32_t why = out.status != 0 ? out.status : kNvmlNotSupported;
     const int32_t device = out.device;
     out = {};

@@ -102,7 +102,7 @@ namespace {
 // Asks the host for the figures (g_fig_mu held).
 bool fetch(std::chrono::steady_clock::time_point now, nvmlReturn_t* err) {
   NvmlRep rep{};
-  if (Client::get().call<Op::NvmlQuery>(Empty{}, &rep) != st::kOk) {
+  if (Client::get().call<Op::NvmlQuery>(NvmlQueryReq{}, &rep) != st::kOk) {
     *err = NVML_ERROR_GPU_IS_LOST;
     return false;
   }

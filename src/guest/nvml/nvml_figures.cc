@@ -153,10 +153,20 @@ nvmlReturn_t nvmlDeviceGetGpuMaxPcieLinkGeneration(nvmlDevice_t dev, unsigned in
 nvmlReturn_t nvmlDeviceGetMaxPcieLinkWidth(nvmlDevice_t dev, unsigned int* width) {
   return figure(dev, NvmlFig::kMaxPcieWidth, "nvmlDeviceGetMaxPcieLinkWidth", width);
 }
-// nvmlPcieUtilCounter_t: TX 0, RX 1 (KB/s).
+// nvmlPcieUtilCounter_t: TX 0, RX 1 (KB/s). A 20 ms sample on the host, so
+// asked for on its own (kNvmlWithPcieThroughput), never with every figure.
 nvmlReturn_t nvmlDeviceGetPcieThroughput(nvmlDevice_t dev, int counter, unsigned int* value) {
   if (counter != 0 && counter != 1) return NVML_ERROR_INVALID_ARGUMENT;
-  return figure(dev, counter == 0 ? NvmlFig::kPcieTx : NvmlFig::kPcieRx, "nvmlDeviceGetPcieThroughput", value);
+  if (value == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  nvmlReturn_t err = NVML_SUCCESS;
+  if (figures(dev, &err) == nullptr) return err;  // the handle, and the device the session is served by
+  NvmlRep rep{};
+  if (Client::get().call<Op::NvmlQuery>(NvmlQueryReq{kNvmlWithPcieThroughput, 0}, &rep) != st::kOk)
+    return NVML_ERROR_GPU_IS_LOST;
+  const NvmlFig f = counter == 0 ? NvmlFig::kPcieTx : NvmlFig::kPcieRx;
+  if (nvmlReturn_t r = figure_status(rep, f, "nvmlDeviceGetPcieThroughput")) return r;
+  *value = static_cast<unsigned>(rep.fig[static_cast<uint32_t>(f)].value);
+  return NVML_SUCCESS;
 }
 nvmlReturn_t nvmlDeviceGetPcieReplayCounter(nvmlDevice_t dev, unsigned int* value) {
   return figure(dev, NvmlFig::kPcieReplay, "nvmlDeviceGetPcieReplayCounter", value);

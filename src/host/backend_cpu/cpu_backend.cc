@@ -548,7 +548,7 @@ Status CpuBackend::launch(Native, const LaunchReq&, Native, void*, uint32_t) { r
 // ---- NVML -------------------------------------------------------------------------------------
 // There is no NVML for a CPU: every figure and field value is refused; the
 // guest's NVML then answers from what it has (identity, memory, processes).
-Status CpuBackend::nvml_query(NvmlRep*) { return st::kNotSupported; }
+Status CpuBackend::nvml_query(uint32_t, NvmlRep*) { return st::kNotSupported; }
 Status CpuBackend::nvml_field_values(const NvmlFieldValuesReq&, NvmlFieldValuesRep*) { return st::kNotSupported; }
 
 // The "driver" here is this backend, not NVIDIA's: its name, which no tool

@@ -27,6 +27,7 @@ constexpr nvmlReturn_t NVML_ERROR_UNINITIALIZED = 1;
 constexpr nvmlReturn_t NVML_ERROR_NOT_SUPPORTED = 3;
 constexpr nvmlReturn_t NVML_ERROR_LIBRARY_NOT_FOUND = 12;
 constexpr nvmlReturn_t NVML_ERROR_FUNCTION_NOT_FOUND = 13;
+constexpr nvmlReturn_t NVML_ERROR_NOT_READY = 27;
 
 struct Pair {  // nvmlUtilization_t, and any other two-uint out-structure
   unsigned int a, b;
@@ -273,7 +274,7 @@ void read_fixed(N& n, NvmlRep* r) {
 
 // The figures that change: each read on every query.
 template <class N>
-void read_live(N& n, NvmlRep* r) {
+void read_live(N& n, NvmlRep* r, uint32_t flags) {
   using F = NvmlFig;
   pair_figs(n, r, F::kGpuUtil, F::kMemUtil, "nvmlDeviceGetUtilizationRates");
   uint_fig(n, r, F::kTemperature, "nvmlDeviceGetTemperature", 0);  // NVML_TEMPERATURE_GPU
@@ -293,8 +294,13 @@ void read_live(N& n, NvmlRep* r) {
   uint_fig(n, r, F::kFanSpeed, "nvmlDeviceGetFanSpeed");
   uint_fig(n, r, F::kPcieGen, "nvmlDeviceGetCurrPcieLinkGeneration");
   uint_fig(n, r, F::kPcieWidth, "nvmlDeviceGetCurrPcieLinkWidth");
-  uint_fig(n, r, F::kPcieTx, "nvmlDeviceGetPcieThroughput", 0);  // NVML_PCIE_UTIL_TX_BYTES
-  uint_fig(n, r, F::kPcieRx, "nvmlDeviceGetPcieThroughput", 1);
+  if (flags & kNvmlWithPcieThroughput) {
+    uint_fig(n, r, F::kPcieTx, "nvmlDeviceGetPcieThroughput", 0);  // NVML_PCIE_UTIL_TX_BYTES
+    uint_fig(n, r, F::kPcieRx, "nvmlDeviceGetPcieThroughput", 1);
+  } else {
+    set(r, F::kPcieTx, NVML_ERROR_NOT_READY, 0);  // not read this time: asked for on its own
+    set(r, F::kPcieRx, NVML_ERROR_NOT_READY, 0);
+  }
   uint_fig(n, r, F::kPcieReplay, "nvmlDeviceGetPcieReplayCounter");
   uint_fig(n, r, F::kPowerLimit, "nvmlDeviceGetPowerManagementLimit");
   uint_fig(n, r, F::kEnforcedPowerLimit, "nvmlDeviceGetEnforcedPowerLimit");
@@ -323,7 +329,7 @@ void read_live(N& n, NvmlRep* r) {
 
 }  // namespace
 
-Status CudaBackend::nvml_query(NvmlRep* out) {
+Status CudaBackend::nvml_query(uint32_t flags, NvmlRep* out) {
   std::memset(out, 0, sizeof *out);
   out->device = ordinal_;
   Nvml* n = nullptr;
@@ -334,7 +340,7 @@ Status CudaBackend::nvml_query(NvmlRep* out) {
   }
   *out = n->fixed;  // the fixed part, cached; the live part overwritten below
   out->device = ordinal_;
-  read_live(*n, out);
+  read_live(*n, out, flags);
   out->status = NVML_SUCCESS;
   return st::kOk;
 }
