@@ -708,7 +708,9 @@ TEST_F(CudaBackendTest, Nvml) {
   EXPECT_LE(fig(NvmlFig::kMemUtil).value, 100u);
   ASSERT_EQ(fig(NvmlFig::kMemTotal).status, 0);
   EXPECT_GT(fig(NvmlFig::kMemTotal).value, 0u);
-  if (fig(NvmlFig::kTemperature).status == 0) EXPECT_LT(fig(NvmlFig::kTemperature).value, 150u);
+  if (fig(NvmlFig::kTemperature).status == 0) {
+    EXPECT_LT(fig(NvmlFig::kTemperature).value, 150u);
+  }
   std::printf("NVML: util %llu%% mem %llu%% temp %llu C power %llu mW total %llu B\n",
               (unsigned long long)fig(NvmlFig::kGpuUtil).value, (unsigned long long)fig(NvmlFig::kMemUtil).value,
               (unsigned long long)fig(NvmlFig::kTemperature).value, (unsigned long long)fig(NvmlFig::kPower).value,
