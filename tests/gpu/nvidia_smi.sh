@@ -22,7 +22,7 @@ W=${COLUMNS_SIDE:-200}
 
 # The daemon must load NVIDIA's libcuda and libnvidia-ml, never ours.
 env -u VGPU_REGION LD_LIBRARY_PATH="$CUDA_LIB" "$BUILD/bin/vgpu-hostd" --region "$REGION" --backend "${BACKEND:-cuda}" \
-  --slots 8 --arena-mb 64 2>"$LOG/hostd.log" &
+  --slots 16 --arena-mb 64 2>"$LOG/hostd.log" &
 HOSTD=$!
 LOAD=
 trap 'kill $LOAD 2>/dev/null; kill $HOSTD 2>/dev/null; wait 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT

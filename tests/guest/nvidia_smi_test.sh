@@ -19,7 +19,8 @@ if [ -z "$SMI" ]; then
 fi
 REGION=/dev/shm/vgpu-test-smi-$$
 OUT=$(mktemp -d)
-"$HOSTD" --region "$REGION" --backend cpu --arena-mb 64 2>"$OUT/hostd.log" &
+# Slots are freed as the host reaps each run's worker: room for runs in a row.
+"$HOSTD" --region "$REGION" --backend cpu --arena-mb 64 --slots 16 2>"$OUT/hostd.log" &
 HOSTD_PID=$!
 cleanup() {
   exec 4>&- 2>/dev/null

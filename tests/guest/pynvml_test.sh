@@ -16,7 +16,7 @@ if ! "$PY" -c 'import pynvml' 2>/dev/null; then
   exit 77
 fi
 REGION=/dev/shm/vgpu-test-pynvml-$$ OTHER=/dev/shm/vgpu-test-pynvml-other-$$
-"$HOSTD" --region "$REGION" --backend cpu --arena-mb 64 2>/dev/null &
+"$HOSTD" --region "$REGION" --backend cpu --arena-mb 64 --slots 16 2>/dev/null &
 HOSTD_PID=$!
 "$HOSTD" --region "$OTHER" --backend cpu --arena-mb 64 2>/dev/null &
 OTHER_PID=$!
