@@ -20,8 +20,9 @@ LOG=${LOG_DIR:-$(mktemp -d)}
 mkdir -p "$LOG"
 W=${COLUMNS_SIDE:-200}
 
-# The daemon must load NVIDIA's libcuda and libnvidia-ml, never ours.
-env -u VGPU_REGION LD_LIBRARY_PATH="$CUDA_LIB" "$BUILD/bin/vgpu-hostd" --region "$REGION" --backend "${BACKEND:-cuda}" \
+# The daemon loads NVIDIA's libcuda and libnvidia-ml from the inherited
+# library path (never put $BUILD/lib there; the daemon refuses ours).
+env -u VGPU_REGION "$BUILD/bin/vgpu-hostd" --region "$REGION" --backend "${BACKEND:-cuda}" \
   --slots 16 --arena-mb 64 2>"$LOG/hostd.log" &
 HOSTD=$!
 LOAD=
