@@ -75,6 +75,10 @@ native "$PY" "$ROOT/tests/guest/pynvml_check.py" >"$LOG/pynvml.native" 2>&1; PN=
 guest "$PY" "$ROOT/tests/guest/pynvml_check.py" --expect-pid "$LOAD" --expect-mib 2048 >"$LOG/pynvml.guest" 2>&1; PG=$?
 side pynvml
 
+echo "== nvml_monitors_e2e_test on the GPU (VGPU_TEST_BACKEND=cuda)"
+VGPU_TEST_BACKEND=cuda timeout 120 "$BUILD/bin/nvml_monitors_e2e_test" >"$LOG/monitors.log" 2>&1; PM=$?
+grep -E '^\[  (PASSED|FAILED) |^\[  FAILED|host NVML:' "$LOG/monitors.log"
+
 # ---- summary ----------------------------------------------------------------------------
 field() { tail -1 "$LOG/csv.$1" | awk -F', ' -v i="$2" '{print $i}'; }
 same() {  # label, column of --query-gpu
@@ -95,6 +99,7 @@ else echo "  guest does NOT list its gemm_load (pid $LOAD)"; fail=1; fi
 echo "  guest lists $(($(wc -l <"$LOG/apps.guest") - 1)) process(es); native lists $(($(wc -l <"$LOG/apps.native") - 1))"
 echo "  refused in the guest (logged once each): $(grep -ho 'vgpu: [A-Za-z0-9_ ()]* is not supported' "$LOG"/*.guest.err "$LOG/pynvml.guest" | sort -u | sed 's/vgpu: //;s/ is not supported//' | tr '\n' ',' | head -c 1500)"
 echo "  pynvml: native rc=$PN guest rc=$PG"; [ $PG -eq 0 ] || fail=1
+echo "  nvml_monitors_e2e_test (cuda): rc=$PM"; [ $PM -eq 0 ] || fail=1
 echo "  outputs kept in $LOG"
 [ $fail -eq 0 ] && echo "RESULT: PASS" || echo "RESULT: FAIL"
 exit $fail
