@@ -84,8 +84,11 @@ TEST_F(Nvml, MemoryEqualsCuda) {
   ASSERT_EQ(nvmlDeviceGetMemoryInfo(dev_, &m), NVML_SUCCESS);
   const char* be = std::getenv("VGPU_TEST_BACKEND");
   const bool gpu = be != nullptr && std::string(be) == "cuda";
-  if (gpu) EXPECT_GE(m.total, total);  // the board's, reserved part included
-  else EXPECT_EQ(m.total, total);
+  if (gpu) {
+    EXPECT_GE(m.total, total);  // the board's, reserved part included
+  } else {
+    EXPECT_EQ(m.total, total);
+  }
   EXPECT_LE(m.free, m.total);
   EXPECT_EQ(m.used, m.total - m.free);
 
@@ -101,7 +104,9 @@ TEST_F(Nvml, MemoryEqualsCuda) {
   m2.version = nvmlMemory_v2;
   ASSERT_EQ(nvmlDeviceGetMemoryInfo_v2(dev_, &m2), NVML_SUCCESS);
   EXPECT_EQ(m2.total, m.total);
-  if (!gpu) EXPECT_EQ(m2.reserved, 0u);
+  if (!gpu) {
+    EXPECT_EQ(m2.reserved, 0u);
+  }
   EXPECT_EQ(m2.used, m2.total - m2.reserved - m2.free);
   m2.version = 1;
   EXPECT_EQ(nvmlDeviceGetMemoryInfo_v2(dev_, &m2), NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
