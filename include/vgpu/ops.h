@@ -50,7 +50,8 @@ struct Empty {
 // Bumped whenever a request or reply layout changes: the host refuses a
 // guest built against another layout (Hello fails) instead of misreading it.
 // 2: HelloRep carries the host's driver and NVML version texts.
-inline constexpr uint32_t kGuestAbi = 2;
+// 3: NvmlRep carries every NVML figure with its own status; NvmlProcesses, NvmlFieldValues.
+inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
   uint32_t pid;
@@ -389,13 +390,111 @@ struct BlasRep {
 };
 
 // ---- NVML ---------------------------------------------------------------------
-struct NvmlRep {
-  int32_t status;  // nvmlReturn_t of the host's NVML
-  uint32_t gpu_util, mem_util;
-  uint32_t temperature_c;
-  uint32_t power_mw;
-  uint32_t reserved;
+// The guest's libnvidia-ml answers from the host's real NVML through these
+// ops (all added for issue 16, kept together here). Every figure carries the
+// host NVML's own nvmlReturn_t, so the guest refuses exactly what the host
+// could not read; the CPU backend has no NVML and answers NOT_SUPPORTED (3)
+// for every figure.
+//
+// NvmlFig names each figure. Those before kNvmlLiveFirst cannot change while
+// the driver is loaded (the board, its limits, its PCI ids): the host reads
+// them once and the guest caches the first answer. The rest are read on each
+// query. Two-value NVML calls (utilisation, PCIe throughput) are two figures.
+enum class NvmlFig : uint32_t {
+  // fixed
+  kBrand, kArchitecture, kPciDeviceId, kPciSubsystemId, kMemTotal, kMemReserved, kBar1Total,
+  kMaxClockGraphics, kMaxClockSm, kMaxClockMem, kMaxClockVideo,
+  kPowerLimitMin, kPowerLimitMax, kPowerLimitDefault,
+  kMaxPcieGen, kMaxPcieWidth, kGpuMaxPcieGen, kMemBusWidth, kNumCores,
+  kTempShutdown, kTempSlowdown, kTempGpuMax, kTempMemMax, kNumFans, kMultiGpuBoard, kBoardId,
+  kMaxMigDevices, kDisplayMode,
+  // live
+  kGpuUtil, kMemUtil, kTemperature, kPower, kEnergy,
+  kClockGraphics, kClockSm, kClockMem, kClockVideo,
+  kAppClockGraphics, kAppClockMem, kDefaultAppClockGraphics, kDefaultAppClockMem,
+  kPerfState, kThrottleReasons, kFanSpeed, kPcieGen, kPcieWidth, kPcieTx, kPcieRx, kPcieReplay,
+  kPowerLimit, kEnforcedPowerLimit, kPowerMgmtMode, kComputeMode, kPersistenceMode,
+  kEccCurrent, kEccPending, kMigCurrent, kMigPending, kEncoderUtil, kDecoderUtil, kBar1Used,
+  kEccVolatileCorrected, kEccVolatileUncorrected, kEccAggregateCorrected, kEccAggregateUncorrected,
+  kRetiredPagesPending, kDisplayActive, kAccountingMode,
+  kCount
 };
+inline constexpr uint32_t kNvmlLiveFirst = static_cast<uint32_t>(NvmlFig::kGpuUtil);
+inline constexpr uint32_t kNvmlFigCount = static_cast<uint32_t>(NvmlFig::kCount);
+struct NvmlValue {
+  int32_t status;  // nvmlReturn_t of the host's NVML for this figure
+  uint32_t reserved;
+  uint64_t value;  // valid when status == 0
+};
+static_assert(sizeof(NvmlValue) == 16);
+inline constexpr size_t kNvmlTextBytes = 96;  // NVML's largest buffer for these (NVML_DEVICE_PART_NUMBER_BUFFER_SIZE 80)
+struct NvmlText {
+  int32_t status;
+  uint32_t reserved;
+  char text[kNvmlTextBytes];  // NUL-terminated when status == 0
+};
+enum class NvmlTextId : uint32_t { kSerial, kVbios, kBoardPart, kInforomImage, kInforomOem, kInforomEcc, kCount };
+inline constexpr uint32_t kNvmlTextCount = static_cast<uint32_t>(NvmlTextId::kCount);
+// What NvmlQuery reads beyond the usual figures. PCIe throughput is a 20 ms
+// sample in NVIDIA's NVML (per direction): it is read only when asked for,
+// so that the other figures never stall the session's worker that long.
+inline constexpr uint32_t kNvmlWithPcieThroughput = 1;
+struct NvmlQueryReq {
+  uint32_t flags;  // kNvmlWith*
+  uint32_t reserved;
+  VGPU_TRACE("flags={}", flags)
+};
+struct NvmlRep {
+  int32_t status;  // the host NVML's device lookup: 0, or why there are no figures at all
+  int32_t device;  // the ordinal these figures are of: the session's device (a worker serves one)
+  NvmlValue fig[kNvmlFigCount];
+  NvmlText text[kNvmlTextCount];  // fixed, like the figures before kNvmlLiveFirst
+};
+static_assert(sizeof(NvmlText) == 104);
+static_assert(sizeof(NvmlRep) == 8 + 16 * kNvmlFigCount + 104 * kNvmlTextCount);
+
+// The guest's own processes on the device: one per live slot of the guest's
+// region (each slot is one guest process), with the pid the guest reported
+// and the device memory its session holds. Other regions (other guests) are
+// never listed.
+inline constexpr uint32_t kNvmlMaxProcesses = 256;
+struct NvmlProcess {
+  uint32_t pid;
+  uint32_t reserved;
+  uint64_t used_bytes;
+};
+struct NvmlProcessesRep {
+  uint32_t count;
+  uint32_t reserved;
+  NvmlProcess proc[kNvmlMaxProcesses];
+};
+static_assert(sizeof(NvmlProcessesRep) == 8 + 16 * kNvmlMaxProcesses);
+
+// nvmlDeviceGetFieldValues, forwarded: the ids (and scope ids) in, NVML's
+// nvmlFieldValue_t answers out, in the same order.
+inline constexpr uint32_t kNvmlMaxFields = 64;
+struct NvmlFieldValuesReq {
+  uint32_t count;
+  uint32_t reserved;
+  uint32_t field_id[kNvmlMaxFields];
+  uint32_t scope_id[kNvmlMaxFields];
+  VGPU_TRACE("count={} first={}", count, field_id[0])
+};
+struct NvmlFieldValue {  // nvmlFieldValue_t's layout
+  uint32_t field_id, scope_id;
+  int64_t timestamp, latency_us;
+  uint32_t value_type;  // nvmlValueType_t
+  int32_t status;       // nvmlReturn_t
+  uint64_t value;       // nvmlValue_t
+};
+static_assert(sizeof(NvmlFieldValue) == 40);
+struct NvmlFieldValuesRep {
+  uint32_t count;
+  uint32_t reserved;
+  NvmlFieldValue v[kNvmlMaxFields];
+};
+static_assert(sizeof(NvmlFieldValuesReq) == 8 + 8 * kNvmlMaxFields);
+static_assert(sizeof(NvmlFieldValuesRep) == 8 + 40 * kNvmlMaxFields);
 
 // ---- tensor maps -----------------------------------------------------------------
 // cuTensorMapEncodeTiled / Im2col: the host's driver encodes the 128-byte
@@ -477,7 +576,9 @@ struct TensorMapRep {
   X(BlasGemm, kPosted, GemmReq, Empty)                                \
   X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
   X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
-  X(NvmlQuery, kSync, Empty, NvmlRep)                                 \
+  X(NvmlQuery, kSync, NvmlQueryReq, NvmlRep)                          \
+  X(NvmlProcesses, kSync, Empty, NvmlProcessesRep)                    \
+  X(NvmlFieldValues, kSync, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
   X(TensorMapEncode, kSync, TensorMapReq, TensorMapRep)
 
 enum class Op : uint16_t {

@@ -136,8 +136,12 @@ class Backend {
   virtual Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) = 0;
   virtual Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) = 0;
 
-  // NVML figures of the device (utilisation, temperature, power).
-  virtual Status nvml_query(NvmlRep* out) = 0;
+  // NVML figures of the device, each with the host NVML's status (ops.h,
+  // NvmlFig); a backend without NVML sets every status to NOT_SUPPORTED.
+  // PCIe throughput (slow) only with kNvmlWithPcieThroughput in flags.
+  virtual Status nvml_query(uint32_t flags, NvmlRep* out) = 0;
+  // nvmlDeviceGetFieldValues on the device, r.count <= kNvmlMaxFields.
+  virtual Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -1,4 +1,4 @@
-// Session, device and NVML ops.
+// Session and device ops (NVML's are in handlers_nvml.cc).
 #include <algorithm>
 
 #include "dispatch.h"
@@ -38,7 +38,5 @@ Status on_MemGetInfo(Call& c, const Empty&, MemGetInfoRep& out) {
   }
   return s;
 }
-
-Status on_NvmlQuery(Call& c, const Empty&, NvmlRep& out) { return c.s.be->nvml_query(&out); }
 
 }  // namespace vgpu::host

@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "../e2e/hostd_path.h"
 #include "vgpu/region.h"
@@ -32,7 +33,9 @@ namespace vgpu::test {
 
 class HostdEnvironment : public ::testing::Environment {
  public:
-  explicit HostdEnvironment(std::string tag) : tag_(std::move(tag)) {}
+  // `extra`: more daemon options (a quota, say), after the defaults.
+  explicit HostdEnvironment(std::string tag, std::vector<std::string> extra = {})
+      : tag_(std::move(tag)), extra_(std::move(extra)) {}
 
   void SetUp() override {
     static std::atomic<int> n{0};
@@ -46,8 +49,13 @@ class HostdEnvironment : public ::testing::Environment {
       // folder (beside the daemon's bin/) from the path it inherits.
       const char* be = std::getenv("VGPU_TEST_BACKEND");
       drop_guest_libs_from_ld_path(VGPU_HOSTD);
-      execl(VGPU_HOSTD, "vgpu-hostd", "--region", region_.c_str(), "--backend", be && *be ? be : "cpu", "--arena-mb",
-            "64", static_cast<char*>(nullptr));
+      std::vector<std::string> args = {"vgpu-hostd", "--region", region_, "--backend", be && *be ? be : "cpu",
+                                       "--arena-mb", "64"};
+      args.insert(args.end(), extra_.begin(), extra_.end());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(VGPU_HOSTD, argv.data());
       _exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -97,6 +105,7 @@ class HostdEnvironment : public ::testing::Environment {
   }
 
   std::string tag_;
+  std::vector<std::string> extra_;
   std::string region_;
   pid_t pid_ = -1;
 };

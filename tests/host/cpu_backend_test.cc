@@ -171,7 +171,7 @@ TEST(CpuDevice, Info) {
   EXPECT_EQ(a.register_host(&dummy, sizeof(dummy), &base), st::kOk);
   EXPECT_EQ(base, 0u);
   NvmlRep n{};
-  EXPECT_EQ(a.nvml_query(&n), st::kNotSupported);
+  EXPECT_EQ(a.nvml_query(0, &n), st::kNotSupported);
 }
 
 TEST(CpuDevice, QuotaFromEnvironment) {

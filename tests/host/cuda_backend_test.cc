@@ -736,16 +736,21 @@ TEST_F(CudaBackendTest, VirtualMemory) {
 
 TEST_F(CudaBackendTest, Nvml) {
   NvmlRep rep;
-  Status s = be_->nvml_query(&rep);
+  Status s = be_->nvml_query(kNvmlWithPcieThroughput, &rep);
   if (s != st::kOk) GTEST_SKIP() << "NVML not available on this host (nvml status " << rep.status << ")";
-  if (rep.status != 0) std::printf("NVML: some figure unavailable, status %d\n", rep.status);
-  EXPECT_LE(rep.gpu_util, 100u);
-  EXPECT_LE(rep.mem_util, 100u);
-  if (rep.temperature_c) {
-    EXPECT_LT(rep.temperature_c, 150u);
+  auto fig = [&](NvmlFig f) { return rep.fig[static_cast<uint32_t>(f)]; };
+  ASSERT_EQ(fig(NvmlFig::kGpuUtil).status, 0);
+  EXPECT_LE(fig(NvmlFig::kGpuUtil).value, 100u);
+  EXPECT_LE(fig(NvmlFig::kMemUtil).value, 100u);
+  ASSERT_EQ(fig(NvmlFig::kMemTotal).status, 0);
+  EXPECT_GT(fig(NvmlFig::kMemTotal).value, 0u);
+  if (fig(NvmlFig::kTemperature).status == 0) {
+    EXPECT_LT(fig(NvmlFig::kTemperature).value, 150u);
   }
-  std::printf("NVML: util %u%% mem %u%% temp %u C power %u mW\n", rep.gpu_util, rep.mem_util, rep.temperature_c,
-              rep.power_mw);
+  std::printf("NVML: util %llu%% mem %llu%% temp %llu C power %llu mW total %llu B\n",
+              (unsigned long long)fig(NvmlFig::kGpuUtil).value, (unsigned long long)fig(NvmlFig::kMemUtil).value,
+              (unsigned long long)fig(NvmlFig::kTemperature).value, (unsigned long long)fig(NvmlFig::kPower).value,
+              (unsigned long long)fig(NvmlFig::kMemTotal).value);
 }
 
 }  // namespace

@@ -1,27 +1,28 @@
-// libnvidia-ml.so.1: NVML for a guest whose GPU is the host's.
+// libnvidia-ml.so.1: NVML for a guest whose GPU is the host's: the library's
+// life (init, shutdown, error texts), the system's versions, enumeration,
+// identity and memory. The device's other figures are in nvml_figures.cc,
+// its processes in nvml_processes.cc, nvidia-smi's private table in
+// nvml_export_table.cc, the refused entry points in nvml_refused.cc.
 //
 // Identity (name, UUID, PCI location, compute capability) comes from the
 // device description our libcuda caches (DeviceInfoRep), so NVML and CUDA
-// agree on every figure; memory comes from Op::MemGetInfo (which applies the
-// host's per-guest quota, as cuMemGetInfo does); utilisation, temperature and
-// power come from Op::NvmlQuery, the host's own NVML, and are refused
-// (NVML_ERROR_NOT_SUPPORTED, or the host NVML's error) where the host has no
-// such figure. NVML enumerates every device the host serves and, like
-// NVIDIA's, ignores CUDA_VISIBLE_DEVICES.
+// agree on every figure. Memory: the total is the board's, as the host's NVML
+// reports it (more than cuMemGetInfo's total, which leaves out what the
+// driver reserves, as NVIDIA's NVML and CUDA differ), or the guest's quota
+// where one is set; free is Op::MemGetInfo's (quota applied, as cuMemGetInfo
+// does). NVML enumerates every device the host serves and, like NVIDIA's,
+// ignores CUDA_VISIBLE_DEVICES.
 //
 // The system's version texts (nvmlSystemGetDriverVersion,
 // nvmlSystemGetNVMLVersion) are the host NVML's own, sent in the session's
 // Hello reply; a host without NVML sends none and they are refused (the CPU
 // backend's driver text is "vgpu-cpu", which names it and no NVIDIA driver).
-//
-// Not known to the guest, so refused rather than invented: the device's
-// /dev/nvidiaN minor number, and everything in the refusal list at the end.
-// In nvmlPciInfo_t,
-// pciDeviceId and pciSubSystemId are not in the device description and are
-// left 0 (see the note at nvmlDeviceGetPciInfo_v3).
+// nvidia-smi compares neither with its own version; what it checks is
+// nvmlInternalGetExportTable (nvml_export_table.cc).
 #include <strings.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -29,35 +30,42 @@
 
 #include <cuda.h>
 
-#include "client/client.h"
 #include "guest_marker.h"
-#include "nvml_abi.h"
+#include "nvml_internal.h"
 
 VGPU_DEFINE_GUEST_MARKER();
 
 using namespace vgpu;
 using namespace vgpu::guest;
+using namespace vgpu::guest::nvml;
 
-struct nvmlDevice_st {
-  unsigned int index;
-};
+namespace vgpu::guest::nvml {
+
+nvmlDevice_st g_devices[kMaxDevices] = {};
 
 namespace {
-
-constexpr unsigned kMaxDevices = 64;  // as many as Client::device_info serves
-nvmlDevice_st g_devices[kMaxDevices] = {};
 std::mutex g_mu;
 int g_init_count = 0;  // nvmlInit / nvmlShutdown are reference counted, as NVIDIA's
 std::atomic<bool> g_ready{false};
+
+// The figures' cache: the fixed part once, the live part with its time.
+std::mutex g_fig_mu;
+bool g_fixed_valid = false;
+NvmlRep g_rep{};
+std::chrono::steady_clock::time_point g_live_at{};
+bool g_live_valid = false;
+bool fetch(std::chrono::steady_clock::time_point now, nvmlReturn_t* err);
+}  // namespace
+
+bool ready() { return g_ready.load(std::memory_order_acquire); }
 
 unsigned device_count() {
   const int n = Client::get().hello().device_count;
   return n < 0 ? 0u : (static_cast<unsigned>(n) < kMaxDevices ? static_cast<unsigned>(n) : kMaxDevices);
 }
 
-// The description of a device handle, or nullptr with *err set.
 const DeviceInfoRep* info_of(nvmlDevice_t d, nvmlReturn_t* err) {
-  if (!g_ready.load(std::memory_order_acquire)) {
+  if (!ready()) {
     *err = NVML_ERROR_UNINITIALIZED;
     return nullptr;
   }
@@ -71,17 +79,69 @@ const DeviceInfoRep* info_of(nvmlDevice_t d, nvmlReturn_t* err) {
   return i;
 }
 
-#define VGPU_NVML_DEVICE(info, dev)            \
-  nvmlReturn_t vgpu_err_ = NVML_SUCCESS;       \
-  const DeviceInfoRep* info = info_of(dev, &vgpu_err_); \
-  if (!info) return vgpu_err_
+// One NvmlQuery answers every figure; a tool reading twenty of them in a row
+// (nvidia-smi -q, a monitor's scrape) gets one sample, as NVIDIA's NVML
+// answers from the driver's last sample. A session is served by one device:
+// the figures are that device's, and another device's are refused.
+const NvmlRep* figures(nvmlDevice_t d, nvmlReturn_t* err) {
+  if (info_of(d, err) == nullptr) return nullptr;
+  std::lock_guard lk(g_fig_mu);
+  const auto now = std::chrono::steady_clock::now();
+  if (!g_live_valid || now - g_live_at >= std::chrono::milliseconds(kLiveMaxAgeMs)) {
+    if (!fetch(now, err)) return nullptr;
+  }
+  if (g_rep.device >= 0 && static_cast<unsigned>(g_rep.device) != d->index) {
+    log_unsupported("NVML figures of a device this session is not served by");
+    *err = NVML_ERROR_NOT_SUPPORTED;
+    return nullptr;
+  }
+  return &g_rep;
+}
 
-// "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as NVIDIA's NVML and CUDA_VISIBLE_DEVICES write it.
+namespace {
+// Asks the host for the figures (g_fig_mu held).
+bool fetch(std::chrono::steady_clock::time_point now, nvmlReturn_t* err) {
+  NvmlRep rep{};
+  if (Client::get().call<Op::NvmlQuery>(NvmlQueryReq{}, &rep) != st::kOk) {
+    *err = NVML_ERROR_GPU_IS_LOST;
+    return false;
+  }
+  if (g_fixed_valid) {  // keep the first answer's fixed part
+    std::memcpy(rep.fig, g_rep.fig, sizeof(NvmlValue) * kNvmlLiveFirst);
+    std::memcpy(rep.text, g_rep.text, sizeof rep.text);
+  }
+  g_rep = rep;
+  g_fixed_valid = true;
+  g_live_valid = true;
+  g_live_at = now;
+  return true;
+}
+}  // namespace
+
+nvmlReturn_t figure_status(const NvmlRep& rep, NvmlFig f, const char* name) {
+  const int32_t s = rep.fig[static_cast<uint32_t>(f)].status;
+  if (s == NVML_SUCCESS) return NVML_SUCCESS;
+  if (s == NVML_ERROR_NOT_SUPPORTED) log_unsupported(name);
+  return static_cast<nvmlReturn_t>(s);
+}
+
+nvmlReturn_t copy_text(const char* text, char* out, unsigned int length) {
+  if (out == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  const size_t n = std::strlen(text);
+  if (length < n + 1) return NVML_ERROR_INSUFFICIENT_SIZE;
+  std::memcpy(out, text, n + 1);
+  return NVML_SUCCESS;
+}
+
 void uuid_text(const DeviceInfoRep* d, char out[48]) {
   const uint8_t* u = d->uuid;
   std::snprintf(out, 48, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2],
                 u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
+
+}  // namespace vgpu::guest::nvml
+
+namespace {
 
 struct PciLoc {
   unsigned domain, bus, device, function;
@@ -119,14 +179,6 @@ PciLoc pci_of(const DeviceInfoRep* d) {
   return p;
 }
 
-nvmlReturn_t copy_text(const char* text, char* out, unsigned int length) {
-  if (out == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  const size_t n = std::strlen(text);
-  if (length < n + 1) return NVML_ERROR_INSUFFICIENT_SIZE;
-  std::memcpy(out, text, n + 1);
-  return NVML_SUCCESS;
-}
-
 // A version text from the host's Hello reply. Empty means the host could not
 // tell (no NVML there): refused, never made up.
 template <size_t N>
@@ -141,33 +193,23 @@ nvmlReturn_t host_text(const char (&text)[N], const char* name, char* out, unsig
   return copy_text(copy, out, length);
 }
 
-nvmlReturn_t memory(nvmlDevice_t dev, unsigned long long* total, unsigned long long* free_bytes) {
-  VGPU_NVML_DEVICE(info, dev);
-  (void)info;
-  MemGetInfoRep rep{};
-  Status s = Client::get().call<Op::MemGetInfo>(Empty{}, &rep);
-  if (s != st::kOk) return NVML_ERROR_GPU_IS_LOST;
-  *total = rep.total_bytes;
-  *free_bytes = rep.free_bytes < rep.total_bytes ? rep.free_bytes : rep.total_bytes;
+// The guest's memory: total from the host (quota, or the board's NVML
+// total; the handler decides, handlers_nvml.cc), free from MemGetInfo (the
+// quota applied), reserved as the host's NVML reports it (0 under a quota).
+nvmlReturn_t memory(nvmlDevice_t dev, unsigned long long* total, unsigned long long* reserved,
+                    unsigned long long* free_bytes) {
+  nvmlReturn_t err = NVML_SUCCESS;
+  const NvmlRep* rep = figures(dev, &err);
+  if (rep == nullptr) return err;
+  const NvmlValue t = rep->fig[static_cast<uint32_t>(NvmlFig::kMemTotal)];
+  const NvmlValue r = rep->fig[static_cast<uint32_t>(NvmlFig::kMemReserved)];
+  MemGetInfoRep m{};
+  if (Client::get().call<Op::MemGetInfo>(Empty{}, &m) != st::kOk) return NVML_ERROR_GPU_IS_LOST;
+  *total = t.status == NVML_SUCCESS ? t.value : m.total_bytes;
+  *reserved = r.status == NVML_SUCCESS && r.value < *total ? r.value : 0;
+  const unsigned long long room = *total - *reserved;
+  *free_bytes = m.free_bytes < room ? m.free_bytes : room;
   return NVML_SUCCESS;
-}
-
-// The host NVML's figures. A field is only set when the host read it, so a
-// non-zero field is real; a zero one under a failed status may be a figure
-// the host could not read, and is refused with the host NVML's error.
-nvmlReturn_t query(nvmlDevice_t dev, NvmlRep* rep) {
-  VGPU_NVML_DEVICE(info, dev);
-  (void)info;
-  *rep = {};
-  Status s = Client::get().call<Op::NvmlQuery>(Empty{}, rep);
-  if (s == st::kNotSupported) return NVML_ERROR_NOT_SUPPORTED;
-  if (s != st::kOk) return NVML_ERROR_GPU_IS_LOST;
-  return NVML_SUCCESS;
-}
-
-nvmlReturn_t figure(const NvmlRep& rep, bool nonzero) {
-  if (rep.status == NVML_SUCCESS || nonzero) return NVML_SUCCESS;
-  return static_cast<nvmlReturn_t>(rep.status);
 }
 
 }  // namespace
@@ -243,20 +285,20 @@ const char* nvmlErrorString(nvmlReturn_t r) {
 // (Ollama and nvidia-smi-like tools print it; Ollama also reads its major
 // number to keep old GPUs off old drivers).
 nvmlReturn_t nvmlSystemGetDriverVersion(char* version, unsigned int length) {
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   return host_text(Client::get().hello().driver_version_text, "nvmlSystemGetDriverVersion", version, length);
 }
 
 // The host NVML's own version text, forwarded likewise.
 nvmlReturn_t nvmlSystemGetNVMLVersion(char* version, unsigned int length) {
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   return host_text(Client::get().hello().nvml_version_text, "nvmlSystemGetNVMLVersion", version, length);
 }
 
 // The CUDA version the host's driver supports (cuDriverGetVersion there).
 nvmlReturn_t nvmlSystemGetCudaDriverVersion(int* v) {
   if (v == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   *v = Client::get().hello().driver_version;
   return NVML_SUCCESS;
 }
@@ -264,7 +306,7 @@ nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int* v) { return nvmlSystemGetCud
 
 // ---- enumeration --------------------------------------------------------------------------
 nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* count) {
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   *count = device_count();
   return NVML_SUCCESS;
@@ -272,7 +314,7 @@ nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int* count) {
 nvmlReturn_t nvmlDeviceGetCount(unsigned int* count) { return nvmlDeviceGetCount_v2(count); }
 
 nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t* device) {
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   if (device == nullptr || index >= device_count()) return NVML_ERROR_INVALID_ARGUMENT;
   *device = &g_devices[index];
   return NVML_SUCCESS;
@@ -282,7 +324,7 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, nvmlDevice_t* device
 }
 
 nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device) {
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   if (uuid == nullptr || device == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   for (unsigned i = 0; i < device_count(); ++i) {
     const DeviceInfoRep* d = Client::get().device_info(static_cast<int>(i));
@@ -298,7 +340,7 @@ nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device) {
 }
 
 nvmlReturn_t nvmlDeviceGetHandleByPciBusId_v2(const char* bus_id, nvmlDevice_t* device) {
-  if (!g_ready.load(std::memory_order_acquire)) return NVML_ERROR_UNINITIALIZED;
+  if (!ready()) return NVML_ERROR_UNINITIALIZED;
   PciLoc want{};
   if (bus_id == nullptr || device == nullptr || !parse_pci(bus_id, &want)) return NVML_ERROR_INVALID_ARGUMENT;
   for (unsigned i = 0; i < device_count(); ++i) {
@@ -354,9 +396,9 @@ nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t dev, int* major, in
   return NVML_SUCCESS;
 }
 
-// PCI location as CUDA reports it, in NVML's formats. NVML also reports the
-// PCI device/vendor and subsystem ids; the device description the host sends
-// has neither, so both are 0 here (a known gap, not a claim about the board).
+// PCI location as CUDA reports it, in NVML's formats; the PCI device/vendor
+// and subsystem ids are the host NVML's (0 where the host has no NVML: the
+// CPU backend is no PCI device).
 nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t dev, nvmlPciInfo_t* pci) {
   VGPU_NVML_DEVICE(d, dev);
   if (pci == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
@@ -368,6 +410,13 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t dev, nvmlPciInfo_t* pci) {
   pci->domain = p.domain;
   pci->bus = p.bus;
   pci->device = p.device;
+  nvmlReturn_t err = NVML_SUCCESS;
+  if (const NvmlRep* rep = figures(dev, &err)) {
+    const NvmlValue id = rep->fig[static_cast<uint32_t>(NvmlFig::kPciDeviceId)];
+    const NvmlValue sub = rep->fig[static_cast<uint32_t>(NvmlFig::kPciSubsystemId)];
+    if (id.status == NVML_SUCCESS) pci->pciDeviceId = static_cast<unsigned>(id.value);
+    if (sub.status == NVML_SUCCESS) pci->pciSubSystemId = static_cast<unsigned>(sub.value);
+  }
   return NVML_SUCCESS;
 }
 nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t dev, nvmlPciInfo_t* pci) { return nvmlDeviceGetPciInfo_v3(dev, pci); }
@@ -383,165 +432,29 @@ nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t dev, nvmlPciInfo_t* pci) {
 }
 
 // ---- memory ---------------------------------------------------------------------------------
+// As NVIDIA's: v1's used is total - free (what the driver reserves counted
+// as used), v2's leaves the reserved part out.
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t dev, nvmlMemory_t* mem) {
   if (mem == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  unsigned long long total = 0, free_bytes = 0;
-  nvmlReturn_t r = memory(dev, &total, &free_bytes);
-  if (r != NVML_SUCCESS) return r;
+  unsigned long long total = 0, reserved = 0, free_bytes = 0;
+  if (nvmlReturn_t r = memory(dev, &total, &reserved, &free_bytes)) return r;
   mem->total = total;
   mem->free = free_bytes;
   mem->used = total - free_bytes;
   return NVML_SUCCESS;
 }
 
-// `reserved` (memory the driver or firmware keeps) is not known to the guest:
-// 0, with `used` = total - free as in the v1 structure.
 nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t dev, nvmlMemory_v2_t* mem) {
   if (mem == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
   if (mem->version != nvmlMemory_v2) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
-  unsigned long long total = 0, free_bytes = 0;
-  nvmlReturn_t r = memory(dev, &total, &free_bytes);
-  if (r != NVML_SUCCESS) return r;
+  unsigned long long total = 0, reserved = 0, free_bytes = 0;
+  if (nvmlReturn_t r = memory(dev, &total, &reserved, &free_bytes)) return r;
   mem->total = total;
-  mem->reserved = 0;
+  mem->reserved = reserved;
   mem->free = free_bytes;
-  mem->used = total - free_bytes;
-  return NVML_SUCCESS;
-}
-
-// ---- live figures from the host's NVML ---------------------------------------------------
-nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t* u) {
-  if (u == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  NvmlRep rep{};
-  if (nvmlReturn_t r = query(dev, &rep)) return r;
-  if (nvmlReturn_t r = figure(rep, rep.gpu_util != 0 || rep.mem_util != 0)) return r;
-  u->gpu = rep.gpu_util;
-  u->memory = rep.mem_util;
-  return NVML_SUCCESS;
-}
-
-nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, nvmlTemperatureSensors_t sensor, unsigned int* temp) {
-  if (temp == nullptr || sensor != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
-  NvmlRep rep{};
-  if (nvmlReturn_t r = query(dev, &rep)) return r;
-  if (nvmlReturn_t r = figure(rep, rep.temperature_c != 0)) return r;
-  *temp = rep.temperature_c;
-  return NVML_SUCCESS;
-}
-
-nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t dev, unsigned int* power) {
-  if (power == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
-  NvmlRep rep{};
-  if (nvmlReturn_t r = query(dev, &rep)) return r;
-  if (nvmlReturn_t r = figure(rep, rep.power_mw != 0)) return r;
-  *power = rep.power_mw;
+  mem->used = total - reserved - free_bytes;
   return NVML_SUCCESS;
 }
 
 }  // extern "C"
 
-// ---- refused ----------------------------------------------------------------------------------
-// Entry points monitoring tools and frameworks commonly import, exported so
-// that they load; each logs its name once and returns NVML_ERROR_NOT_SUPPORTED.
-// Declared `int name()`: correct on x86-64 for any argument list.
-#define VGPU_NVML_REFUSE(n)                   \
-  extern "C" int n() {                        \
-    log_unsupported(#n);                      \
-    return NVML_ERROR_NOT_SUPPORTED;          \
-  }
-VGPU_NVML_REFUSE(nvmlSystemGetProcessName)
-VGPU_NVML_REFUSE(nvmlSystemGetHicVersion)
-VGPU_NVML_REFUSE(nvmlSystemGetTopologyGpuSet)
-VGPU_NVML_REFUSE(nvmlDeviceGetHandleBySerial)
-VGPU_NVML_REFUSE(nvmlDeviceGetSerial)
-VGPU_NVML_REFUSE(nvmlDeviceGetBrand)
-VGPU_NVML_REFUSE(nvmlDeviceGetArchitecture)
-VGPU_NVML_REFUSE(nvmlDeviceGetBoardId)
-VGPU_NVML_REFUSE(nvmlDeviceGetBoardPartNumber)
-VGPU_NVML_REFUSE(nvmlDeviceGetMultiGpuBoard)
-VGPU_NVML_REFUSE(nvmlDeviceGetVbiosVersion)
-VGPU_NVML_REFUSE(nvmlDeviceGetInforomVersion)
-VGPU_NVML_REFUSE(nvmlDeviceGetInforomImageVersion)
-VGPU_NVML_REFUSE(nvmlDeviceGetPciInfoExt)
-VGPU_NVML_REFUSE(nvmlDeviceGetAttributes)
-VGPU_NVML_REFUSE(nvmlDeviceGetAttributes_v2)
-VGPU_NVML_REFUSE(nvmlDeviceGetBAR1MemoryInfo)
-VGPU_NVML_REFUSE(nvmlDeviceGetMemoryBusWidth)
-VGPU_NVML_REFUSE(nvmlDeviceGetNumGpuCores)
-VGPU_NVML_REFUSE(nvmlDeviceGetComputeRunningProcesses)
-VGPU_NVML_REFUSE(nvmlDeviceGetComputeRunningProcesses_v2)
-VGPU_NVML_REFUSE(nvmlDeviceGetComputeRunningProcesses_v3)
-VGPU_NVML_REFUSE(nvmlDeviceGetGraphicsRunningProcesses)
-VGPU_NVML_REFUSE(nvmlDeviceGetGraphicsRunningProcesses_v2)
-VGPU_NVML_REFUSE(nvmlDeviceGetGraphicsRunningProcesses_v3)
-VGPU_NVML_REFUSE(nvmlDeviceGetMPSComputeRunningProcesses_v3)
-VGPU_NVML_REFUSE(nvmlDeviceGetProcessUtilization)
-VGPU_NVML_REFUSE(nvmlDeviceGetSamples)
-VGPU_NVML_REFUSE(nvmlDeviceGetFieldValues)
-VGPU_NVML_REFUSE(nvmlDeviceGetClockInfo)
-VGPU_NVML_REFUSE(nvmlDeviceGetMaxClockInfo)
-VGPU_NVML_REFUSE(nvmlDeviceGetClock)
-VGPU_NVML_REFUSE(nvmlDeviceGetApplicationsClock)
-VGPU_NVML_REFUSE(nvmlDeviceGetDefaultApplicationsClock)
-VGPU_NVML_REFUSE(nvmlDeviceGetCurrentClocksThrottleReasons)
-VGPU_NVML_REFUSE(nvmlDeviceGetCurrentClocksEventReasons)
-VGPU_NVML_REFUSE(nvmlDeviceGetPerformanceState)
-VGPU_NVML_REFUSE(nvmlDeviceGetPowerState)
-VGPU_NVML_REFUSE(nvmlDeviceGetPowerManagementMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetPowerManagementLimit)
-VGPU_NVML_REFUSE(nvmlDeviceGetPowerManagementLimitConstraints)
-VGPU_NVML_REFUSE(nvmlDeviceGetPowerManagementDefaultLimit)
-VGPU_NVML_REFUSE(nvmlDeviceGetEnforcedPowerLimit)
-VGPU_NVML_REFUSE(nvmlDeviceGetTotalEnergyConsumption)
-VGPU_NVML_REFUSE(nvmlDeviceGetTemperatureThreshold)
-VGPU_NVML_REFUSE(nvmlDeviceGetTemperatureV)
-VGPU_NVML_REFUSE(nvmlDeviceGetFanSpeed)
-VGPU_NVML_REFUSE(nvmlDeviceGetFanSpeed_v2)
-VGPU_NVML_REFUSE(nvmlDeviceGetNumFans)
-VGPU_NVML_REFUSE(nvmlDeviceGetPersistenceMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetComputeMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetDisplayMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetDisplayActive)
-VGPU_NVML_REFUSE(nvmlDeviceGetDriverModel)
-VGPU_NVML_REFUSE(nvmlDeviceGetEccMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetTotalEccErrors)
-VGPU_NVML_REFUSE(nvmlDeviceGetRetiredPages)
-VGPU_NVML_REFUSE(nvmlDeviceGetRemappedRows)
-VGPU_NVML_REFUSE(nvmlDeviceGetEncoderUtilization)
-VGPU_NVML_REFUSE(nvmlDeviceGetDecoderUtilization)
-VGPU_NVML_REFUSE(nvmlDeviceGetCurrPcieLinkGeneration)
-VGPU_NVML_REFUSE(nvmlDeviceGetCurrPcieLinkWidth)
-VGPU_NVML_REFUSE(nvmlDeviceGetMaxPcieLinkGeneration)
-VGPU_NVML_REFUSE(nvmlDeviceGetMaxPcieLinkWidth)
-VGPU_NVML_REFUSE(nvmlDeviceGetPcieThroughput)
-VGPU_NVML_REFUSE(nvmlDeviceGetPcieReplayCounter)
-VGPU_NVML_REFUSE(nvmlDeviceGetCpuAffinity)
-VGPU_NVML_REFUSE(nvmlDeviceGetMemoryAffinity)
-VGPU_NVML_REFUSE(nvmlDeviceGetTopologyCommonAncestor)
-VGPU_NVML_REFUSE(nvmlDeviceGetP2PStatus)
-VGPU_NVML_REFUSE(nvmlDeviceGetNvLinkState)
-VGPU_NVML_REFUSE(nvmlDeviceGetMigMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetMaxMigDeviceCount)
-VGPU_NVML_REFUSE(nvmlDeviceIsMigDeviceHandle)
-VGPU_NVML_REFUSE(nvmlDeviceGetMigDeviceHandleByIndex)
-VGPU_NVML_REFUSE(nvmlDeviceGetDeviceHandleFromMigDeviceHandle)
-VGPU_NVML_REFUSE(nvmlDeviceGetGpuInstanceId)
-VGPU_NVML_REFUSE(nvmlDeviceGetComputeInstanceId)
-VGPU_NVML_REFUSE(nvmlDeviceGetAccountingMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetGpuOperationMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetGspFirmwareMode)
-VGPU_NVML_REFUSE(nvmlDeviceGetModuleId)
-VGPU_NVML_REFUSE(nvmlDeviceGetSupportedEventTypes)
-VGPU_NVML_REFUSE(nvmlDeviceRegisterEvents)
-VGPU_NVML_REFUSE(nvmlEventSetCreate)
-VGPU_NVML_REFUSE(nvmlEventSetWait)
-VGPU_NVML_REFUSE(nvmlEventSetWait_v2)
-VGPU_NVML_REFUSE(nvmlEventSetFree)
-VGPU_NVML_REFUSE(nvmlDeviceSetPersistenceMode)
-VGPU_NVML_REFUSE(nvmlDeviceSetComputeMode)
-VGPU_NVML_REFUSE(nvmlDeviceSetPowerManagementLimit)
-VGPU_NVML_REFUSE(nvmlDeviceSetApplicationsClocks)
-VGPU_NVML_REFUSE(nvmlDeviceResetApplicationsClocks)
-VGPU_NVML_REFUSE(nvmlDeviceSetGpuLockedClocks)
-VGPU_NVML_REFUSE(nvmlDeviceResetGpuLockedClocks)
-#undef VGPU_NVML_REFUSE

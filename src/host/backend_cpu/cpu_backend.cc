@@ -546,7 +546,10 @@ Status CpuBackend::occupancy_max_blocks(Native fn, int, uint64_t, uint32_t, int*
 Status CpuBackend::launch(Native, const LaunchReq&, Native, void*, uint32_t) { return st::kNotSupported; }
 
 // ---- NVML -------------------------------------------------------------------------------------
-Status CpuBackend::nvml_query(NvmlRep*) { return st::kNotSupported; }  // no NVML figures for a CPU
+// There is no NVML for a CPU: every figure and field value is refused; the
+// guest's NVML then answers from what it has (identity, memory, processes).
+Status CpuBackend::nvml_query(uint32_t, NvmlRep*) { return st::kNotSupported; }
+Status CpuBackend::nvml_field_values(const NvmlFieldValuesReq&, NvmlFieldValuesRep*) { return st::kNotSupported; }
 
 // The "driver" here is this backend, not NVIDIA's: its name, which no tool
 // can mistake for an NVIDIA version number. There is no NVML whose version

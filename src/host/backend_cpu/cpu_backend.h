@@ -193,7 +193,8 @@ class CpuBackend : public Backend {
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
 
-  Status nvml_query(NvmlRep* out) override;
+  Status nvml_query(uint32_t flags, NvmlRep* out) override;
+  Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override;
 
   // For tests and the status tool.
   uint64_t quota() const { return quota_; }

@@ -149,7 +149,8 @@ class CudaBackend final : public Backend {
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
 
-  Status nvml_query(NvmlRep* out) override;
+  Status nvml_query(uint32_t flags, NvmlRep* out) override;                    // cuda_nvml.cc
+  Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override;
 
  private:
   // ---- fences (cuda_backend.cc)
@@ -213,6 +214,7 @@ class CudaBackend final : public Backend {
   bool nvml_tried_ = false;
   int nvml_load_status_ = 0;
   Nvml* nvml_open();  // the loaded, initialised NVML, or nullptr (nvml_load_status_ says why)
+  Status nvml_device(Nvml** out, int32_t* nvml_status);  // nvml_open, then the session's device in it
   void nvml_unload();
 };
 

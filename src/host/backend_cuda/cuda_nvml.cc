@@ -1,13 +1,18 @@
 // CudaBackend: NVML for the guest's libnvidia-ml: the device's figures
-// (utilisation, temperature, power) and the system's version texts (driver,
-// NVML). NVML is dlopen'ed on first use, so a host without it (or with a
-// broken one) fails only these calls; the rest of the backend never needs it.
+// (ops.h NvmlFig, NvmlTextId), its field values, and the system's version
+// texts (driver, NVML). NVML is dlopen'ed on first use, so a host without it
+// (or with a broken one) fails only these calls; the rest of the backend
+// never needs it.
 //
-// The toolkit ships no nvml.h; the few declarations we need are NVML's
-// stable C ABI, repeated here.
+// The few NVML declarations needed are its stable C ABI: every device getter
+// takes the device handle first, then plain integers and out-pointers, so
+// each is called through Nvml::call with its own argument types; an entry
+// point this host's NVML lacks reads as NOT_SUPPORTED.
 #include <dlfcn.h>
 
 #include <cstring>
+#include <string>
+#include <unordered_map>
 
 #include "cuda_backend.h"
 
@@ -17,45 +22,64 @@ namespace {
 using nvmlReturn_t = int;
 struct nvmlDevice_st;
 using nvmlDevice_t = nvmlDevice_st*;
-struct nvmlUtilization_t {
-  unsigned int gpu;
-  unsigned int memory;
-};
 constexpr nvmlReturn_t NVML_SUCCESS = 0;
 constexpr nvmlReturn_t NVML_ERROR_UNINITIALIZED = 1;
+constexpr nvmlReturn_t NVML_ERROR_NOT_SUPPORTED = 3;
 constexpr nvmlReturn_t NVML_ERROR_LIBRARY_NOT_FOUND = 12;
 constexpr nvmlReturn_t NVML_ERROR_FUNCTION_NOT_FOUND = 13;
-constexpr int NVML_TEMPERATURE_GPU = 0;
+constexpr nvmlReturn_t NVML_ERROR_NOT_READY = 27;
+
+struct Pair {  // nvmlUtilization_t, and any other two-uint out-structure
+  unsigned int a, b;
+};
+struct Memory2 {  // nvmlMemory_v2_t
+  unsigned int version;
+  unsigned long long total, reserved, free, used;
+};
+constexpr unsigned kMemory2Version = sizeof(Memory2) | (2u << 24);
+struct Bar1 {  // nvmlBAR1Memory_t
+  unsigned long long total, free, used;
+};
+struct PciInfo {  // nvmlPciInfo_t
+  char bus_id_legacy[16];
+  unsigned int domain, bus, device, device_id, subsystem_id;
+  char bus_id[32];
+};
 }  // namespace
 
 struct CudaBackend::Nvml {
   void* lib = nullptr;
   bool initialized = false;
-  // The session's device in NVML, looked up (by PCI bus id) on the first
-  // nvml_query; device_status is that lookup's result.
+  // The session's device in NVML, looked up (by PCI bus id) on first use;
+  // device_status is that lookup's result.
   bool device_tried = false;
   nvmlReturn_t device_status = NVML_SUCCESS;
   nvmlDevice_t device = nullptr;
-  nvmlReturn_t (*init)() = nullptr;
-  nvmlReturn_t (*shutdown)() = nullptr;
-  nvmlReturn_t (*driver_version)(char*, unsigned int) = nullptr;
-  nvmlReturn_t (*nvml_version)(char*, unsigned int) = nullptr;
-  nvmlReturn_t (*handle_by_pci)(const char*, nvmlDevice_t*) = nullptr;
-  nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
-  nvmlReturn_t (*temperature)(nvmlDevice_t, int, unsigned int*) = nullptr;
-  nvmlReturn_t (*power)(nvmlDevice_t, unsigned int*) = nullptr;
-};
+  // The figures and texts that cannot change, read once (fixed_read).
+  bool fixed_read = false;
+  NvmlRep fixed{};
+  std::unordered_map<std::string, void*> fns;  // dlsym results, nullptr for missing
 
-namespace {
-template <class F>
-void bind(void* lib, const char* name, F* fn) {
-  *fn = reinterpret_cast<F>(dlsym(lib, name));
-}
-}  // namespace
+  void* sym(const char* name) {
+    auto [it, fresh] = fns.try_emplace(name, nullptr);
+    if (fresh) it->second = dlsym(lib, name);
+    return it->second;
+  }
+  // name(device, args...); NOT_SUPPORTED where this NVML lacks the entry point.
+  template <class... A>
+  nvmlReturn_t call(const char* name, A... args) {
+    void* f = sym(name);
+    if (f == nullptr) return NVML_ERROR_NOT_SUPPORTED;
+    nvmlReturn_t r = reinterpret_cast<nvmlReturn_t (*)(nvmlDevice_t, A...)>(f)(device, args...);
+    return r == NVML_ERROR_FUNCTION_NOT_FOUND ? NVML_ERROR_NOT_SUPPORTED : r;
+  }
+};
 
 void CudaBackend::nvml_unload() {
   if (nvml_ == nullptr) return;
-  if (nvml_->initialized && nvml_->shutdown) nvml_->shutdown();
+  if (nvml_->initialized) {
+    if (auto* shutdown = reinterpret_cast<nvmlReturn_t (*)()>(nvml_->sym("nvmlShutdown"))) shutdown();
+  }
   // The library stays mapped: NVML does not promise a clean dlclose.
   delete nvml_;
   nvml_ = nullptr;
@@ -80,21 +104,14 @@ CudaBackend::Nvml* CudaBackend::nvml_open() {
   }
   auto* n = new Nvml;
   n->lib = lib;
-  bind(lib, "nvmlInit_v2", &n->init);
-  bind(lib, "nvmlShutdown", &n->shutdown);
-  bind(lib, "nvmlSystemGetDriverVersion", &n->driver_version);
-  bind(lib, "nvmlSystemGetNVMLVersion", &n->nvml_version);
-  bind(lib, "nvmlDeviceGetHandleByPciBusId_v2", &n->handle_by_pci);
-  bind(lib, "nvmlDeviceGetUtilizationRates", &n->utilization);
-  bind(lib, "nvmlDeviceGetTemperature", &n->temperature);
-  bind(lib, "nvmlDeviceGetPowerUsage", &n->power);
-  if (!n->init || !n->shutdown) {
+  auto* init = reinterpret_cast<nvmlReturn_t (*)()>(n->sym("nvmlInit_v2"));
+  if (init == nullptr || n->sym("nvmlShutdown") == nullptr) {
     log("NVML unavailable: libnvidia-ml.so.1 lacks nvmlInit_v2 / nvmlShutdown");
     nvml_load_status_ = NVML_ERROR_FUNCTION_NOT_FOUND;
     delete n;
     return nullptr;
   }
-  if (nvmlReturn_t r = n->init(); r != NVML_SUCCESS) {
+  if (nvmlReturn_t r = init(); r != NVML_SUCCESS) {
     log("nvmlInit_v2 failed: %d", r);
     nvml_load_status_ = r;
     delete n;
@@ -113,7 +130,8 @@ void CudaBackend::version_texts(HelloRep* out) {
   out->nvml_version_text[0] = '\0';
   Nvml* n = nvml_open();
   if (n == nullptr) return;
-  auto read = [](nvmlReturn_t (*fn)(char*, unsigned int), const char* what, char (&dst)[kVersionTextBytes]) {
+  auto read = [n](const char* what, char (&dst)[kVersionTextBytes]) {
+    auto* fn = reinterpret_cast<nvmlReturn_t (*)(char*, unsigned int)>(n->sym(what));
     if (fn == nullptr) {
       log("NVML: %s missing; the guest's %s is refused", what, what);
       return;
@@ -126,74 +144,221 @@ void CudaBackend::version_texts(HelloRep* out) {
     }
     dst[sizeof dst - 1] = '\0';
   };
-  read(n->driver_version, "nvmlSystemGetDriverVersion", out->driver_version_text);
-  read(n->nvml_version, "nvmlSystemGetNVMLVersion", out->nvml_version_text);
+  read("nvmlSystemGetDriverVersion", out->driver_version_text);
+  read("nvmlSystemGetNVMLVersion", out->nvml_version_text);
 }
 
-Status CudaBackend::nvml_query(NvmlRep* out) {
-  std::memset(out, 0, sizeof *out);
+Status CudaBackend::nvml_device(Nvml** out, int32_t* nvml_status) {
+  *out = nullptr;
   if (!initialized_) {  // the device's PCI bus id names the NVML device
-    out->status = NVML_ERROR_UNINITIALIZED;
+    *nvml_status = NVML_ERROR_UNINITIALIZED;
     return st::kNotInitialized;
   }
   Nvml* n = nvml_open();
   if (n == nullptr) {
-    out->status = nvml_load_status_;
+    *nvml_status = nvml_load_status_;
     return st::kNotSupported;
   }
   if (!n->device_tried) {
     n->device_tried = true;
     char bus[32] = {};
-    if (n->handle_by_pci == nullptr) {
+    auto* by_pci = reinterpret_cast<nvmlReturn_t (*)(const char*, nvmlDevice_t*)>(
+        n->sym("nvmlDeviceGetHandleByPciBusId_v2"));
+    if (by_pci == nullptr) {
       log("NVML: nvmlDeviceGetHandleByPciBusId_v2 missing; no device figures");
       n->device_status = NVML_ERROR_FUNCTION_NOT_FOUND;
     } else if (CUresult cr = cuDeviceGetPCIBusId(bus, sizeof bus - 1, dev_); cr != CUDA_SUCCESS) {
       log("NVML: no PCI bus id for the device: %s", cu_error_name(cr));
       n->device_status = NVML_ERROR_UNINITIALIZED;
-    } else if (nvmlReturn_t hr = n->handle_by_pci(bus, &n->device); hr != NVML_SUCCESS) {
+    } else if (nvmlReturn_t hr = by_pci(bus, &n->device); hr != NVML_SUCCESS) {
       log("nvmlDeviceGetHandleByPciBusId_v2(%s) failed: %d", bus, hr);
       n->device_status = hr;
     }
   }
-  if (n->device_status != NVML_SUCCESS) {
-    out->status = n->device_status;
-    return st::kNotSupported;
-  }
+  *nvml_status = n->device_status;
+  if (n->device_status != NVML_SUCCESS) return st::kNotSupported;
+  *out = n;
+  return st::kOk;
+}
 
-  // Each figure is read on its own: one the board does not report (power on
-  // some boards) leaves that field 0, and status is the first failure.
-  nvmlReturn_t first = NVML_SUCCESS;
-  auto note = [&](nvmlReturn_t r) {
-    if (r != NVML_SUCCESS && first == NVML_SUCCESS) first = r;
-  };
-  nvmlUtilization_t u{};
-  if (nvml_->utilization) {
-    nvmlReturn_t r = nvml_->utilization(nvml_->device, &u);
-    note(r);
-    if (r == NVML_SUCCESS) {
-      out->gpu_util = u.gpu;
-      out->mem_util = u.memory;
-    }
-  } else {
-    note(NVML_ERROR_FUNCTION_NOT_FOUND);
-  }
+namespace {
+
+void set(NvmlRep* r, NvmlFig f, nvmlReturn_t status, uint64_t value) {
+  NvmlValue& v = r->fig[static_cast<uint32_t>(f)];
+  v.status = status;
+  v.value = status == NVML_SUCCESS ? value : 0;
+}
+
+// The readers take the (private) CudaBackend::Nvml as a deduced N.
+// One unsigned-int getter: name(device, [selector,] &value).
+template <class N, class... Sel>
+void uint_fig(N& n, NvmlRep* r, NvmlFig f, const char* name, Sel... sel) {
   unsigned int v = 0;
-  if (nvml_->temperature) {
-    nvmlReturn_t r = nvml_->temperature(nvml_->device, NVML_TEMPERATURE_GPU, &v);
-    note(r);
-    if (r == NVML_SUCCESS) out->temperature_c = v;
+  set(r, f, n.call(name, sel..., &v), v);
+}
+
+template <class N>
+void ull_fig(N& n, NvmlRep* r, NvmlFig f, const char* name) {
+  unsigned long long v = 0;
+  set(r, f, n.call(name, &v), v);
+}
+
+template <class N>
+void pair_figs(N& n, NvmlRep* r, NvmlFig a, NvmlFig b, const char* name) {
+  unsigned int x = 0, y = 0;
+  nvmlReturn_t s = n.call(name, &x, &y);
+  set(r, a, s, x);
+  set(r, b, s, y);
+}
+
+void text(NvmlRep* r, NvmlTextId id, nvmlReturn_t status) {
+  NvmlText& t = r->text[static_cast<uint32_t>(id)];
+  t.status = status;
+  if (status != NVML_SUCCESS) t.text[0] = '\0';
+  t.text[sizeof t.text - 1] = '\0';
+}
+
+// The board's figures that cannot change while the driver is loaded.
+template <class N>
+void read_fixed(N& n, NvmlRep* r) {
+  using F = NvmlFig;
+  uint_fig(n, r, F::kBrand, "nvmlDeviceGetBrand");
+  uint_fig(n, r, F::kArchitecture, "nvmlDeviceGetArchitecture");
+  PciInfo pci{};
+  nvmlReturn_t ps = n.call("nvmlDeviceGetPciInfo_v3", &pci);
+  set(r, F::kPciDeviceId, ps, pci.device_id);
+  set(r, F::kPciSubsystemId, ps, pci.subsystem_id);
+  Memory2 m{};
+  m.version = kMemory2Version;
+  nvmlReturn_t ms = n.call("nvmlDeviceGetMemoryInfo_v2", &m);
+  set(r, F::kMemTotal, ms, m.total);
+  set(r, F::kMemReserved, ms, m.reserved);
+  Bar1 b{};
+  set(r, F::kBar1Total, n.call("nvmlDeviceGetBAR1MemoryInfo", &b), b.total);
+  const F max_clock[] = {F::kMaxClockGraphics, F::kMaxClockSm, F::kMaxClockMem, F::kMaxClockVideo};
+  for (int t = 0; t < 4; ++t) uint_fig(n, r, max_clock[t], "nvmlDeviceGetMaxClockInfo", t);
+  pair_figs(n, r, F::kPowerLimitMin, F::kPowerLimitMax, "nvmlDeviceGetPowerManagementLimitConstraints");
+  uint_fig(n, r, F::kPowerLimitDefault, "nvmlDeviceGetPowerManagementDefaultLimit");
+  uint_fig(n, r, F::kMaxPcieGen, "nvmlDeviceGetMaxPcieLinkGeneration");
+  uint_fig(n, r, F::kMaxPcieWidth, "nvmlDeviceGetMaxPcieLinkWidth");
+  uint_fig(n, r, F::kGpuMaxPcieGen, "nvmlDeviceGetGpuMaxPcieLinkGeneration");
+  uint_fig(n, r, F::kMemBusWidth, "nvmlDeviceGetMemoryBusWidth");
+  uint_fig(n, r, F::kNumCores, "nvmlDeviceGetNumGpuCores");
+  // nvmlTemperatureThresholds_t: SHUTDOWN 0, SLOWDOWN 1, MEM_MAX 2, GPU_MAX 3.
+  uint_fig(n, r, F::kTempShutdown, "nvmlDeviceGetTemperatureThreshold", 0);
+  uint_fig(n, r, F::kTempSlowdown, "nvmlDeviceGetTemperatureThreshold", 1);
+  uint_fig(n, r, F::kTempMemMax, "nvmlDeviceGetTemperatureThreshold", 2);
+  uint_fig(n, r, F::kTempGpuMax, "nvmlDeviceGetTemperatureThreshold", 3);
+  uint_fig(n, r, F::kNumFans, "nvmlDeviceGetNumFans");
+  uint_fig(n, r, F::kMultiGpuBoard, "nvmlDeviceGetMultiGpuBoard");
+  uint_fig(n, r, F::kBoardId, "nvmlDeviceGetBoardId");
+  uint_fig(n, r, F::kMaxMigDevices, "nvmlDeviceGetMaxMigDeviceCount");
+  uint_fig(n, r, F::kDisplayMode, "nvmlDeviceGetDisplayMode");
+
+  auto str = [&](NvmlTextId id, const char* name) {
+    NvmlText& t = r->text[static_cast<uint32_t>(id)];
+    text(r, id, n.call(name, t.text, static_cast<unsigned>(sizeof t.text - 1)));
+  };
+  str(NvmlTextId::kSerial, "nvmlDeviceGetSerial");
+  str(NvmlTextId::kVbios, "nvmlDeviceGetVbiosVersion");
+  str(NvmlTextId::kBoardPart, "nvmlDeviceGetBoardPartNumber");
+  str(NvmlTextId::kInforomImage, "nvmlDeviceGetInforomImageVersion");
+  // nvmlInforomObject_t: OEM 0, ECC 1.
+  auto inforom = [&](NvmlTextId id, int object) {
+    NvmlText& t = r->text[static_cast<uint32_t>(id)];
+    text(r, id, n.call("nvmlDeviceGetInforomVersion", object, t.text, static_cast<unsigned>(sizeof t.text - 1)));
+  };
+  inforom(NvmlTextId::kInforomOem, 0);
+  inforom(NvmlTextId::kInforomEcc, 1);
+}
+
+// The figures that change: each read on every query.
+template <class N>
+void read_live(N& n, NvmlRep* r, uint32_t flags) {
+  using F = NvmlFig;
+  pair_figs(n, r, F::kGpuUtil, F::kMemUtil, "nvmlDeviceGetUtilizationRates");
+  uint_fig(n, r, F::kTemperature, "nvmlDeviceGetTemperature", 0);  // NVML_TEMPERATURE_GPU
+  uint_fig(n, r, F::kPower, "nvmlDeviceGetPowerUsage");
+  ull_fig(n, r, F::kEnergy, "nvmlDeviceGetTotalEnergyConsumption");
+  const F clock[] = {F::kClockGraphics, F::kClockSm, F::kClockMem, F::kClockVideo};
+  for (int t = 0; t < 4; ++t) uint_fig(n, r, clock[t], "nvmlDeviceGetClockInfo", t);
+  // nvmlClockType_t: GRAPHICS 0, MEM 2.
+  uint_fig(n, r, F::kAppClockGraphics, "nvmlDeviceGetApplicationsClock", 0);
+  uint_fig(n, r, F::kAppClockMem, "nvmlDeviceGetApplicationsClock", 2);
+  uint_fig(n, r, F::kDefaultAppClockGraphics, "nvmlDeviceGetDefaultApplicationsClock", 0);
+  uint_fig(n, r, F::kDefaultAppClockMem, "nvmlDeviceGetDefaultApplicationsClock", 2);
+  uint_fig(n, r, F::kPerfState, "nvmlDeviceGetPerformanceState");
+  ull_fig(n, r, F::kThrottleReasons, "nvmlDeviceGetCurrentClocksEventReasons");
+  if (r->fig[static_cast<uint32_t>(F::kThrottleReasons)].status == NVML_ERROR_NOT_SUPPORTED)
+    ull_fig(n, r, F::kThrottleReasons, "nvmlDeviceGetCurrentClocksThrottleReasons");  // its older name
+  uint_fig(n, r, F::kFanSpeed, "nvmlDeviceGetFanSpeed");
+  uint_fig(n, r, F::kPcieGen, "nvmlDeviceGetCurrPcieLinkGeneration");
+  uint_fig(n, r, F::kPcieWidth, "nvmlDeviceGetCurrPcieLinkWidth");
+  if (flags & kNvmlWithPcieThroughput) {
+    uint_fig(n, r, F::kPcieTx, "nvmlDeviceGetPcieThroughput", 0);  // NVML_PCIE_UTIL_TX_BYTES
+    uint_fig(n, r, F::kPcieRx, "nvmlDeviceGetPcieThroughput", 1);
   } else {
-    note(NVML_ERROR_FUNCTION_NOT_FOUND);
+    set(r, F::kPcieTx, NVML_ERROR_NOT_READY, 0);  // not read this time: asked for on its own
+    set(r, F::kPcieRx, NVML_ERROR_NOT_READY, 0);
   }
-  if (nvml_->power) {
-    v = 0;
-    nvmlReturn_t r = nvml_->power(nvml_->device, &v);
-    note(r);
-    if (r == NVML_SUCCESS) out->power_mw = v;
-  } else {
-    note(NVML_ERROR_FUNCTION_NOT_FOUND);
+  uint_fig(n, r, F::kPcieReplay, "nvmlDeviceGetPcieReplayCounter");
+  uint_fig(n, r, F::kPowerLimit, "nvmlDeviceGetPowerManagementLimit");
+  uint_fig(n, r, F::kEnforcedPowerLimit, "nvmlDeviceGetEnforcedPowerLimit");
+  uint_fig(n, r, F::kPowerMgmtMode, "nvmlDeviceGetPowerManagementMode");
+  uint_fig(n, r, F::kComputeMode, "nvmlDeviceGetComputeMode");
+  uint_fig(n, r, F::kPersistenceMode, "nvmlDeviceGetPersistenceMode");
+  pair_figs(n, r, F::kEccCurrent, F::kEccPending, "nvmlDeviceGetEccMode");
+  pair_figs(n, r, F::kMigCurrent, F::kMigPending, "nvmlDeviceGetMigMode");
+  unsigned int util = 0, period = 0;
+  set(r, F::kEncoderUtil, n.call("nvmlDeviceGetEncoderUtilization", &util, &period), util);
+  set(r, F::kDecoderUtil, n.call("nvmlDeviceGetDecoderUtilization", &util, &period), util);
+  Bar1 b{};
+  set(r, F::kBar1Used, n.call("nvmlDeviceGetBAR1MemoryInfo", &b), b.used);
+  // nvmlMemoryErrorType_t CORRECTED 0 / UNCORRECTED 1; nvmlEccCounterType_t VOLATILE 0 / AGGREGATE 1.
+  const F ecc[2][2] = {{F::kEccVolatileCorrected, F::kEccAggregateCorrected},
+                       {F::kEccVolatileUncorrected, F::kEccAggregateUncorrected}};
+  for (int e = 0; e < 2; ++e)
+    for (int c = 0; c < 2; ++c) {
+      unsigned long long v = 0;
+      set(r, ecc[e][c], n.call("nvmlDeviceGetTotalEccErrors", e, c, &v), v);
+    }
+  uint_fig(n, r, F::kRetiredPagesPending, "nvmlDeviceGetRetiredPagesPendingStatus");
+  uint_fig(n, r, F::kDisplayActive, "nvmlDeviceGetDisplayActive");
+  uint_fig(n, r, F::kAccountingMode, "nvmlDeviceGetAccountingMode");
+}
+
+}  // namespace
+
+Status CudaBackend::nvml_query(uint32_t flags, NvmlRep* out) {
+  std::memset(out, 0, sizeof *out);
+  out->device = ordinal_;
+  Nvml* n = nullptr;
+  if (Status s = nvml_device(&n, &out->status); s != st::kOk) return s;
+  if (!n->fixed_read) {
+    read_fixed(*n, &n->fixed);
+    n->fixed_read = true;
   }
-  out->status = first;
+  *out = n->fixed;  // the fixed part, cached; the live part overwritten below
+  out->device = ordinal_;
+  read_live(*n, out, flags);
+  out->status = NVML_SUCCESS;
+  return st::kOk;
+}
+
+// nvmlFieldValue_t's layout is NvmlFieldValue's (ops.h pins its size).
+Status CudaBackend::nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) {
+  std::memset(out, 0, sizeof *out);
+  Nvml* n = nullptr;
+  int32_t why = 0;
+  if (Status s = nvml_device(&n, &why); s != st::kOk) return s;
+  out->count = r.count;
+  for (uint32_t i = 0; i < r.count; ++i) {
+    out->v[i].field_id = r.field_id[i];
+    out->v[i].scope_id = r.scope_id[i];
+  }
+  nvmlReturn_t s = n->call("nvmlDeviceGetFieldValues", static_cast<int>(r.count), out->v);
+  if (s == NVML_ERROR_NOT_SUPPORTED) return st::kNotSupported;
+  if (s != NVML_SUCCESS) return st::kUnknown;
   return st::kOk;
 }
 
