@@ -20,7 +20,7 @@ t0=$SECONDS
 mkdir -p "$BUILD"
 if ! cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$BUILD/configure.log" 2>&1 ||
    ! cmake --build "$BUILD" -j "$(nproc)" >"$BUILD/build.log" 2>&1; then
-  tail -30 "$BUILD/configure.log" "$BUILD/build.log"
+  tail -n 30 "$BUILD/configure.log" "$BUILD/build.log"
   echo "== vgpu build FAILED"
   return 1 2>/dev/null || exit 1
 fi
