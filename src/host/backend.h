@@ -132,6 +132,13 @@ class Backend {
   virtual Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) = 0;
   virtual Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) = 0;
   virtual Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) = 0;
+  // cuBLASLt, on the session's one cuBLASLt handle (cuBLASLt keeps no per-call
+  // state in its handle: the stream comes with each matmul). The handler has
+  // checked that only carried attributes are set (kLt*AttrBytes) and that
+  // 1 <= requested <= kLtMaxResults. lt_heuristic fills out->status/count/results;
+  // lt_matmul must refuse an algo that lt_heuristic did not hand out.
+  virtual Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) = 0;
+  virtual Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) = 0;
 
   // NVML figures of the device (utilisation, temperature, power).
   virtual Status nvml_query(NvmlRep* out) = 0;

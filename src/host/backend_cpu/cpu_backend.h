@@ -6,7 +6,8 @@
 //            events (timestamps), fences, VMM (reserve/create/map/access with
 //            mmap + memfd, so aliasing mappings really alias), cuBLAS GEMM
 //            (f32/f16/bf16/f64, single/strided/batched), trsm batched, Saxpy,
-//            Sscal, Sdot, Snrm2, Sgemv, module images kept and searched.
+//            Sscal, Sdot, Snrm2, Sgemv, cuBLASLt matmul (f32/f16/bf16, strided
+//            batches, bias/ReLU/GELU epilogues), module images kept and searched.
 //   refused  (st::kNotSupported) kernel launches, function attributes,
 //            occupancy, module globals, stream capture and graphs, NVML.
 //
@@ -192,6 +193,8 @@ class CpuBackend : public Backend {
   Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+  Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cpu_lt.cc
+  Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
 
   Status nvml_query(NvmlRep* out) override;
 

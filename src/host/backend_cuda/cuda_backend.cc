@@ -85,6 +85,7 @@ void CudaBackend::destroy_all() {
 
     for (auto& [h, cache] : blas_) cublasDestroy(h);
     blas_.clear();
+    lt_close();
 
     for (auto& [id, f] : fences_)
       for (CUevent e : f.events) cuEventDestroy(e);

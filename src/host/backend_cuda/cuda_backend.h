@@ -37,7 +37,10 @@
 #pragma once
 
 #include <cuda.h>
+#include <cublasLt.h>
 #include <cublas_v2.h>
+
+#include <array>
 
 #include <cstdint>
 #include <map>
@@ -147,6 +150,8 @@ class CudaBackend final : public Backend {
   Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+  Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cuda_lt.cc
+  Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
 
   Status nvml_query(NvmlRep* out) override;
 
@@ -172,6 +177,14 @@ class CudaBackend final : public Backend {
   cublasStatus_t blas_apply(cublasHandle_t h, BlasCache& c, CUstream stream, const BlasState& s,
                             uint32_t pointer_mode);
   BlasCache* blas_cache(Native h);
+
+  // ---- cuBLASLt (cuda_lt.cc): one handle for the session, made on first use
+  // (cuBLASLt takes the stream per call, so guest handles need no host twin);
+  // the algos the heuristic handed out, the only ones a matmul may name.
+  cublasLtHandle_t lt_ = nullptr;
+  std::set<std::array<uint64_t, 8>> lt_algos_;
+  cublasStatus_t lt_open();
+  void lt_close();
 
   // ---- teardown helpers
   void destroy_all();
