@@ -50,7 +50,8 @@ struct Empty {
 // Bumped whenever a request or reply layout changes: the host refuses a
 // guest built against another layout (Hello fails) instead of misreading it.
 // 2: HelloRep carries the host's driver and NVML version texts.
-// 3: cuBLASLt (LtHeuristic, LtMatmul).
+// 3: cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate carries flags;
+//    GraphNodeCount; ThreadCaptureMode.
 inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
@@ -319,6 +320,20 @@ struct GraphReq {
   Handle graph;
   VGPU_TRACE("graph={}", graph)
 };
+struct GraphInstantiateReq {
+  Handle graph;
+  uint64_t flags;  // CUgraphInstantiate_flags
+  VGPU_TRACE("graph={} flags={:#x}", graph, flags)
+};
+// The sending thread's capture mode (CUstreamCaptureMode), as
+// cuThreadExchangeStreamCaptureMode sets it. CUDA keeps the mode per thread;
+// the host keeps it per channel (one channel per guest thread) and puts it on
+// its executor thread before it runs that channel's records.
+struct CaptureModeReq {
+  uint32_t mode;
+  uint32_t reserved;
+  VGPU_TRACE("mode={}", mode)
+};
 struct GraphExecUpdateReq {
   Handle exec;
   Handle graph;
@@ -547,7 +562,9 @@ struct NvmlRep {
   X(MemUnmap, kSync, AddressRangeReq, Empty)                          \
   X(MemSetAccess, kSync, MemSetAccessReq, Empty)                      \
   X(MemGranularity, kSync, MemCreateReq, IntRep)                      \
-  X(GraphInstantiate, kSync, GraphReq, HandleRep)                     \
+  X(GraphInstantiate, kSync, GraphInstantiateReq, HandleRep)          \
+  X(GraphNodeCount, kSync, GraphReq, IntRep)                          \
+  X(ThreadCaptureMode, kPosted, CaptureModeReq, Empty)                \
   X(GraphExecUpdate, kSync, GraphExecUpdateReq, GraphExecUpdateRep)   \
   X(GraphLaunch, kPosted, GraphLaunchReq, Empty)                      \
   X(GraphExecDestroy, kSync, GraphReq, Empty)                         \

@@ -95,7 +95,12 @@ class Backend {
   virtual Status begin_capture(Native s, uint32_t mode) = 0;
   virtual Status end_capture(Native s, Native* graph) = 0;
   virtual Status capture_status(Native s, uint32_t* status, uint64_t* id) = 0;
-  virtual Status graph_instantiate(Native graph, Native* exec) = 0;
+  virtual Status graph_instantiate(Native graph, uint64_t flags, Native* exec) = 0;
+  virtual Status graph_node_count(Native graph, uint64_t* count) = 0;
+  // Sets the executor thread's stream capture mode (CUstreamCaptureMode) for
+  // the records that follow. Where no capture can exist (the CPU backend
+  // refuses capture) the mode governs nothing, and the default is right.
+  virtual Status set_capture_mode(uint32_t) { return st::kOk; }
   virtual Status graph_exec_update(Native exec, Native graph, int32_t* result) = 0;
   virtual Status graph_launch(Native exec, Native s) = 0;
   virtual Status graph_exec_destroy(Native exec) = 0;

@@ -385,7 +385,8 @@ Status CpuBackend::capture_status(Native s, uint32_t* status, uint64_t* id) {
   *id = 0;
   return st::kOk;
 }
-Status CpuBackend::graph_instantiate(Native, Native*) { return st::kNotSupported; }
+Status CpuBackend::graph_instantiate(Native, uint64_t, Native*) { return st::kNotSupported; }
+Status CpuBackend::graph_node_count(Native, uint64_t*) { return st::kNotSupported; }
 Status CpuBackend::graph_exec_update(Native, Native, int32_t*) { return st::kNotSupported; }
 Status CpuBackend::graph_launch(Native, Native) { return st::kNotSupported; }
 Status CpuBackend::graph_exec_destroy(Native) { return st::kNotSupported; }

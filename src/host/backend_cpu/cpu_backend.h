@@ -163,7 +163,8 @@ class CpuBackend : public Backend {
   Status begin_capture(Native s, uint32_t mode) override;
   Status end_capture(Native s, Native* graph) override;
   Status capture_status(Native s, uint32_t* status, uint64_t* id) override;
-  Status graph_instantiate(Native graph, Native* exec) override;
+  Status graph_instantiate(Native graph, uint64_t flags, Native* exec) override;
+  Status graph_node_count(Native graph, uint64_t* count) override;
   Status graph_exec_update(Native exec, Native graph, int32_t* result) override;
   Status graph_launch(Native exec, Native s) override;
   Status graph_exec_destroy(Native exec) override;

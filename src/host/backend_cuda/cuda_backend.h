@@ -120,7 +120,9 @@ class CudaBackend final : public Backend {
   Status begin_capture(Native s, uint32_t mode) override;
   Status end_capture(Native s, Native* graph) override;
   Status capture_status(Native s, uint32_t* status, uint64_t* id) override;
-  Status graph_instantiate(Native graph, Native* exec) override;
+  Status graph_instantiate(Native graph, uint64_t flags, Native* exec) override;
+  Status graph_node_count(Native graph, uint64_t* count) override;
+  Status set_capture_mode(uint32_t mode) override;
   Status graph_exec_update(Native exec, Native graph, int32_t* result) override;
   Status graph_launch(Native exec, Native s) override;
   Status graph_exec_destroy(Native exec) override;
