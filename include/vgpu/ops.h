@@ -51,7 +51,7 @@ struct Empty {
 // guest built against another layout (Hello fails) instead of misreading it.
 // 2: HelloRep carries the host's driver and NVML version texts.
 // 3: cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate carries flags;
-//    GraphNodeCount; ThreadCaptureMode.
+//    GraphNodeCount; ThreadCaptureMode; StreamWriteValue.
 inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
@@ -170,6 +170,16 @@ struct StreamWaitEventReq {
   uint32_t flags;
   uint32_t reserved;
   VGPU_TRACE("stream={} event={} flags={}", stream, event, flags)
+};
+// cuStreamWriteValue32/64: the device stores `value` (4 or 8 bytes) at the
+// device address `addr` once the stream's earlier work is done.
+struct StreamWriteValueReq {
+  Handle stream;
+  DevPtr addr;
+  uint64_t value;
+  uint32_t bytes;  // 4 or 8
+  uint32_t flags;  // CUstreamWriteValue_flags
+  VGPU_TRACE("stream={} addr={:#x} value={:#x} bytes={} flags={}", stream, addr, value, bytes, flags)
 };
 struct BeginCaptureReq {
   Handle stream;
@@ -535,6 +545,7 @@ struct NvmlRep {
   X(StreamSynchronize, kSync, StreamReq, Empty)                       \
   X(StreamQuery, kSync, StreamReq, Empty)                             \
   X(StreamWaitEvent, kPosted, StreamWaitEventReq, Empty)              \
+  X(StreamWriteValue, kPosted, StreamWriteValueReq, Empty)            \
   X(StreamBeginCapture, kSync, BeginCaptureReq, Empty)                \
   X(StreamEndCapture, kSync, StreamReq, HandleRep)                    \
   X(StreamCaptureStatus, kSync, StreamReq, CaptureStatusRep)          \

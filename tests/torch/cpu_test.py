@@ -2,6 +2,8 @@
 work there, checked against the CPU; and an app kernel, which the CPU
 backend cannot run, refused with a clear error. run.sh runs this with our
 libraries preloaded and a CPU-backend vgpu-hostd behind VGPU_REGION."""
+import ctypes
+import os
 import sys
 
 import torch
@@ -62,6 +64,22 @@ check("nn.Linear with bias (cuBLASLt)", err <= 1e-4, f"max error {err:.3g}")
 bm_a, bm_b = torch.randn(3, 8, 5, generator=g), torch.randn(3, 5, 7, generator=g)
 err = (torch.bmm(bm_a.cuda(), bm_b.cuda()).cpu() - torch.bmm(bm_a, bm_b)).abs().max().item()
 check("torch.bmm", err <= 1e-4, f"max error {err:.3g}")
+
+# cuStreamWriteValue32 (PyTorch's DriverAPI requires it): a stream-ordered store.
+cu = ctypes.CDLL("libcuda.so.1")
+words = torch.tensor([1, 2, 3], dtype=torch.int32).cuda()
+stream = ctypes.c_void_p(torch.cuda.current_stream().cuda_stream)
+r = cu.cuStreamWriteValue32_v2(stream, ctypes.c_uint64(words.data_ptr() + 4), ctypes.c_uint32(0xABCD), 0)
+check("cuStreamWriteValue32", r == 0 and words.cpu().tolist() == [1, 0xABCD, 3], f"result {r}, {words.cpu().tolist()}")
+
+conf = os.environ.get("PYTORCH_CUDA_ALLOC_CONF", "")
+if "expandable_segments:True" in conf:
+    # The allocator maps segments with cuMemCreate/cuMemMap/cuMemSetAccess.
+    seg = torch.empty(48 << 20, dtype=torch.uint8, device="cuda")
+    seg.copy_(torch.full((48 << 20,), 7, dtype=torch.uint8))
+    expandable = [s for s in torch.cuda.memory_snapshot() if s.get("is_expandable")]
+    check("expandable segments allocate and hold data",
+          bool(expandable) and bool((seg[-4096:].cpu() == 7).all()), f"{len(expandable)} expandable segment(s)")
 
 # An app kernel (elementwise add) cannot run on the CPU backend: refused.
 try:

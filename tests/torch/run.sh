@@ -34,9 +34,12 @@ trap cleanup EXIT
 for _ in $(seq 100); do grep -q "serving $region" "$trace" && break; sleep 0.1; done
 grep -q "serving $region" "$trace" || { echo "vgpu-hostd did not start:"; cat "$trace"; exit 1; }
 
-VGPU_REGION=$region LD_PRELOAD="$L/libcuda.so.1:$L/libcudart.so.13:$L/libcublas.so.13:$L/libcublasLt.so.13:$L/libnvidia-ml.so.1" \
-  "$VENV/bin/python" "$HERE/cpu_test.py"
+export VGPU_REGION=$region
+PRELOAD="$L/libcuda.so.1:$L/libcudart.so.13:$L/libcublas.so.13:$L/libcublasLt.so.13:$L/libnvidia-ml.so.1"
+LD_PRELOAD=$PRELOAD "$VENV/bin/python" "$HERE/cpu_test.py"
 rc=$?
+echo "-- again with PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True (the allocator on cuMemCreate/cuMemMap)"
+PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True LD_PRELOAD=$PRELOAD "$VENV/bin/python" "$HERE/cpu_test.py" || rc=1
 for op in BlasGemm LtHeuristic LtMatmul; do
   if grep -qE " $op .*-> 0 " "$trace"; then echo "ok   host ran $op"; else echo "FAIL host never ran $op"; rc=1; fi
 done

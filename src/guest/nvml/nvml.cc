@@ -520,6 +520,11 @@ VGPU_NVML_REFUSE(nvmlDeviceGetMemoryAffinity)
 VGPU_NVML_REFUSE(nvmlDeviceGetTopologyCommonAncestor)
 VGPU_NVML_REFUSE(nvmlDeviceGetP2PStatus)
 VGPU_NVML_REFUSE(nvmlDeviceGetNvLinkState)
+// PyTorch's DriverAPI requires these two to exist (it asks about NVLink peers
+// for symmetric memory); a guest's GPU has no NVLink peers it could reach.
+VGPU_NVML_REFUSE(nvmlDeviceGetNvLinkRemoteDeviceType)
+VGPU_NVML_REFUSE(nvmlDeviceGetNvLinkRemotePciInfo_v2)
+VGPU_NVML_REFUSE(nvmlDeviceGetGpuFabricInfoV)
 VGPU_NVML_REFUSE(nvmlDeviceGetMigMode)
 VGPU_NVML_REFUSE(nvmlDeviceGetMaxMigDeviceCount)
 VGPU_NVML_REFUSE(nvmlDeviceIsMigDeviceHandle)

@@ -320,6 +320,17 @@ Status CpuBackend::stream_destroy(Native s) { return streams_.erase(s) != 0 ? st
 
 Status CpuBackend::stream_query(Native s) { return stream_ok(s) ? st::kOk : st::kInvalidHandle; }
 
+// Work is done at enqueue time (streams are in order), so the store is too.
+// The flags only relax memory ordering, which a store done here needs none of.
+Status CpuBackend::stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t) {
+  if (!stream_ok(s)) return st::kInvalidHandle;
+  if (addr % bytes != 0) return st::kInvalidValue;  // the driver requires natural alignment
+  uint8_t* p = dev(addr, bytes, kWrite);
+  if (p == nullptr) return st::kInvalidValue;
+  std::memcpy(p, &value, bytes);  // little-endian: the low 4 bytes for a 32-bit store
+  return st::kOk;
+}
+
 Status CpuBackend::stream_wait_event(Native s, Native e, uint32_t) {
   if (!stream_ok(s) || events_.count(e) == 0) return st::kInvalidHandle;
   return st::kOk;
