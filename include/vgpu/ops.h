@@ -51,7 +51,7 @@ struct Empty {
 // guest built against another layout (Hello fails) instead of misreading it.
 // 2: HelloRep carries the host's driver and NVML version texts.
 // 3: cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate carries flags;
-//    GraphNodeCount; ThreadCaptureMode; StreamWriteValue.
+//    GraphNodeCount; ThreadCaptureMode; StreamWriteValue; TensorMapEncodeTiled.
 inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
@@ -291,6 +291,24 @@ struct LaunchReq {
              function, grid[0], grid[1], grid[2], block[0], block[1], block[2], shared_bytes, stream,
              flags, param_bytes)
 };
+
+// cuTensorMapEncodeTiled: the 128-byte descriptor's format is the driver's,
+// so the host's driver encodes it; the guest copies it into the caller's
+// CUtensorMap. Arrays hold `rank` entries (strides rank - 1).
+struct TensorMapEncodeReq {
+  uint32_t data_type, rank, interleave, swizzle, l2_promotion, oob_fill;
+  DevPtr address;
+  uint64_t dims[5];
+  uint64_t strides[4];
+  uint32_t box[5];
+  uint32_t element_strides[5];
+  VGPU_TRACE("type={} rank={} addr={:#x} dims=({},{},{},{},{}) box=({},{},{},{},{}) swizzle={}", data_type, rank,
+             address, dims[0], dims[1], dims[2], dims[3], dims[4], box[0], box[1], box[2], box[3], box[4], swizzle)
+};
+struct TensorMapRep {
+  uint64_t words[16];  // CUtensorMap (128 bytes, 64-byte aligned in the caller's memory)
+};
+static_assert(sizeof(TensorMapEncodeReq) == 24 + 8 + 40 + 32 + 40);
 
 // ---- virtual memory management ------------------------------------------------
 struct AddressReserveReq {
@@ -565,6 +583,7 @@ struct NvmlRep {
   X(FuncSetAttribute, kSync, FuncAttrReq, Empty)                      \
   X(OccupancyMaxBlocks, kSync, OccupancyReq, IntRep)                  \
   X(Launch, kPosted, LaunchReq, Empty)                                \
+  X(TensorMapEncodeTiled, kSync, TensorMapEncodeReq, TensorMapRep)    \
   X(MemAddressReserve, kSync, AddressReserveReq, DevPtrRep)           \
   X(MemAddressFree, kSync, AddressRangeReq, Empty)                    \
   X(MemCreate, kSync, MemCreateReq, HandleRep)                        \

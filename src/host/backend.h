@@ -121,6 +121,9 @@ class Backend {
   // `params` is the packed argument buffer laid out as module_function reported.
   virtual Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) = 0;
 
+  // cuTensorMapEncodeTiled (rank checked by the handler: 1..5).
+  virtual Status tensor_map_encode_tiled(const TensorMapEncodeReq& r, TensorMapRep* out) = 0;
+
   // Virtual memory management.
   virtual Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) = 0;
   virtual Status va_free(DevPtr ptr, uint64_t size) = 0;

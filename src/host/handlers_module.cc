@@ -165,4 +165,9 @@ Status on_Launch(Call& c, const LaunchReq& r, Empty&) {
   return s;
 }
 
+Status on_TensorMapEncodeTiled(Call& c, const TensorMapEncodeReq& r, TensorMapRep& out) {
+  if (r.rank < 1 || r.rank > 5) return st::kInvalidValue;
+  return c.s.be->tensor_map_encode_tiled(r, &out);
+}
+
 }  // namespace vgpu::host

@@ -5,6 +5,8 @@
 // allocations with other processes and green contexts are refused (their
 // handles are host objects no other guest process can reach, and the host
 // context is shared by every context of the guest).
+#include <cstring>
+
 #include "driver.h"
 
 using namespace vgpu;
@@ -34,6 +36,43 @@ CUresult CUDAAPI cuStreamWriteValue64_v2(CUstream s, CUdeviceptr addr, cuuint64_
 CUresult CUDAAPI cuStreamWriteValue64(CUstream s, CUdeviceptr addr, cuuint64_t value, unsigned int flags) {
   return write_value(s, addr, value, 8, flags);
 }
+
+// ---- TMA descriptors (Triton and PyTorch on Hopper) ---------------------------------------
+// Encoded by the host's driver: the format is the driver's own.
+CUresult CUDAAPI cuTensorMapEncodeTiled(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank, void* address,
+                                        const cuuint64_t* dims, const cuuint64_t* strides, const cuuint32_t* box,
+                                        const cuuint32_t* element_strides, CUtensorMapInterleave interleave,
+                                        CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2,
+                                        CUtensorMapFloatOOBfill oob) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!map || !dims || !box || !element_strides || rank < 1 || rank > 5 || (rank > 1 && !strides))
+    return CUDA_ERROR_INVALID_VALUE;
+  TensorMapEncodeReq r{};
+  r.data_type = type;
+  r.rank = rank;
+  r.interleave = interleave;
+  r.swizzle = swizzle;
+  r.l2_promotion = l2;
+  r.oob_fill = oob;
+  r.address = reinterpret_cast<DevPtr>(address);
+  for (cuuint32_t i = 0; i < rank; ++i) {
+    r.dims[i] = dims[i];
+    r.box[i] = box[i];
+    r.element_strides[i] = element_strides[i];
+    if (i + 1 < rank) r.strides[i] = strides[i];
+  }
+  TensorMapRep rep{};
+  Status st = c->call<Op::TensorMapEncodeTiled>(r, &rep);
+  if (st == st::kOk) std::memcpy(map, rep.words, sizeof rep.words);
+  return to_cu(st);
+}
+CUresult CUDAAPI cuTensorMapEncodeIm2col(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                         const cuuint64_t*, const int*, const int*, cuuint32_t, cuuint32_t,
+                                         const cuuint32_t*, CUtensorMapInterleave, CUtensorMapSwizzle,
+                                         CUtensorMapL2promotion, CUtensorMapFloatOOBfill) {
+  VGPU_REFUSE("cuTensorMapEncodeIm2col");
+}
+CUresult CUDAAPI cuTensorMapReplaceAddress(CUtensorMap*, void*) { VGPU_REFUSE("cuTensorMapReplaceAddress"); }
 
 // ---- VMM sharing between processes ---------------------------------------------------------
 CUresult CUDAAPI cuMemExportToShareableHandle(void*, CUmemGenericAllocationHandle, CUmemAllocationHandleType,

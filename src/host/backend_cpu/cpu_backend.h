@@ -195,6 +195,8 @@ class CpuBackend : public Backend {
   Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+  // No kernel could read a TMA descriptor here: refused.
+  Status tensor_map_encode_tiled(const TensorMapEncodeReq&, TensorMapRep*) override { return st::kNotSupported; }
   Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cpu_lt.cc
   Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
 

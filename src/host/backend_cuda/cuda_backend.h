@@ -153,6 +153,7 @@ class CudaBackend final : public Backend {
   Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+  Status tensor_map_encode_tiled(const TensorMapEncodeReq& r, TensorMapRep* out) override;  // cuda_modules.cc
   Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cuda_lt.cc
   Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
 

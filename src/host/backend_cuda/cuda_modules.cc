@@ -192,4 +192,18 @@ Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* p
   return to_status(cuLaunchKernelEx(&cfg, from_native<CUfunction>(fn), nullptr, ex));
 }
 
+// The descriptor holds the device address and the layout; the driver checks
+// every field (alignment, ranges) as it would for a native caller.
+Status CudaBackend::tensor_map_encode_tiled(const TensorMapEncodeReq& r, TensorMapRep* out) {
+  static_assert(sizeof(CUtensorMap) == sizeof(TensorMapRep));
+  CUtensorMap map{};
+  CUresult res = cuTensorMapEncodeTiled(
+      &map, static_cast<CUtensorMapDataType>(r.data_type), r.rank, reinterpret_cast<void*>(static_cast<uintptr_t>(r.address)),
+      r.dims, r.strides, r.box, r.element_strides, static_cast<CUtensorMapInterleave>(r.interleave),
+      static_cast<CUtensorMapSwizzle>(r.swizzle), static_cast<CUtensorMapL2promotion>(r.l2_promotion),
+      static_cast<CUtensorMapFloatOOBfill>(r.oob_fill));
+  std::memcpy(out->words, &map, sizeof map);
+  return to_status(res);
+}
+
 }  // namespace vgpu::host::cuda
