@@ -51,7 +51,8 @@ struct Empty {
 // guest built against another layout (Hello fails) instead of misreading it.
 // 2: HelloRep carries the host's driver and NVML version texts.
 // 3: cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate carries flags;
-//    GraphNodeCount; ThreadCaptureMode; StreamWriteValue; TensorMapEncodeTiled.
+//    GraphNodeCount; ThreadCaptureMode; StreamWriteValue; TensorMapEncodeTiled;
+//    FuncSetCacheConfig.
 inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
@@ -261,8 +262,8 @@ struct GlobalRep {
 };
 struct FuncAttrReq {
   Handle function;
-  int32_t attr;  // CUfunction_attribute
-  int32_t value; // for set
+  int32_t attr;  // CUfunction_attribute (unused by FuncSetCacheConfig)
+  int32_t value; // for set; FuncSetCacheConfig: the CUfunc_cache
   VGPU_TRACE("function={} attr={} value={}", function, attr, value)
 };
 struct IntRep {
@@ -581,6 +582,7 @@ struct NvmlRep {
   X(ModuleGetGlobal, kSync, ModuleSymbolReq, GlobalRep)               \
   X(FuncGetAttribute, kSync, FuncAttrReq, IntRep)                     \
   X(FuncSetAttribute, kSync, FuncAttrReq, Empty)                      \
+  X(FuncSetCacheConfig, kSync, FuncAttrReq, Empty)                    \
   X(OccupancyMaxBlocks, kSync, OccupancyReq, IntRep)                  \
   X(Launch, kPosted, LaunchReq, Empty)                                \
   X(TensorMapEncodeTiled, kSync, TensorMapEncodeReq, TensorMapRep)    \

@@ -117,6 +117,7 @@ class Backend {
   virtual Status module_global(Native m, const char* name, DevPtr* ptr, uint64_t* bytes) = 0;
   virtual Status func_get_attribute(Native fn, int attr, int* value) = 0;
   virtual Status func_set_attribute(Native fn, int attr, int value) = 0;
+  virtual Status func_set_cache_config(Native fn, int config) = 0;  // CUfunc_cache
   virtual Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) = 0;
   // `params` is the packed argument buffer laid out as module_function reported.
   virtual Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) = 0;

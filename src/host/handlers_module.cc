@@ -140,6 +140,13 @@ Status on_FuncSetAttribute(Call& c, const FuncAttrReq& r, Empty&) {
   return c.s.be->func_set_attribute(e->native, r.attr, r.value);
 }
 
+Status on_FuncSetCacheConfig(Call& c, const FuncAttrReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  if (r.value < 0 || r.value > 3) return st::kInvalidValue;  // CU_FUNC_CACHE_PREFER_NONE .. _EQUAL
+  return c.s.be->func_set_cache_config(e->native, r.value);
+}
+
 Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
   const auto* e = c.s.handles.find(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;

@@ -751,6 +751,7 @@ TEST(Launch, CpuBackendRefusesKernelsAndLastErrorReportsIt) {
   EXPECT_EQ(cudaLaunchKernelExC(&cfg, cudart_test::add_stub(), args), cudaErrorNotSupported);
   cudaFuncAttributes fa{};
   EXPECT_EQ(cudaFuncGetAttributes(&fa, cudart_test::add_stub()), cudaErrorNotSupported);
+  EXPECT_EQ(cudaFuncSetCacheConfig(cudart_test::add_stub(), cudaFuncCachePreferL1), cudaErrorNotSupported);
   // The process and the device stay usable.
   cudaGetLastError();
   ASSERT_CUDA(cudaMemset(d, 0, 16));
@@ -819,6 +820,7 @@ TEST(Launch, GpuKernelsRun) {
 
   cudaFuncAttributes fa{};
   ASSERT_CUDA(cudaFuncGetAttributes(&fa, cudart_test::add_stub()));
+  ASSERT_CUDA(cudaFuncSetCacheConfig(cudart_test::add_stub(), cudaFuncCachePreferShared));
   EXPECT_GT(fa.maxThreadsPerBlock, 0);
   int blocks = 0;
   ASSERT_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, cudart_test::add_stub(), 128, 0));

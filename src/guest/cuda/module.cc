@@ -283,7 +283,13 @@ CUresult CUDAAPI cuFuncGetName(const char** name, CUfunction f) {
   return CUDA_SUCCESS;
 }
 
-CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction, CUfunc_cache) { VGPU_REFUSE("cuFuncSetCacheConfig"); }
+// A preference the host's driver applies to its function (JAX sets it).
+CUresult CUDAAPI cuFuncSetCacheConfig(CUfunction f, CUfunc_cache config) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!f) return CUDA_ERROR_INVALID_HANDLE;
+  auto* g = reinterpret_cast<GuestFunction*>(f);
+  return to_cu(c->call<Op::FuncSetCacheConfig>(FuncAttrReq{g->host, 0, static_cast<int32_t>(config)}));
+}
 
 CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* n, CUfunction f, int block, size_t smem, unsigned int flags) {
   VGPU_DRIVER_OR_RETURN(c);

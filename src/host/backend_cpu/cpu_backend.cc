@@ -549,6 +549,12 @@ Status CpuBackend::func_set_attribute(Native fn, int, int) {
   return st::kNotSupported;
 }
 
+// A kernel's cache preference: no kernel runs here, so refused like its attributes.
+Status CpuBackend::func_set_cache_config(Native fn, int) {
+  if (functions_.count(fn) == 0) return st::kInvalidHandle;
+  return st::kNotSupported;
+}
+
 Status CpuBackend::occupancy_max_blocks(Native fn, int, uint64_t, uint32_t, int*) {
   if (functions_.count(fn) == 0) return st::kInvalidHandle;
   return st::kNotSupported;

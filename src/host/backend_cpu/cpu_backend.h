@@ -178,6 +178,7 @@ class CpuBackend : public Backend {
   Status module_global(Native m, const char* name, DevPtr* ptr, uint64_t* bytes) override;
   Status func_get_attribute(Native fn, int attr, int* value) override;
   Status func_set_attribute(Native fn, int attr, int value) override;
+  Status func_set_cache_config(Native fn, int config) override;
   Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) override;
   Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) override;
 

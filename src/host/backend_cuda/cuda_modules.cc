@@ -135,6 +135,10 @@ Status CudaBackend::func_set_attribute(Native fn, int attr, int value) {
   return to_status(cuFuncSetAttribute(from_native<CUfunction>(fn), static_cast<CUfunction_attribute>(attr), value));
 }
 
+Status CudaBackend::func_set_cache_config(Native fn, int config) {
+  return to_status(cuFuncSetCacheConfig(from_native<CUfunction>(fn), static_cast<CUfunc_cache>(config)));
+}
+
 Status CudaBackend::occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags,
                                          int* blocks) {
   int n = 0;
