@@ -288,7 +288,9 @@ def compare(native_path, vgpu_path):
     nat, vg = torch.load(native_path), torch.load(vgpu_path)
     rows, bad, native_failed = [], 0, 0
     for name in nat:
-        n, v = nat[name], vg.get(name, {"ok": False, "error": "not run", "ms": float("nan"), "out": {}})
+        n = nat[name]
+        v = vg.get(name, {"ok": False, "error": "not reached (the vgpu run ended before it)", "ms": float("nan"),
+                          "out": {}})
         if not n["ok"]:
             verdict = "native failed: " + n["error"]
             native_failed += 1
@@ -326,7 +328,7 @@ def main():
         for fn in CASES:
             results[fn.__name__] = r = run_one(fn)
             print(f"{fn.__name__:<20} {'ok' if r['ok'] else 'FAIL ' + r['error']} ({r['ms']:.0f} ms)", flush=True)
-        torch.save(results, sys.argv[2])
+            torch.save(results, sys.argv[2])  # after every case: a run cut short still leaves what it did
     elif cmd == "case":
         fn = {"expandable_child": expandable_child}.get(sys.argv[2]) or next(f for f in CASES if f.__name__ == sys.argv[2])
         torch.save(run_one(fn), sys.argv[3])
