@@ -184,6 +184,10 @@ Status CpuBackend::lt_matmul(Native stream, const LtMatmulReq& r, int* blas_stat
       (p.aux && !span_bytes(p.m, p.n, p.aux_ld, elem_size(p.aux_e), &span_aux)))
     return st::kIllegalAddress;
   const bool reads_ab = p.k > 0 && alpha != 0.0f;
+  // The float accumulator is m x n: sized only once D is known to be real
+  // device memory of at least m x n elements, so a guest's dimensions alone
+  // cannot make the worker allocate without bound.
+  if (dev(r.d, span_d, kWrite) == nullptr) return st::kIllegalAddress;
   std::vector<float> acc(static_cast<size_t>(p.m) * static_cast<size_t>(p.n));
   for (int64_t i = 0; i < p.batch; ++i) {
     uint64_t pa, pb, pc, pd, pbias = 0, paux = 0;
