@@ -188,8 +188,14 @@ class CudaBackend final : public Backend {
   // the algos the heuristic handed out, the only ones a matmul may name.
   cublasLtHandle_t lt_ = nullptr;
   std::set<std::array<uint64_t, 8>> lt_algos_;
+  // Real descriptors by the problem's bytes: a model's layers repeat the same
+  // few problems, and making descriptors anew costs microseconds per GEMM on
+  // the executor. Owned here, deleted by lt_close().
+  struct LtObjects;
+  std::unordered_map<std::string, LtObjects*> lt_problems_;
   cublasStatus_t lt_open();
   void lt_close();
+  cublasStatus_t lt_objects(const LtProblem& p, LtObjects** out);
 
   // ---- teardown helpers
   void destroy_all();

@@ -1,13 +1,15 @@
 // CudaBackend: cuBLASLt. The guest's descriptors arrive as attribute values
-// (ops.h, LtProblem); each call makes real descriptors from them, replaying
-// the attributes the guest set, and destroys them again. Creating descriptors
-// is host CPU work of a few microseconds and keeps no state that could go
-// stale; the guest is never waiting for it (matmuls are posted).
+// (ops.h, LtProblem); real descriptors are made from them, replaying the
+// attributes the guest set, and kept by the problem's bytes (lt_objects), so
+// a model's repeated GEMMs cost one cuBLASLt call each on the executor.
 //
 // Algos are cuBLASLt's opaque bytes. A matmul may only name one that this
 // session's heuristic returned: the bytes come from the guest, and cuBLASLt
 // was never meant to run a forged configuration.
 #include <cstring>
+#include <memory>
+#include <string>
+#include <type_traits>
 
 #include "cuda_backend.h"
 
@@ -17,28 +19,13 @@ namespace {
 static_assert(sizeof(cublasLtMatmulHeuristicResult_t) == sizeof(LtResult));
 static_assert(sizeof(cublasLtMatmulAlgo_t) == sizeof(LtAlgo));
 constexpr size_t kMaxRememberedAlgos = 1 << 16;
+constexpr size_t kMaxCachedProblems = 1024;  // then start over: a bound, not a working-set size
 
 inline int32_t i32(uint64_t v) {
   int32_t x;
   std::memcpy(&x, &v, 4);
   return x;
 }
-
-// Real descriptors for one call, destroyed with it.
-struct LtObjects {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t layout[4] = {};
-  cublasLtMatmulPreference_t pref = nullptr;
-  LtObjects() = default;
-  LtObjects(const LtObjects&) = delete;
-  LtObjects& operator=(const LtObjects&) = delete;
-  ~LtObjects() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    for (auto* l : layout)
-      if (l) cublasLtMatrixLayoutDestroy(l);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
-};
 
 // Attributes the create call took are skipped (`skip`); the rest that are set
 // are replayed with their sizes from the wire's table.
@@ -52,25 +39,74 @@ cublasStatus_t replay(Obj obj, const LtAttrs<N>& a, const uint8_t (&bytes)[N], u
   return CUBLAS_STATUS_SUCCESS;
 }
 
-cublasStatus_t build(const LtProblem& p, LtObjects* o) {
-  cublasStatus_t s = cublasLtMatmulDescCreate(&o->op, static_cast<cublasComputeType_t>(i32(p.desc.v[lt::kCompute])),
+}  // namespace
+
+// Real descriptors of one problem.
+struct CudaBackend::LtObjects {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t layout[4] = {};
+  LtObjects() = default;
+  LtObjects(const LtObjects&) = delete;
+  LtObjects& operator=(const LtObjects&) = delete;
+  ~LtObjects() {
+    for (auto* l : layout)
+      if (l) cublasLtMatrixLayoutDestroy(l);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+namespace {
+// Descriptors from the problem's values: `op` and `layout` get what was
+// created, also on failure (the caller destroys it).
+cublasStatus_t build(const LtProblem& p, cublasLtMatmulDesc_t* op, cublasLtMatrixLayout_t* layout) {
+  cublasStatus_t s = cublasLtMatmulDescCreate(op, static_cast<cublasComputeType_t>(i32(p.desc.v[lt::kCompute])),
                                               static_cast<cudaDataType_t>(i32(p.desc.v[lt::kScaleType])));
   if (s) return s;
   constexpr uint64_t desc_created = (1ull << lt::kCompute) | (1ull << lt::kScaleType);
-  if ((s = replay(o->op, p.desc, kLtDescAttrBytes, desc_created, &cublasLtMatmulDescSetAttribute))) return s;
+  if ((s = replay(*op, p.desc, kLtDescAttrBytes, desc_created, &cublasLtMatmulDescSetAttribute))) return s;
   const LtLayout* ls[4] = {&p.a, &p.b, &p.c, &p.d};
   constexpr uint64_t layout_created = (1ull << lt::kType) | (1ull << lt::kRows) | (1ull << lt::kCols) | (1ull << lt::kLd);
   for (int i = 0; i < 4; ++i) {
     const LtLayout& l = *ls[i];
-    if ((s = cublasLtMatrixLayoutCreate(&o->layout[i], static_cast<cudaDataType_t>(i32(l.v[lt::kType])),
+    if ((s = cublasLtMatrixLayoutCreate(&layout[i], static_cast<cudaDataType_t>(i32(l.v[lt::kType])),
                                         l.v[lt::kRows], l.v[lt::kCols], static_cast<int64_t>(l.v[lt::kLd]))))
       return s;
-    if ((s = replay(o->layout[i], l, kLtLayoutAttrBytes, layout_created, &cublasLtMatrixLayoutSetAttribute)))
+    if ((s = replay(layout[i], l, kLtLayoutAttrBytes, layout_created, &cublasLtMatrixLayoutSetAttribute)))
       return s;
   }
   return CUBLAS_STATUS_SUCCESS;
 }
+
+// A preference for one heuristic query, destroyed with it.
+struct Pref {
+  cublasLtMatmulPreference_t p = nullptr;
+  Pref() = default;
+  Pref(const Pref&) = delete;
+  Pref& operator=(const Pref&) = delete;
+  ~Pref() {
+    if (p) cublasLtMatmulPreferenceDestroy(p);
+  }
+};
 }  // namespace
+
+// The same problem (all attribute values, pointers included) is the same
+// descriptors: cuBLASLt reads them during each call and keeps nothing.
+cublasStatus_t CudaBackend::lt_objects(const LtProblem& p, LtObjects** out) {
+  static_assert(std::has_unique_object_representations_v<LtProblem>, "the key must have no padding");
+  std::string key(reinterpret_cast<const char*>(&p), sizeof p);
+  if (auto it = lt_problems_.find(key); it != lt_problems_.end()) {
+    *out = it->second;
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  auto o = std::make_unique<LtObjects>();
+  if (cublasStatus_t s = build(p, &o->op, o->layout)) return s;
+  if (lt_problems_.size() >= kMaxCachedProblems) {
+    for (auto& [k, v] : lt_problems_) delete v;
+    lt_problems_.clear();
+  }
+  *out = lt_problems_.emplace(std::move(key), o.release()).first->second;
+  return CUBLAS_STATUS_SUCCESS;
+}
 
 cublasStatus_t CudaBackend::lt_open() {
   if (lt_ != nullptr) return CUBLAS_STATUS_SUCCESS;
@@ -83,6 +119,8 @@ cublasStatus_t CudaBackend::lt_open() {
 }
 
 void CudaBackend::lt_close() {
+  for (auto& [k, v] : lt_problems_) delete v;
+  lt_problems_.clear();
   if (lt_ != nullptr) cublasLtDestroy(lt_);
   lt_ = nullptr;
   lt_algos_.clear();
@@ -91,16 +129,17 @@ void CudaBackend::lt_close() {
 Status CudaBackend::lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) {
   out->count = 0;
   if ((out->status = lt_open()) != CUBLAS_STATUS_SUCCESS) return st::kOk;
-  LtObjects o;
-  if ((out->status = build(r.p, &o)) != CUBLAS_STATUS_SUCCESS) return st::kOk;
-  if ((out->status = cublasLtMatmulPreferenceCreate(&o.pref)) != CUBLAS_STATUS_SUCCESS) return st::kOk;
-  if ((out->status = replay(o.pref, r.pref, kLtPrefAttrBytes, 0, &cublasLtMatmulPreferenceSetAttribute)) !=
+  LtObjects* o = nullptr;
+  if ((out->status = lt_objects(r.p, &o)) != CUBLAS_STATUS_SUCCESS) return st::kOk;
+  Pref pref;
+  if ((out->status = cublasLtMatmulPreferenceCreate(&pref.p)) != CUBLAS_STATUS_SUCCESS) return st::kOk;
+  if ((out->status = replay(pref.p, r.pref, kLtPrefAttrBytes, 0, &cublasLtMatmulPreferenceSetAttribute)) !=
       CUBLAS_STATUS_SUCCESS)
     return st::kOk;
   cublasLtMatmulHeuristicResult_t res[kLtMaxResults] = {};
   int count = 0;
-  out->status = cublasLtMatmulAlgoGetHeuristic(lt_, o.op, o.layout[0], o.layout[1], o.layout[2], o.layout[3],
-                                               o.pref, r.requested, res, &count);
+  out->status = cublasLtMatmulAlgoGetHeuristic(lt_, o->op, o->layout[0], o->layout[1], o->layout[2], o->layout[3],
+                                               pref.p, r.requested, res, &count);
   if (out->status != CUBLAS_STATUS_SUCCESS) return st::kOk;
   if (count < 0 || count > r.requested) count = 0;
   for (int i = 0; i < count; ++i) {
@@ -135,8 +174,8 @@ Status CudaBackend::lt_matmul(Native stream, const LtMatmulReq& r, int* blas_sta
     std::memcpy(&a, r.algo.data, sizeof a);
     algo = &a;
   }
-  LtObjects o;
-  if ((*blas_status = build(r.p, &o)) != CUBLAS_STATUS_SUCCESS) return st::kOk;
+  LtObjects* o = nullptr;
+  if ((*blas_status = lt_objects(r.p, &o)) != CUBLAS_STATUS_SUCCESS) return st::kOk;
 
   // cublasLtPointerMode_t: HOST 0, DEVICE 1, DEVICE_VECTOR 2,
   // ALPHA_DEVICE_VECTOR_BETA_ZERO 3, ALPHA_DEVICE_VECTOR_BETA_HOST 4.
@@ -152,8 +191,8 @@ Status CudaBackend::lt_matmul(Native stream, const LtMatmulReq& r, int* blas_sta
   const void* pa = mode == 0 ? alpha : addr(alpha);
   const void* pb = (mode == 1 || mode == 2) ? addr(beta) : beta;
   auto ptr = [](DevPtr p) { return reinterpret_cast<void*>(static_cast<uintptr_t>(p)); };
-  *blas_status = cublasLtMatmul(lt_, o.op, pa, ptr(r.a), o.layout[0], ptr(r.b), o.layout[1], pb, ptr(r.c),
-                                o.layout[2], ptr(r.d), o.layout[3], algo, ptr(r.workspace),
+  *blas_status = cublasLtMatmul(lt_, o->op, pa, ptr(r.a), o->layout[0], ptr(r.b), o->layout[1], pb, ptr(r.c),
+                                o->layout[2], ptr(r.d), o->layout[3], algo, ptr(r.workspace),
                                 static_cast<size_t>(r.workspace_bytes), to_cu_stream(stream));
   return st::kOk;
 }
