@@ -50,7 +50,10 @@ struct Empty {
 // Bumped whenever a request or reply layout changes: the host refuses a
 // guest built against another layout (Hello fails) instead of misreading it.
 // 2: HelloRep carries the host's driver and NVML version texts.
-// 3: NvmlRep carries every NVML figure with its own status; NvmlProcesses, NvmlFieldValues.
+// 3: NvmlRep carries every NVML figure with its own status; NvmlProcesses,
+//    NvmlFieldValues; cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate
+//    carries flags; GraphNodeCount; ThreadCaptureMode; StreamWriteValue;
+//    TensorMapEncode.
 inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
@@ -169,6 +172,16 @@ struct StreamWaitEventReq {
   uint32_t flags;
   uint32_t reserved;
   VGPU_TRACE("stream={} event={} flags={}", stream, event, flags)
+};
+// cuStreamWriteValue32/64: the device stores `value` (4 or 8 bytes) at the
+// device address `addr` once the stream's earlier work is done.
+struct StreamWriteValueReq {
+  Handle stream;
+  DevPtr addr;
+  uint64_t value;
+  uint32_t bytes;  // 4 or 8
+  uint32_t flags;  // CUstreamWriteValue_flags
+  VGPU_TRACE("stream={} addr={:#x} value={:#x} bytes={} flags={}", stream, addr, value, bytes, flags)
 };
 struct BeginCaptureReq {
   Handle stream;
@@ -319,6 +332,20 @@ struct GraphReq {
   Handle graph;
   VGPU_TRACE("graph={}", graph)
 };
+struct GraphInstantiateReq {
+  Handle graph;
+  uint64_t flags;  // CUgraphInstantiate_flags
+  VGPU_TRACE("graph={} flags={:#x}", graph, flags)
+};
+// The sending thread's capture mode (CUstreamCaptureMode), as
+// cuThreadExchangeStreamCaptureMode sets it. CUDA keeps the mode per thread;
+// the host keeps it per channel (one channel per guest thread) and puts it on
+// its executor thread before it runs that channel's records.
+struct CaptureModeReq {
+  uint32_t mode;
+  uint32_t reserved;
+  VGPU_TRACE("mode={}", mode)
+};
 struct GraphExecUpdateReq {
   Handle exec;
   Handle graph;
@@ -388,6 +415,109 @@ struct BlasRep {
   int32_t status;  // cublasStatus_t
   float value;     // Sdot / Snrm2 result in host pointer mode
 };
+
+// ---- cuBLASLt -----------------------------------------------------------------
+// Matmul descriptors, matrix layouts and preferences are guest objects: PyTorch
+// builds a fresh set for every GEMM, so host objects would cost several round
+// trips per GEMM where now there are none. Each object is its attributes'
+// values, indexed by cuBLASLt's own attribute numbers, with a mask of those the
+// caller set (or that the create call set); the host replays the set ones onto
+// real descriptors (CUDA backend) or reads the values (CPU backend). A value
+// sits in the low bytes of its slot, as many bytes as kLt*AttrBytes says; 0
+// bytes means an attribute we do not carry (the guest refuses to set it).
+// Device pointers (bias, aux, scale, amax) are attribute values like any other.
+inline constexpr uint32_t kLtDescAttrs = 40, kLtLayoutAttrs = 10, kLtPrefAttrs = 14;
+template <uint32_t N>
+struct LtAttrs {
+  uint64_t set;  // bit i: v[i] was set
+  uint64_t v[N];
+};
+using LtDesc = LtAttrs<kLtDescAttrs>;
+using LtLayout = LtAttrs<kLtLayoutAttrs>;
+using LtPref = LtAttrs<kLtPrefAttrs>;
+// cublasLtMatmulDescAttributes_t: 0-7 int32 (compute, scale, pointer mode,
+// transa/b/c, fill mode, epilogue), 8 bias pointer, 10 bias batch stride, 11
+// aux pointer, 12/13 aux ld/batch stride, 14 alpha vector batch stride, 15 SM
+// count target, 17-21 A/B/C/D scale and amax D pointers, 22 aux type, 23/24
+// aux scale/amax pointers, 25 fast accumulation (int8), 26 bias type, 31-35
+// scale modes, 36 D out scale pointer, 37 its mode. 38 (an emulation
+// descriptor, a guest object of cuBLASLt's) is not carried.
+inline constexpr uint8_t kLtDescAttrBytes[kLtDescAttrs] = {
+    4, 4, 4, 4, 4, 4, 4, 4, 8, 0, 8, 8, 8, 8, 8, 4, 0, 8, 8, 8,
+    8, 8, 4, 8, 8, 1, 4, 0, 0, 0, 0, 4, 4, 4, 4, 4, 8, 4, 0, 0};
+// The pointer-valued ones (the heuristic sees only their alignment).
+inline constexpr uint64_t kLtDescPointerAttrs =
+    (1ull << 8) | (1ull << 11) | (0x1full << 17) | (1ull << 23) | (1ull << 24) | (1ull << 36);
+// cublasLtMatrixLayoutAttribute_t: type, order, rows, cols, ld, batch count,
+// strided batch offset, plane offset, batch mode.
+inline constexpr uint8_t kLtLayoutAttrBytes[kLtLayoutAttrs] = {4, 4, 8, 8, 8, 4, 8, 8, 4, 0};
+// cublasLtMatmulPreferenceAttributes_t: search mode, max workspace, reduction
+// scheme mask, min alignment of A/B/C/D, max waves (float), impl mask.
+inline constexpr uint8_t kLtPrefAttrBytes[kLtPrefAttrs] = {4, 8, 0, 4, 0, 4, 4, 4, 4, 4, 0, 0, 8, 0};
+template <uint32_t N>
+constexpr uint64_t lt_carried_mask(const uint8_t (&bytes)[N]) {
+  uint64_t m = 0;
+  for (uint32_t i = 0; i < N; ++i)
+    if (bytes[i] != 0) m |= 1ull << i;
+  return m;
+}
+// Attribute numbers the host reads by name.
+namespace lt {
+inline constexpr uint32_t kCompute = 0, kScaleType = 1, kPointerMode = 2, kTransA = 3, kTransB = 4, kTransC = 5,
+                          kFillMode = 6, kEpilogue = 7, kBias = 8, kBiasBatchStride = 10, kAux = 11, kAuxLd = 12,
+                          kAuxBatchStride = 13, kAuxType = 22, kBiasType = 26;
+inline constexpr uint32_t kType = 0, kOrder = 1, kRows = 2, kCols = 3, kLd = 4, kBatchCount = 5,
+                          kBatchOffset = 6, kPlaneOffset = 7, kBatchMode = 8;
+}  // namespace lt
+struct LtProblem {
+  LtDesc desc;
+  LtLayout a, b, c, d;
+};
+// cublasLtMatmulAlgo_t, opaque; the host accepts only algos it handed out.
+struct LtAlgo {
+  uint64_t data[8];
+};
+// cublasLtMatmulHeuristicResult_t, field for field.
+struct LtResult {
+  LtAlgo algo;
+  uint64_t workspace_bytes;
+  int32_t state;  // cublasStatus_t
+  float waves;
+  int32_t reserved[4];
+};
+static_assert(sizeof(LtResult) == 96);
+inline constexpr int32_t kLtMaxResults = 16;
+struct LtHeuristicReq {
+  LtProblem p;
+  LtPref pref;
+  int32_t requested;  // 1..kLtMaxResults
+  uint32_t reserved;
+  VGPU_TRACE("compute={} epilogue={} a={}x{} b={}x{} d={}x{} requested={}", p.desc.v[lt::kCompute],
+             p.desc.v[lt::kEpilogue], p.a.v[lt::kRows], p.a.v[lt::kCols], p.b.v[lt::kRows], p.b.v[lt::kCols],
+             p.d.v[lt::kRows], p.d.v[lt::kCols], requested)
+};
+struct LtHeuristicRep {
+  int32_t status;  // cublasStatus_t
+  int32_t count;
+  LtResult results[kLtMaxResults];
+};
+struct LtMatmulReq {
+  Handle stream;
+  LtProblem p;
+  LtAlgo algo;
+  uint32_t has_algo;  // 0: cuBLASLt picks (algo == NULL)
+  uint32_t reserved;
+  DevPtr a, b, c, d, workspace;
+  uint64_t workspace_bytes;
+  // Scalars of the scale type by value, or device addresses in the first 8
+  // bytes where the descriptor's pointer mode says so.
+  uint8_t alpha[16], beta[16];
+  VGPU_TRACE("stream={} compute={} epilogue={} a={:#x} b={:#x} c={:#x} d={:#x} m={} n={} ws={}", stream,
+             p.desc.v[lt::kCompute], p.desc.v[lt::kEpilogue], a, b, c, d, p.d.v[lt::kRows], p.d.v[lt::kCols],
+             workspace_bytes)
+};
+static_assert(sizeof(LtDesc) == 328 && sizeof(LtLayout) == 88 && sizeof(LtPref) == 120);
+static_assert(sizeof(LtMatmulReq) == 8 + sizeof(LtProblem) + 64 + 8 + 48 + 32);
 
 // ---- NVML ---------------------------------------------------------------------
 // The guest's libnvidia-ml answers from the host's real NVML through these
@@ -539,6 +669,7 @@ struct TensorMapRep {
   X(StreamSynchronize, kSync, StreamReq, Empty)                       \
   X(StreamQuery, kSync, StreamReq, Empty)                             \
   X(StreamWaitEvent, kPosted, StreamWaitEventReq, Empty)              \
+  X(StreamWriteValue, kPosted, StreamWriteValueReq, Empty)            \
   X(StreamBeginCapture, kSync, BeginCaptureReq, Empty)                \
   X(StreamEndCapture, kSync, StreamReq, HandleRep)                    \
   X(StreamCaptureStatus, kSync, StreamReq, CaptureStatusRep)          \
@@ -566,7 +697,9 @@ struct TensorMapRep {
   X(MemUnmap, kSync, AddressRangeReq, Empty)                          \
   X(MemSetAccess, kSync, MemSetAccessReq, Empty)                      \
   X(MemGranularity, kSync, MemCreateReq, IntRep)                      \
-  X(GraphInstantiate, kSync, GraphReq, HandleRep)                     \
+  X(GraphInstantiate, kSync, GraphInstantiateReq, HandleRep)          \
+  X(GraphNodeCount, kSync, GraphReq, IntRep)                          \
+  X(ThreadCaptureMode, kPosted, CaptureModeReq, Empty)                \
   X(GraphExecUpdate, kSync, GraphExecUpdateReq, GraphExecUpdateRep)   \
   X(GraphLaunch, kPosted, GraphLaunchReq, Empty)                      \
   X(GraphExecDestroy, kSync, GraphReq, Empty)                         \
@@ -576,6 +709,8 @@ struct TensorMapRep {
   X(BlasGemm, kPosted, GemmReq, Empty)                                \
   X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
   X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
+  X(LtHeuristic, kSync, LtHeuristicReq, LtHeuristicRep)               \
+  X(LtMatmul, kPosted, LtMatmulReq, Empty)                            \
   X(NvmlQuery, kSync, NvmlQueryReq, NvmlRep)                          \
   X(NvmlProcesses, kSync, Empty, NvmlProcessesRep)                    \
   X(NvmlFieldValues, kSync, NvmlFieldValuesReq, NvmlFieldValuesRep)   \

@@ -77,6 +77,8 @@ class Backend {
   virtual Status stream_write_value(Native, uint64_t /*device_addr*/, uint64_t /*value*/) {
     return st::kNotSupported;
   }
+  // The guest's cuStreamWriteValue32/64 (bytes 4 or 8) to device memory.
+  virtual Status stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) = 0;
   virtual Status stream_wait_event(Native s, Native e, uint32_t flags) = 0;
   virtual Status event_create(uint32_t flags, Native* out) = 0;
   virtual Status event_destroy(Native e) = 0;
@@ -95,7 +97,12 @@ class Backend {
   virtual Status begin_capture(Native s, uint32_t mode) = 0;
   virtual Status end_capture(Native s, Native* graph) = 0;
   virtual Status capture_status(Native s, uint32_t* status, uint64_t* id) = 0;
-  virtual Status graph_instantiate(Native graph, Native* exec) = 0;
+  virtual Status graph_instantiate(Native graph, uint64_t flags, Native* exec) = 0;
+  virtual Status graph_node_count(Native graph, uint64_t* count) = 0;
+  // Sets the executor thread's stream capture mode (CUstreamCaptureMode) for
+  // the records that follow. Where no capture can exist (the CPU backend
+  // refuses capture) the mode governs nothing, and the default is right.
+  virtual Status set_capture_mode(uint32_t) { return st::kOk; }
   virtual Status graph_exec_update(Native exec, Native graph, int32_t* result) = 0;
   virtual Status graph_launch(Native exec, Native s) = 0;
   virtual Status graph_exec_destroy(Native exec) = 0;
@@ -117,6 +124,7 @@ class Backend {
   // `params` is the packed argument buffer laid out as module_function reported.
   virtual Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) = 0;
 
+
   // Virtual memory management.
   virtual Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) = 0;
   virtual Status va_free(DevPtr ptr, uint64_t size) = 0;
@@ -135,6 +143,13 @@ class Backend {
   virtual Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) = 0;
   virtual Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) = 0;
   virtual Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) = 0;
+  // cuBLASLt, on the session's one cuBLASLt handle (cuBLASLt keeps no per-call
+  // state in its handle: the stream comes with each matmul). The handler has
+  // checked that only carried attributes are set (kLt*AttrBytes) and that
+  // 1 <= requested <= kLtMaxResults. lt_heuristic fills out->status/count/results;
+  // lt_matmul must refuse an algo that lt_heuristic did not hand out.
+  virtual Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) = 0;
+  virtual Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) = 0;
 
   // NVML figures of the device, each with the host NVML's status (ops.h,
   // NvmlFig); a backend without NVML sets every status to NOT_SUPPORTED.

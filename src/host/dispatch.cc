@@ -57,6 +57,7 @@ std::string describe(const std::byte* payload, uint32_t n) {
 
 Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t n, std::byte* reply, uint32_t cap,
                 uint32_t* reply_len) {
+  apply_capture_mode(c);
   switch (static_cast<Op>(op)) {
 #define VGPU_CASE(name, mode, req, rep) \
   case Op::name:                        \

@@ -57,6 +57,11 @@ struct Call {
 VGPU_OPS(VGPU_DECLARE_HANDLER)
 #undef VGPU_DECLARE_HANDLER
 
+// Puts the record's channel's stream capture mode on the executor thread
+// (handlers_stream.cc), so that each guest thread's calls run in its own mode
+// as in CUDA. Costs a compare when nothing changed.
+void apply_capture_mode(Call& c);
+
 // Decodes `payload` for `op`, runs the handler, writes a Sync op's reply
 // struct to reply[0..] (variable bytes after it). *reply_len gets the total.
 Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t payload_bytes, std::byte* reply,

@@ -3,13 +3,22 @@
 
 namespace vgpu::host {
 
-Status on_GraphInstantiate(Call& c, const GraphReq& r, HandleRep& out) {
+Status on_GraphInstantiate(Call& c, const GraphInstantiateReq& r, HandleRep& out) {
   const auto* e = c.s.handles.find(Kind::kGraph, r.graph);
   if (!e) return st::kInvalidHandle;
   Native x;
-  Status s = c.s.be->graph_instantiate(e->native, &x);
+  Status s = c.s.be->graph_instantiate(e->native, r.flags, &x);
   if (s != st::kOk) return s;
   return c.s.adopt(&out.handle, Kind::kGraphExec, x, [&](Native n) { c.s.be->graph_exec_destroy(n); });
+}
+
+Status on_GraphNodeCount(Call& c, const GraphReq& r, IntRep& out) {
+  const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
+  if (!g) return st::kInvalidHandle;
+  uint64_t n = 0;
+  Status s = c.s.be->graph_node_count(g->native, &n);
+  out.value = static_cast<int64_t>(n);
+  return s;
 }
 
 Status on_GraphExecUpdate(Call& c, const GraphExecUpdateReq& r, GraphExecUpdateRep& out) {

@@ -140,6 +140,7 @@ Status on_FuncSetAttribute(Call& c, const FuncAttrReq& r, Empty&) {
   return c.s.be->func_set_attribute(e->native, r.attr, r.value);
 }
 
+
 Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
   const auto* e = c.s.handles.find(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
@@ -170,5 +171,6 @@ Status on_Launch(Call& c, const LaunchReq& r, Empty&) {
   if (s == st::kOk) c.s.count(&SlotStats::launches);
   return s;
 }
+
 
 }  // namespace vgpu::host

@@ -52,6 +52,13 @@ Status on_StreamWaitEvent(Call& c, const StreamWaitEventReq& r, Empty&) {
   return c.s.be->stream_wait_event(n, ev, r.flags);
 }
 
+Status on_StreamWriteValue(Call& c, const StreamWriteValueReq& r, Empty&) {
+  if (r.bytes != 4 && r.bytes != 8) return st::kInvalidValue;
+  Native n;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  return c.s.be->stream_store(n, r.addr, r.value, r.bytes, r.flags);
+}
+
 Status on_StreamBeginCapture(Call& c, const BeginCaptureReq& r, Empty&) {
   Native n;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
@@ -65,6 +72,24 @@ Status on_StreamEndCapture(Call& c, const StreamReq& r, HandleRep& out) {
   if (s != st::kOk || !g) return s;
   // The capture has ended either way; without an id the graph cannot be used.
   return c.s.adopt(&out.handle, Kind::kGraph, g, [&](Native x) { c.s.be->graph_destroy(x); });
+}
+
+void apply_capture_mode(Call& c) {
+  const uint32_t want = c.channel < c.s.capture_modes.size() ? c.s.capture_modes[c.channel] : 0;
+  if (want == c.s.executor_capture_mode) return;
+  // Values were checked when they arrived; a backend refusing one leaves the
+  // executor as it was, and the next record tries again.
+  if (c.s.be->set_capture_mode(want) == st::kOk) c.s.executor_capture_mode = want;
+}
+
+// Posted: the guest answers cudaThreadExchangeStreamCaptureMode itself (the
+// old mode is its own state); the host only needs the new one.
+Status on_ThreadCaptureMode(Call& c, const CaptureModeReq& r, Empty&) {
+  if (r.mode > 2) return st::kInvalidValue;  // GLOBAL, THREAD_LOCAL, RELAXED
+  if (c.channel >= c.s.capture_modes.size()) c.s.capture_modes.resize(c.channel + 1, 0);
+  c.s.capture_modes[c.channel] = r.mode;
+  apply_capture_mode(c);
+  return st::kOk;
 }
 
 Status on_StreamCaptureStatus(Call& c, const StreamReq& r, CaptureStatusRep& out) {

@@ -68,6 +68,11 @@ struct Session {
   SessionLimits limits = SessionLimits::from_env();
   HandleTable handles{limits.handles};
   std::vector<Native> per_thread_streams;  // by channel, created on first use
+  // Stream capture mode (CUstreamCaptureMode) by channel, as each guest
+  // thread set it (0, global, until it does), and the mode the executor
+  // thread has now; dispatch() makes them agree before each record.
+  std::vector<uint32_t> capture_modes;
+  uint32_t executor_capture_mode = 0;
   Status async_error = st::kOk;            // first unreported error of a posted call
   bool bye = false;                        // the guest said goodbye
 

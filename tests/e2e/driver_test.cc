@@ -893,6 +893,55 @@ TEST_F(Driver, GetProcAddressReturnsOurFunctions) {
   EXPECT_EQ(CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND, q);
 }
 
+// PyTorch's c10::cuda::DriverAPI resolves these by version and asserts on a
+// missing one; the stream store is real, TMA encoding belongs to a GPU.
+TEST_F(Driver, PyTorchDriverEntryPoints) {
+  for (const char* name : {"cuDeviceGetAttribute", "cuMemAddressReserve", "cuMemRelease", "cuMemMap",
+                           "cuMemAddressFree", "cuMemSetAccess", "cuMemUnmap", "cuMemCreate",
+                           "cuMemGetAllocationGranularity", "cuMemExportToShareableHandle",
+                           "cuMemImportFromShareableHandle", "cuMemRetainAllocationHandle",
+                           "cuMemGetAllocationPropertiesFromHandle", "cuMemsetD32Async", "cuStreamWriteValue32",
+                           "cuGetErrorString", "cuTensorMapEncodeTiled", "cuGreenCtxCreate"}) {
+    void* fn = nullptr;
+    EXPECT_EQ(CUDA_SUCCESS, cuGetProcAddress(name, &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT, nullptr)) << name;
+  }
+  void* fn = nullptr;
+  CU_OK(cuGetProcAddress("cuStreamWriteValue32", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT, nullptr));
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "cuStreamWriteValue32_v2"), fn);
+  CUdeviceptr p = 0;
+  CU_OK(cuMemAlloc(&p, 64));
+  CU_OK(cuMemsetD8(p, 0, 64));
+  CUstream s = nullptr;
+  CU_OK(cuStreamCreate(&s, 0));
+  CU_OK(cuStreamWriteValue32(s, p + 8, 0xfeedbeefu, 0));
+  CU_OK(cuStreamWriteValue64(s, p + 16, 0x0123456789abcdefull, 0));
+  CU_OK(cuStreamSynchronize(s));
+  uint32_t w[8] = {};
+  CU_OK(cuMemcpyDtoH(w, p, sizeof w));
+  EXPECT_EQ(w[2], 0xfeedbeefu);
+  EXPECT_EQ(w[4], 0x89abcdefu);
+  EXPECT_EQ(w[5], 0x01234567u);
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuStreamWriteValue32(s, p, 1, 0x80));  // unknown flag
+  CU_OK(cuStreamDestroy(s));
+
+  alignas(64) CUtensorMap map{};
+  const cuuint64_t dims[2] = {64, 64}, strides[1] = {64 * 4};
+  const cuuint32_t box[2] = {16, 16}, estr[2] = {1, 1};
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE,
+            cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 0, reinterpret_cast<void*>(p), dims, strides,
+                                   box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                   CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+  // The CPU backend has no kernel that could read one: refused, not faked.
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED,
+            cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, reinterpret_cast<void*>(p), dims, strides,
+                                   box, estr, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                                   CU_TENSOR_MAP_L2_PROMOTION_NONE, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+  CUgreenCtx g = nullptr;
+  CUdevResourceDesc desc = nullptr;
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuGreenCtxCreate(&g, desc, dev_, 0));
+  CU_OK(cuMemFree(p));
+}
+
 TEST_F(Driver, ErrorStrings) {
   const char* s = nullptr;
   CU_OK(cuGetErrorName(CUDA_ERROR_INVALID_HANDLE, &s));

@@ -666,6 +666,32 @@ TEST(Streams, CaptureStatus) {
   ASSERT_CUDA(cudaStreamDestroy(s));
 }
 
+// The mode is the calling thread's: exchanging returns the previous one, and
+// another thread still has the default (global).
+TEST(Streams, CaptureModeIsPerThread) {
+  cudaStreamCaptureMode m = cudaStreamCaptureModeRelaxed;
+  ASSERT_CUDA(cudaThreadExchangeStreamCaptureMode(&m));
+  EXPECT_EQ(m, cudaStreamCaptureModeGlobal);
+  cudaStreamCaptureMode other = cudaStreamCaptureModeThreadLocal;
+  std::thread([&] { ASSERT_CUDA(cudaThreadExchangeStreamCaptureMode(&other)); }).join();
+  EXPECT_EQ(other, cudaStreamCaptureModeGlobal);
+  // The host runs this thread's calls in relaxed mode now; they still work.
+  void* p = nullptr;
+  ASSERT_CUDA(cudaMalloc(&p, 256));
+  ASSERT_CUDA(cudaFree(p));
+  m = cudaStreamCaptureModeGlobal;
+  ASSERT_CUDA(cudaThreadExchangeStreamCaptureMode(&m));
+  EXPECT_EQ(m, cudaStreamCaptureModeRelaxed);
+  auto bad = static_cast<cudaStreamCaptureMode>(7);
+  EXPECT_EQ(cudaThreadExchangeStreamCaptureMode(&bad), cudaErrorInvalidValue);
+  cudaGetLastError();
+  // Node handles do not cross the wire: refused, not faked.
+  size_t count = 0;
+  cudaGraphNode_t nodes[2];
+  EXPECT_EQ(cudaGraphGetNodes(nullptr, nodes, &count), cudaErrorNotSupported);
+  cudaGetLastError();
+}
+
 // ---- symbols --------------------------------------------------------------------------------------
 TEST(Symbols, CpuBackendRefusesModuleGlobals) {
   SKIP_UNLESS_CPU();
@@ -746,6 +772,7 @@ TEST(Launch, CpuBackendRefusesKernelsAndLastErrorReportsIt) {
   EXPECT_EQ(cudaLaunchKernelExC(&cfg, cudart_test::add_stub(), args), cudaErrorNotSupported);
   cudaFuncAttributes fa{};
   EXPECT_EQ(cudaFuncGetAttributes(&fa, cudart_test::add_stub()), cudaErrorNotSupported);
+  EXPECT_EQ(cudaFuncSetCacheConfig(cudart_test::add_stub(), cudaFuncCachePreferL1), cudaErrorNotSupported);
   // The process and the device stay usable.
   cudaGetLastError();
   ASSERT_CUDA(cudaMemset(d, 0, 16));
@@ -814,6 +841,7 @@ TEST(Launch, GpuKernelsRun) {
 
   cudaFuncAttributes fa{};
   ASSERT_CUDA(cudaFuncGetAttributes(&fa, cudart_test::add_stub()));
+  ASSERT_CUDA(cudaFuncSetCacheConfig(cudart_test::add_stub(), cudaFuncCachePreferShared));
   EXPECT_GT(fa.maxThreadsPerBlock, 0);
   int blocks = 0;
   ASSERT_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, cudart_test::add_stub(), 128, 0));
@@ -826,13 +854,33 @@ TEST(Launch, GpuKernelsRun) {
   ASSERT_CUDA(cudaMemcpyToSymbol(cudart_test::coeffs_symbol(), c, sizeof c));
   cudaStream_t s = nullptr;
   ASSERT_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  // PyTorch's pattern: a cudaMalloc during a global-mode capture, inside a
+  // relaxed-mode guard, is allowed and leaves the capture intact.
+  ASSERT_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  ASSERT_CUDA(cudaThreadExchangeStreamCaptureMode(&mode));
+  void* during = nullptr;
+  ASSERT_CUDA(cudaMalloc(&during, 1 << 20));
+  ASSERT_CUDA(cudaThreadExchangeStreamCaptureMode(&mode));
+  cudart_test::launch_fill(x, 2.0f, n, s);
+  cudaGraph_t g0 = nullptr;
+  ASSERT_CUDA(cudaStreamEndCapture(s, &g0));
+  size_t nodes = 0;
+  ASSERT_CUDA(cudaGraphGetNodes(g0, nullptr, &nodes));
+  EXPECT_EQ(nodes, 1u);
+  ASSERT_CUDA(cudaGraphDestroy(g0));
+  ASSERT_CUDA(cudaFree(during));
+
   ASSERT_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
   cudart_test::launch_fill(x, 2.0f, n, s);
   cudart_test::launch_scale(x, n, s);
   cudaGraph_t g = nullptr;
   ASSERT_CUDA(cudaStreamEndCapture(s, &g));
+  ASSERT_CUDA(cudaGraphGetNodes(g, nullptr, &nodes));
+  EXPECT_EQ(nodes, 2u);
   cudaGraphExec_t ge = nullptr;
-  ASSERT_CUDA(cudaGraphInstantiate(&ge, g, 0));
+  // As PyTorch instantiates.
+  ASSERT_CUDA(cudaGraphInstantiateWithFlags(&ge, g, cudaGraphInstantiateFlagAutoFreeOnLaunch));
   ASSERT_CUDA(cudaGraphLaunch(ge, s));
   ASSERT_CUDA(cudaGraphLaunch(ge, s));
   ASSERT_CUDA(cudaStreamSynchronize(s));

@@ -369,7 +369,7 @@ TEST_F(CpuBackendTest, CaptureAndGraphsAreRefused) {
   EXPECT_EQ(status, 0u);  // not capturing
   EXPECT_EQ(be.end_capture(s, &g), st::kNotSupported);
   int32_t res;
-  EXPECT_EQ(be.graph_instantiate(1, &g), st::kNotSupported);
+  EXPECT_EQ(be.graph_instantiate(1, 0, &g), st::kNotSupported);
   EXPECT_EQ(be.graph_exec_update(1, 1, &res), st::kNotSupported);
   EXPECT_EQ(be.graph_launch(1, s), st::kNotSupported);
   EXPECT_EQ(be.graph_exec_destroy(1), st::kNotSupported);

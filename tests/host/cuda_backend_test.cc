@@ -371,7 +371,7 @@ TEST_F(CudaBackendTest, CaptureAndGraphs) {
   EXPECT_EQ(out[0], 0) << "captured work must not run";
 
   Native exec = 0;
-  ASSERT_EQ(be_->graph_instantiate(graph, &exec), st::kOk);
+  ASSERT_EQ(be_->graph_instantiate(graph, 0, &exec), st::kOk);
   ASSERT_EQ(be_->graph_launch(exec, s), st::kOk);
   ASSERT_EQ(sync(s), st::kOk);
   for (uint64_t i = 0; i < n; ++i) ASSERT_EQ(out[i], 0x5A) << i;

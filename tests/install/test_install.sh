@@ -145,7 +145,7 @@ fi
 # Usage errors: exit 2.
 errs=""
 run --root "$ROOT" --lib-dir "$OURS"
-[[ $RC == 2 && $OUT == *"--ollama PREFIX is required"* ]] || errs+="no --ollama: rc=$RC $OUT"$'\n'
+[[ $RC == 2 && $OUT == *"--ollama PREFIX or --python VENV is required"* ]] || errs+="no --ollama: rc=$RC $OUT"$'\n'
 run --root "$ROOT" --lib-dir "$OURS" --ollama /usr/local --bogus
 [[ $RC == 2 && $OUT == *"unknown argument"* ]] || errs+="unknown option: rc=$RC $OUT"$'\n'
 run --root "$ROOT" --lib-dir "$OURS" --ollama /usr/local --region relative/path
@@ -374,6 +374,32 @@ if [[ $rc1 == 0 && $rc2 == 0 && $placed == 0 && $out2 == *"changed since vgpu-in
 else
   fail "Ollama update" "rc=$rc1/$rc2/$RC placed=$placed $out2"$'\n'"$OUT"
 fi
+
+# --python: a venv's pip-installed NVIDIA libraries (site-packages/nvidia/cu13/lib)
+# become ours, other NVIDIA libraries stay, uninstall restores the venv exactly.
+R4=$T/root4
+mkdir -p "$R4/venv/lib/python3.12/site-packages/nvidia/cu13/lib" "$R4/usr/lib/x86_64-linux-gnu"
+V4=$R4/venv/lib/python3.12/site-packages/nvidia/cu13/lib
+nv "$V4" libcudart.so.13.0.96 libcudart.so.13
+nv "$V4" libcublas.so.13.1.0.3 libcublas.so.13
+printf '\177ELF NVIDIA libcufft\n' >"$V4/libcufft.so.12"
+VPRISTINE=$(listing "$R4")
+run --root "$R4" --lib-dir "$OURS" --python /venv
+rc1=$RC out1=$OUT
+cmp -s "$V4/libcudart.so.13" "$OURS/libcudart.so.13" && cmp -s "$V4/libcublasLt.so.13" "$OURS/libcublasLt.so.13" &&
+  cmp -s "$V4/libcuda.so.1" "$OURS/libcuda.so.1" && [[ $(readlink "$V4/libcudart.so.13.0.96") == libcudart.so.13 ]] &&
+  grep -q 'NVIDIA libcufft' "$V4/libcufft.so.12"
+placed=$?
+run --root "$R4" --lib-dir "$OURS" --python /venv --check
+rc2=$RC
+run --root "$R4" --python /venv --uninstall
+if [[ $rc1 == 0 && $placed == 0 && $rc2 == 0 && $RC == 0 && $(listing "$R4") == "$VPRISTINE" ]]; then
+  pass "--python VENV: cu13/lib gets our libraries, --check agrees, --uninstall restores the venv exactly"
+else
+  fail "--python VENV" "rc=$rc1/$rc2/$RC placed=$placed"$'\n'"$out1"$'\n'"$OUT"
+fi
+run --root "$R4" --lib-dir "$OURS" --python /nowhere
+if [[ $RC == 4 ]]; then pass "--python without site-packages/nvidia: exit 4"; else fail "--python /nowhere: rc=$RC" "$OUT"; fi
 
 # --root kept everything away from the real system.
 if [[ $(ls -d /var/lib/vgpu-install /etc/systemd/system/ollama.service.d/vgpu.conf 2>/dev/null) == "$REAL_STATE_BEFORE" ]]; then

@@ -1,13 +1,11 @@
-// libcublasLt.so.13 / .12: present so that loaders resolve (NVIDIA's libcublas
-// links it, and programs that import cublasLt* load), with the version and
-// status queries answered. Everything that would do work (handles, matmul
-// descriptors, layouts, preferences, heuristics, cublasLtMatmul) is refused
-// with CUBLAS_STATUS_NOT_SUPPORTED by the generated stubs (refusals.cmake).
-// llama.cpp's CUDA backend does not call cuBLASLt; PyTorch falls back to
-// cublasGemmEx when cublasLtMatmul fails. cuBLASLt shares cuBLAS's version numbers.
-#include <cublasLt.h>
-
+// libcublasLt.so.13 / .12: handles, versions and status strings. The
+// descriptors are in lt_desc.cc, heuristics and matmuls in lt_matmul.cc;
+// every other cublasLt* entry point (algo enumeration and configuration,
+// matrix transforms, emulation descriptors, logging) is refused with
+// CUBLAS_STATUS_NOT_SUPPORTED by the generated stubs (refusals.cmake).
+// cuBLASLt shares cuBLAS's version numbers.
 #include "guest_marker.h"
+#include "lt.h"
 #include "status_text.h"
 
 #if VGPU_BLAS_FLAVOUR == 13
@@ -27,6 +25,22 @@
 VGPU_DEFINE_GUEST_MARKER();
 
 extern "C" {
+
+// The host's cuBLASLt handle is made on the session's first heuristic or
+// matmul (one per session); creating ours checks that there is a host.
+cublasStatus_t CUBLASWINAPI cublasLtCreate(cublasLtHandle_t* handle) {
+  if (handle == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  if (vgpu::guest::blas::client() == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
+  *handle = new cublasLtContext{vgpu::guest::blaslt::kHandleMagic};
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t CUBLASWINAPI cublasLtDestroy(cublasLtHandle_t handle) {
+  if (handle == nullptr || handle->magic != vgpu::guest::blaslt::kHandleMagic) return CUBLAS_STATUS_NOT_INITIALIZED;
+  handle->magic = 0;
+  delete handle;
+  return CUBLAS_STATUS_SUCCESS;
+}
 
 size_t CUBLASWINAPI cublasLtGetVersion(void) {
   return VGPU_LT_MAJOR * 10000 + VGPU_LT_MINOR * 100 + VGPU_LT_PATCH;

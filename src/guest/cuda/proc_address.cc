@@ -38,6 +38,8 @@ constexpr Versioned kVersioned[] = {
     {"cuMemcpy2DUnaligned", 3020, "cuMemcpy2DUnaligned_v2"},
     {"cuMemsetD8", 3020, "cuMemsetD8_v2"},             {"cuMemsetD16", 3020, "cuMemsetD16_v2"},
     {"cuMemsetD32", 3020, "cuMemsetD32_v2"},           {"cuModuleGetGlobal", 3020, "cuModuleGetGlobal_v2"},
+    {"cuStreamWriteValue32", 11070, "cuStreamWriteValue32_v2"},
+    {"cuStreamWriteValue64", 11070, "cuStreamWriteValue64_v2"},
     {"cuStreamDestroy", 4000, "cuStreamDestroy_v2"},   {"cuEventDestroy", 4000, "cuEventDestroy_v2"},
     {"cuEventElapsedTime", 12080, "cuEventElapsedTime_v2"},
     {"cuStreamBeginCapture", 10010, "cuStreamBeginCapture_v2"},

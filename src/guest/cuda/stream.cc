@@ -156,18 +156,48 @@ CUresult CUDAAPI cuEventElapsedTime_v2(float* ms, CUevent a, CUevent b) {
 }
 CUresult CUDAAPI cuEventElapsedTime(float* ms, CUevent a, CUevent b) { return cuEventElapsedTime_v2(ms, a, b); }
 
+// The calling thread's capture mode, kept here as CUDA keeps it per thread.
+// The host is told when it changes and runs this thread's (channel's) records
+// in it: a cuMemAlloc inside PyTorch's relaxed-mode guard during another
+// stream's capture is allowed there exactly as it is natively.
+CUresult CUDAAPI cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode* mode) {
+  static thread_local CUstreamCaptureMode current = CU_STREAM_CAPTURE_MODE_GLOBAL;
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!mode || *mode < CU_STREAM_CAPTURE_MODE_GLOBAL || *mode > CU_STREAM_CAPTURE_MODE_RELAXED)
+    return CUDA_ERROR_INVALID_VALUE;
+  const CUstreamCaptureMode next = *mode;
+  *mode = current;
+  if (next == current) return CUDA_SUCCESS;
+  if (Status st = c->post<Op::ThreadCaptureMode>(CaptureModeReq{static_cast<uint32_t>(next), 0})) return to_cu(st);
+  current = next;
+  return CUDA_SUCCESS;
+}
+
 // ---- graphs --------------------------------------------------------------------------
+// Flags travel to the host's cuGraphInstantiate (PyTorch passes
+// AUTO_FREE_ON_LAUNCH), which checks them.
 CUresult CUDAAPI cuGraphInstantiateWithFlags(CUgraphExec* x, CUgraph g, unsigned long long flags) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!x) return CUDA_ERROR_INVALID_VALUE;
-  if (flags != 0) VGPU_REFUSE("cuGraphInstantiateWithFlags with flags");
   HandleRep rep{};
-  Status st = c->call<Op::GraphInstantiate>(GraphReq{reinterpret_cast<Handle>(g)}, &rep);
+  Status st = c->call<Op::GraphInstantiate>(GraphInstantiateReq{reinterpret_cast<Handle>(g), flags}, &rep);
   if (st == st::kOk) *x = reinterpret_cast<CUgraphExec>(rep.handle);
   return to_cu(st);
 }
 CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* x, CUgraph g, unsigned long long flags) {
   return cuGraphInstantiateWithFlags(x, g, flags);
+}
+
+// The node count (PyTorch warns about an empty captured graph). Node handles
+// are the host's and do not cross the wire: asking for them is refused.
+CUresult CUDAAPI cuGraphGetNodes(CUgraph g, CUgraphNode* nodes, size_t* count) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!count) return CUDA_ERROR_INVALID_VALUE;
+  if (nodes) VGPU_REFUSE("cuGraphGetNodes (node handles)");
+  IntRep rep{};
+  Status st = c->call<Op::GraphNodeCount>(GraphReq{reinterpret_cast<Handle>(g)}, &rep);
+  if (st == st::kOk) *count = static_cast<size_t>(rep.value);
+  return to_cu(st);
 }
 
 CUresult CUDAAPI cuGraphExecUpdate_v2(CUgraphExec x, CUgraph g, CUgraphExecUpdateResultInfo* info) {

@@ -4,10 +4,13 @@
 #if VGPU_CUDART_MAJOR == 12
 
 #define cudaStreamGetCaptureInfo vgpu_cuda13_cudaStreamGetCaptureInfo
+#define cudaGraphNodeGetDependencies vgpu_cuda13_cudaGraphNodeGetDependencies
 #include <cuda_runtime_api.h>
 #undef cudaStreamGetCaptureInfo
+#undef cudaGraphNodeGetDependencies
 
 #include "capture.h"
+#include "runtime.h"
 
 namespace {
 cudaStream_t ptsz(cudaStream_t s) { return s ? s : cudaStreamPerThread; }
@@ -47,6 +50,15 @@ VGPU_RT12 cudaError_t cudaStreamGetCaptureInfo_v3_ptsz(cudaStream_t s, enum cuda
                                                        const cudaGraphNode_t** deps,
                                                        const cudaGraphEdgeData** edges, size_t* ndeps) {
   return vgpu_cudart_capture_info(ptsz(s), status, id, graph, deps, edges, ndeps);
+}
+
+// CUDA 12: without edge data, and _v2 with it (CUDA 13's form). Node handles
+// do not cross the wire (see cudaGraphGetNodes): refused, in either form.
+VGPU_RT12 cudaError_t cudaGraphNodeGetDependencies(cudaGraphNode_t, cudaGraphNode_t*, size_t*) {
+  VGPU_RT_REFUSE("cudaGraphNodeGetDependencies");
+}
+VGPU_RT12 cudaError_t cudaGraphNodeGetDependencies_v2(cudaGraphNode_t, cudaGraphNode_t*, cudaGraphEdgeData*, size_t*) {
+  VGPU_RT_REFUSE("cudaGraphNodeGetDependencies_v2");
 }
 
 #endif  // VGPU_CUDART_MAJOR == 12

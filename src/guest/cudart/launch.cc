@@ -471,7 +471,14 @@ VGPU_RT cudaError_t cudaGetFuncBySymbol(cudaFunction_t* fp, const void* func) {
   return cudaSuccess;
 }
 
-VGPU_RT cudaError_t cudaFuncSetCacheConfig(const void*, enum cudaFuncCache) { VGPU_RT_REFUSE("cudaFuncSetCacheConfig"); }
+// cudaFuncCache values are CUfunc_cache values.
+VGPU_RT cudaError_t cudaFuncSetCacheConfig(const void* func, enum cudaFuncCache config) {
+  VGPU_RT_INIT();
+  Kernel* k = nullptr;
+  CUfunction f = nullptr;
+  if (cudaError_t e = function_of(func, &k, &f)) return record(e);
+  return record_cu(cuFuncSetCacheConfig(f, static_cast<CUfunc_cache>(config)), Ctx::kFunction);
+}
 VGPU_RT cudaError_t cudaFuncSetSharedMemConfig(const void*, enum cudaSharedMemConfig) {
   VGPU_RT_REFUSE("cudaFuncSetSharedMemConfig");
 }

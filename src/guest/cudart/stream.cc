@@ -217,8 +217,13 @@ VGPU_RT cudaError_t cudaStreamSetAttribute(cudaStream_t, cudaStreamAttrID, const
 VGPU_RT cudaError_t cudaStreamGetAttribute(cudaStream_t, cudaStreamAttrID, cudaStreamAttrValue*) {
   VGPU_RT_REFUSE("cudaStreamGetAttribute");
 }
-VGPU_RT cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode*) {
-  VGPU_RT_REFUSE("cudaThreadExchangeStreamCaptureMode");
+VGPU_RT cudaError_t cudaThreadExchangeStreamCaptureMode(enum cudaStreamCaptureMode* mode) {
+  if (!mode) return record(cudaErrorInvalidValue);
+  // cudaStreamCaptureMode values are CUstreamCaptureMode values.
+  auto m = static_cast<CUstreamCaptureMode>(*mode);
+  const CUresult r = cuThreadExchangeStreamCaptureMode(&m);
+  if (r == CUDA_SUCCESS) *mode = static_cast<cudaStreamCaptureMode>(m);
+  return record_cu(r, Ctx::kStream);
 }
 
 // ---- events ------------------------------------------------------------------------------------
@@ -375,7 +380,11 @@ VGPU_RT cudaError_t cudaGraphDestroy(cudaGraph_t g) {
 // Building graphs node by node needs ops the wire does not have; capture is the supported way.
 VGPU_RT cudaError_t cudaGraphCreate(cudaGraph_t*, unsigned int) { VGPU_RT_REFUSE("cudaGraphCreate"); }
 VGPU_RT cudaError_t cudaGraphUpload(cudaGraphExec_t, cudaStream_t) { VGPU_RT_REFUSE("cudaGraphUpload"); }
-VGPU_RT cudaError_t cudaGraphGetNodes(cudaGraph_t, cudaGraphNode_t*, size_t*) { VGPU_RT_REFUSE("cudaGraphGetNodes"); }
+// The count is forwarded; node handles are refused (the driver says so).
+VGPU_RT cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t* nodes, size_t* count) {
+  return record_cu(cuGraphGetNodes(reinterpret_cast<CUgraph>(g), reinterpret_cast<CUgraphNode*>(nodes), count),
+                   Ctx::kStream);
+}
 VGPU_RT cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t, struct cudaKernelNodeParams*) {
   VGPU_RT_REFUSE("cudaGraphKernelNodeGetParams");
 }
@@ -393,9 +402,14 @@ VGPU_RT cudaError_t cudaGraphNodeGetType(cudaGraphNode_t, enum cudaGraphNodeType
 // Imported by PyTorch (libc10_cuda / libtorch_cuda): node-level graph
 // inspection and a graph's DOT dump, both over node handles the wire does not
 // carry; refused until graphs travel node by node.
+// CUDA 13's signature; the .12 flavour exports CUDA 12's two (compat12.cc).
+// PyTorch calls it only with graph_capture_record_stream_reuse, which is off
+// by default.
+#if VGPU_CUDART_MAJOR >= 13
 VGPU_RT cudaError_t cudaGraphNodeGetDependencies(cudaGraphNode_t, cudaGraphNode_t*, cudaGraphEdgeData*, size_t*) {
   VGPU_RT_REFUSE("cudaGraphNodeGetDependencies");
 }
+#endif
 VGPU_RT cudaError_t cudaGraphDebugDotPrint(cudaGraph_t, const char*, unsigned int) {
   VGPU_RT_REFUSE("cudaGraphDebugDotPrint");
 }

@@ -320,6 +320,17 @@ Status CpuBackend::stream_destroy(Native s) { return streams_.erase(s) != 0 ? st
 
 Status CpuBackend::stream_query(Native s) { return stream_ok(s) ? st::kOk : st::kInvalidHandle; }
 
+// Work is done at enqueue time (streams are in order), so the store is too.
+// The flags only relax memory ordering, which a store done here needs none of.
+Status CpuBackend::stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t) {
+  if (!stream_ok(s)) return st::kInvalidHandle;
+  if (addr % bytes != 0) return st::kInvalidValue;  // the driver requires natural alignment
+  uint8_t* p = dev(addr, bytes, kWrite);
+  if (p == nullptr) return st::kInvalidValue;
+  std::memcpy(p, &value, bytes);  // little-endian: the low 4 bytes for a 32-bit store
+  return st::kOk;
+}
+
 Status CpuBackend::stream_wait_event(Native s, Native e, uint32_t) {
   if (!stream_ok(s) || events_.count(e) == 0) return st::kInvalidHandle;
   return st::kOk;
@@ -385,7 +396,8 @@ Status CpuBackend::capture_status(Native s, uint32_t* status, uint64_t* id) {
   *id = 0;
   return st::kOk;
 }
-Status CpuBackend::graph_instantiate(Native, Native*) { return st::kNotSupported; }
+Status CpuBackend::graph_instantiate(Native, uint64_t, Native*) { return st::kNotSupported; }
+Status CpuBackend::graph_node_count(Native, uint64_t*) { return st::kNotSupported; }
 Status CpuBackend::graph_exec_update(Native, Native, int32_t*) { return st::kNotSupported; }
 Status CpuBackend::graph_launch(Native, Native) { return st::kNotSupported; }
 Status CpuBackend::graph_exec_destroy(Native) { return st::kNotSupported; }
@@ -536,6 +548,8 @@ Status CpuBackend::func_set_attribute(Native fn, int, int) {
   if (functions_.count(fn) == 0) return st::kInvalidHandle;
   return st::kNotSupported;
 }
+
+// A kernel's cache preference: no kernel runs here, so refused like its attributes.
 
 Status CpuBackend::occupancy_max_blocks(Native fn, int, uint64_t, uint32_t, int*) {
   if (functions_.count(fn) == 0) return st::kInvalidHandle;

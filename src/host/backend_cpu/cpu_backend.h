@@ -6,7 +6,8 @@
 //            events (timestamps), fences, VMM (reserve/create/map/access with
 //            mmap + memfd, so aliasing mappings really alias), cuBLAS GEMM
 //            (f32/f16/bf16/f64, single/strided/batched), trsm batched, Saxpy,
-//            Sscal, Sdot, Snrm2, Sgemv, module images kept and searched.
+//            Sscal, Sdot, Snrm2, Sgemv, cuBLASLt matmul (f32/f16/bf16, strided
+//            batches, bias/ReLU/GELU epilogues), module images kept and searched.
 //   refused  (st::kNotSupported) kernel launches, function attributes,
 //            occupancy, module globals, stream capture and graphs, NVML.
 //
@@ -148,6 +149,7 @@ class CpuBackend : public Backend {
   Status stream_create(uint32_t flags, int priority, Native* out) override;
   Status stream_destroy(Native s) override;
   Status stream_query(Native s) override;
+  Status stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) override;
   Status stream_wait_event(Native s, Native e, uint32_t flags) override;
   Status event_create(uint32_t flags, Native* out) override;
   Status event_destroy(Native e) override;
@@ -162,7 +164,8 @@ class CpuBackend : public Backend {
   Status begin_capture(Native s, uint32_t mode) override;
   Status end_capture(Native s, Native* graph) override;
   Status capture_status(Native s, uint32_t* status, uint64_t* id) override;
-  Status graph_instantiate(Native graph, Native* exec) override;
+  Status graph_instantiate(Native graph, uint64_t flags, Native* exec) override;
+  Status graph_node_count(Native graph, uint64_t* count) override;
   Status graph_exec_update(Native exec, Native graph, int32_t* result) override;
   Status graph_launch(Native exec, Native s) override;
   Status graph_exec_destroy(Native exec) override;
@@ -192,6 +195,9 @@ class CpuBackend : public Backend {
   Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+  // No kernel could read a TMA descriptor here: refused.
+  Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cpu_lt.cc
+  Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
 
   Status nvml_query(uint32_t flags, NvmlRep* out) override;
   Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override;

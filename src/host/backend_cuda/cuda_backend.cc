@@ -85,6 +85,7 @@ void CudaBackend::destroy_all() {
 
     for (auto& [h, cache] : blas_) cublasDestroy(h);
     blas_.clear();
+    lt_close();
 
     for (auto& [id, f] : fences_)
       for (CUevent e : f.events) cuEventDestroy(e);
@@ -348,6 +349,12 @@ Status CudaBackend::stream_write_value(Native s, uint64_t device_addr, uint64_t 
     stream_writes_ok_ = false;
   }
   return to_status(r);
+}
+
+Status CudaBackend::stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) {
+  if (bytes == 4)
+    return to_status(cuStreamWriteValue32(to_cu_stream(s), addr, static_cast<cuuint32_t>(value), flags));
+  return to_status(cuStreamWriteValue64(to_cu_stream(s), addr, value, flags));
 }
 
 Status CudaBackend::stream_wait_event(Native s, Native e, uint32_t flags) {

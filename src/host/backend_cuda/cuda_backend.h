@@ -37,7 +37,10 @@
 #pragma once
 
 #include <cuda.h>
+#include <cublasLt.h>
 #include <cublas_v2.h>
+
+#include <array>
 
 #include <cstdint>
 #include <map>
@@ -103,6 +106,7 @@ class CudaBackend final : public Backend {
   Status stream_destroy(Native s) override;
   Status stream_query(Native s) override;
   Status stream_write_value(Native s, uint64_t device_addr, uint64_t value) override;
+  Status stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) override;
   Status stream_wait_event(Native s, Native e, uint32_t flags) override;
   Status event_create(uint32_t flags, Native* out) override;
   Status event_destroy(Native e) override;
@@ -117,7 +121,9 @@ class CudaBackend final : public Backend {
   Status begin_capture(Native s, uint32_t mode) override;
   Status end_capture(Native s, Native* graph) override;
   Status capture_status(Native s, uint32_t* status, uint64_t* id) override;
-  Status graph_instantiate(Native graph, Native* exec) override;
+  Status graph_instantiate(Native graph, uint64_t flags, Native* exec) override;
+  Status graph_node_count(Native graph, uint64_t* count) override;
+  Status set_capture_mode(uint32_t mode) override;
   Status graph_exec_update(Native exec, Native graph, int32_t* result) override;
   Status graph_launch(Native exec, Native s) override;
   Status graph_exec_destroy(Native exec) override;
@@ -148,6 +154,8 @@ class CudaBackend final : public Backend {
   Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
   Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
   Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
+  Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cuda_lt.cc
+  Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
 
   Status nvml_query(uint32_t flags, NvmlRep* out) override;                    // cuda_nvml.cc
   Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override;
@@ -174,6 +182,20 @@ class CudaBackend final : public Backend {
   cublasStatus_t blas_apply(cublasHandle_t h, BlasCache& c, CUstream stream, const BlasState& s,
                             uint32_t pointer_mode);
   BlasCache* blas_cache(Native h);
+
+  // ---- cuBLASLt (cuda_lt.cc): one handle for the session, made on first use
+  // (cuBLASLt takes the stream per call, so guest handles need no host twin);
+  // the algos the heuristic handed out, the only ones a matmul may name.
+  cublasLtHandle_t lt_ = nullptr;
+  std::set<std::array<uint64_t, 8>> lt_algos_;
+  // Real descriptors by the problem's bytes: a model's layers repeat the same
+  // few problems, and making descriptors anew costs microseconds per GEMM on
+  // the executor. Owned here, deleted by lt_close().
+  struct LtObjects;
+  std::unordered_map<std::string, LtObjects*> lt_problems_;
+  cublasStatus_t lt_open();
+  void lt_close();
+  cublasStatus_t lt_objects(const LtProblem& p, LtObjects** out);
 
   // ---- teardown helpers
   void destroy_all();

@@ -26,9 +26,10 @@ Status CudaBackend::capture_status(Native s, uint32_t* status, uint64_t* id) {
   return to_status(r);
 }
 
-Status CudaBackend::graph_instantiate(Native graph, Native* exec) {
+// PyTorch instantiates with CUDA_GRAPH_INSTANTIATE_FLAG_AUTO_FREE_ON_LAUNCH.
+Status CudaBackend::graph_instantiate(Native graph, uint64_t flags, Native* exec) {
   CUgraphExec x = nullptr;
-  CUresult r = cuGraphInstantiate(&x, from_native<CUgraph>(graph), 0);
+  CUresult r = cuGraphInstantiate(&x, from_native<CUgraph>(graph), flags);
   if (r != CUDA_SUCCESS) {
     *exec = 0;
     return to_status(r);
@@ -36,6 +37,19 @@ Status CudaBackend::graph_instantiate(Native graph, Native* exec) {
   execs_.insert(x);
   *exec = to_native(x);
   return st::kOk;
+}
+
+// PyTorch asks after capture, to warn about an empty graph.
+Status CudaBackend::graph_node_count(Native graph, uint64_t* count) {
+  size_t n = 0;
+  CUresult r = cuGraphGetNodes(from_native<CUgraph>(graph), nullptr, &n);
+  *count = n;
+  return to_status(r);
+}
+
+Status CudaBackend::set_capture_mode(uint32_t mode) {
+  auto m = static_cast<CUstreamCaptureMode>(mode);
+  return to_status(cuThreadExchangeStreamCaptureMode(&m));
 }
 
 Status CudaBackend::graph_exec_update(Native exec, Native graph, int32_t* result) {

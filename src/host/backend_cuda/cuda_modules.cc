@@ -212,4 +212,7 @@ Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* p
   return to_status(cuLaunchKernelEx(&cfg, from_native<CUfunction>(fn), nullptr, ex));
 }
 
+// The descriptor holds the device address and the layout; the driver checks
+// every field (alignment, ranges) as it would for a native caller.
+
 }  // namespace vgpu::host::cuda
