@@ -48,7 +48,7 @@ struct ChannelState {
   ChannelCtl* ctl;
   RingConsumer cmd;
   CplProducer cpl;
-  std::byte* reply;
+  std::span<std::byte> reply;
   uint64_t device_seq_addr;  // device address of ctl->device_seq; 0: no device answers
 };
 
@@ -76,8 +76,8 @@ struct Owed {
 
 class Worker {
  public:
-  Worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt)
-      : base_(base), slot_(slot), opt_(opt), hdr_(header_of(base)), ctl_(slot_ctl(base, slot)) {
+  Worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt)
+      : view_(view), slot_(slot), opt_(opt), sv_(view.slot(slot)), ctl_(sv_.ctl) {
     s_.slot = slot;
     s_.ctl = ctl_;
     s_.stats = stats;
@@ -88,22 +88,20 @@ class Worker {
   int run() {
     std::string why;
     if (!open_backend(&why)) return fail(st::kNoDevice, why);
-    Layout l;
-    compute_layout(config_of(hdr_), &l, nullptr);
-    std::byte* sb = slot_base(base_, slot_);
     uint64_t dev_base = 0;
-    if (Status s = be_->register_host(sb, hdr_->slot_bytes, &dev_base))
+    if (Status s = be_->register_host(sv_.bytes.data(), sv_.bytes.size(), &dev_base))
       return fail(s, "cannot register the slot's shared memory with the device");
-    s_.arena = arena_base(base_, slot_);
-    s_.arena_bytes = hdr_->arena_bytes;
-    s_.device_arena_base = dev_base ? dev_base + hdr_->arena_offset : 0;
-    for (uint32_t i = 0; i < hdr_->channels_per_slot; ++i) {
-      std::byte* cb = channel_base(base_, slot_, i);
-      auto* cc = reinterpret_cast<ChannelCtl*>(cb);
-      const uint64_t dseq = dev_base ? dev_base + uint64_t(cb - sb) + offsetof(ChannelCtl, device_seq) : 0;
-      chans_.push_back({cc, RingConsumer(&cc->cmd, cb + l.cmd_offset, hdr_->cmd_ring_bytes),
-                        CplProducer(&cc->cpl, reinterpret_cast<Completion*>(cb + l.cpl_offset), hdr_->cpl_ring_entries),
-                        cb + l.reply_offset, dseq});
+    s_.arena = sv_.arena.data();
+    s_.arena_bytes = sv_.arena.size();
+    s_.device_arena_base = dev_base ? dev_base + view_.layout().arena_offset : 0;
+    for (uint32_t i = 0; i < view_.channel_count(); ++i) {
+      const ChannelView cv = view_.channel(slot_, i);
+      const uint64_t dseq = dev_base ? dev_base + cv.slot_offset + offsetof(ChannelCtl, device_seq) : 0;
+      // The host's ends of the rings start at 0, where the wipe left them,
+      // whatever the guest may have written there since.
+      chans_.push_back({cv.ctl, RingConsumer(&cv.ctl->cmd, cv.cmd.data(), static_cast<uint32_t>(cv.cmd.size()), 0),
+                        CplProducer(&cv.ctl->cpl, cv.cpl.data(), static_cast<uint32_t>(cv.cpl.size()), 0), cv.reply,
+                        dseq});
     }
     if (s_.stats) {
       // Counters are per session: a new guest in this slot starts from zero.
@@ -124,13 +122,16 @@ class Worker {
                                       std::memory_order_relaxed);
       s_.stats->active.store(1, std::memory_order_release);
     }
-    session_id_ = hdr_->session_id.load(std::memory_order_acquire);
+    // Guest-written, read once each: what the log lines name and the token echoed.
+    guest_pid_ = load_once(ctl_->guest_pid);
+    const uint64_t token = load_once(ctl_->claim_token);
     ctl_->worker_pid = static_cast<uint32_t>(getpid());
     uint32_t expect = static_cast<uint32_t>(SlotState::kClaimed);
-    ctl_->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kServing));
-    ctl_->served_token.store(ctl_->claim_token, std::memory_order_release);
+    if (!ctl_->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kServing)))
+      return fail(st::kUnknown, "slot state became " + std::to_string(expect) + " before the session started");
+    ctl_->served_token.store(token, std::memory_order_release);
     std::fprintf(stderr, "vgpu-hostd: %s slot %u: serving guest pid %u on %s (worker pid %d)\n", opt_.region.c_str(),
-                 slot_, ctl_->guest_pid, be_->name(), getpid());
+                 slot_, guest_pid_, be_->name(), getpid());
     const int rc = loop();
     if (opt_.profile) prof_.print(("slot " + std::to_string(slot_)).c_str());
     s_.release_all();
@@ -206,7 +207,8 @@ class Worker {
     if (opt_.profile && last_end_ns_) prof_.gap(p0 - last_end_ns_);
     Call call{s_, index, v.seq, v.flags};
     uint32_t reply_len = 0;
-    const Status st = dispatch(call, v.op, v.payload, v.payload_bytes, ch.reply, hdr_->reply_bytes, &reply_len);
+    const Status st = dispatch(call, v.op, v.payload, v.payload_bytes, ch.reply.data(),
+                               static_cast<uint32_t>(ch.reply.size()), &reply_len);
     if (opt_.profile) prof_.dispatched(v.op, (last_end_ns_ = WorkerProfile::now_ns()) - p0);
     if (s_.trace) trace_call(call, v.op, v.payload, v.payload_bytes, st, double(now_us() - t0));
     ch.cmd.pop(v);
@@ -253,6 +255,8 @@ class Worker {
     if (ch.cpl.try_post(o.status, o.seq, 0, o.reply_len, async)) {
       s_.async_error = st::kOk;
       wake_if_needed(&ch.ctl->guest_need_wakeup, &ch.ctl->cpl_doorbell);
+    } else if (ch.cpl.broken()) {
+      if (why_.empty()) why_ = "completion ring head out of range";  // loop() ends the session
     } else {
       unposted_.push_back(o);  // the guest is behind on its completions
     }
@@ -324,15 +328,19 @@ class Worker {
     const uint64_t now = now_us();
     const uint64_t beat = ctl_->guest_heartbeat.load(std::memory_order_relaxed);
     if (beat != last_guest_beat_) last_guest_beat_ = beat, last_guest_change_ = now;
-    if (hdr_->session_id.load(std::memory_order_acquire) != session_id_) return fail(st::kDeviceUnavailable, "region was re-created");
-    const auto state = static_cast<SlotState>(ctl_->state.load(std::memory_order_acquire));
-    if (state == SlotState::kClosing || s_.bye) {
-      std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u left\n", opt_.region.c_str(), slot_, ctl_->guest_pid);
+    // No check of the header's session id: it is the guest's to scribble on,
+    // and this worker dies with the daemon that owns the session anyway
+    // (PR_SET_PDEATHSIG). The slot's state word, read once:
+    const uint32_t state = ctl_->state.load(std::memory_order_acquire);
+    if (state == static_cast<uint32_t>(SlotState::kClosing) || s_.bye) {
+      std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u left\n", opt_.region.c_str(), slot_, guest_pid_);
       return 0;
     }
+    if (state != static_cast<uint32_t>(SlotState::kServing))
+      return fail(st::kUnknown, "slot state " + std::to_string(state) + " is outside the protocol");
     if (now - last_guest_change_ > uint64_t(opt_.guest_timeout_ms) * 1000) {
       std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u stopped answering; releasing its resources\n",
-                   opt_.region.c_str(), slot_, ctl_->guest_pid);
+                   opt_.region.c_str(), slot_, guest_pid_);
       return 3;
     }
     return -1;
@@ -345,9 +353,10 @@ class Worker {
       const int ran = drain();
       if (ran < 0) return fail(st::kUnknown, why_);
       const bool completed = !waiting_.empty() || !unposted_.empty() ? poll_waiting() : false;
+      if (!why_.empty()) return fail(st::kUnknown, why_);  // owe() met a broken completion ring
       const uint64_t now = now_us();
       if (ran || completed) last_work = now;
-      if (now - last_house > 50000) {
+      if (now - last_house > opt_.housekeeping_us) {
         last_house = now;
         if (int rc = housekeeping(); rc >= 0) return rc;
       }
@@ -364,17 +373,17 @@ class Worker {
     }
   }
 
-  void* base_;
+  RegionView view_;
   uint32_t slot_;
   WorkerOptions opt_;
-  RegionHeader* hdr_;
+  SlotView sv_;
   SlotCtl* ctl_;
+  uint32_t guest_pid_ = 0;
   std::unique_ptr<Backend> be_;
   Session s_;
   std::vector<ChannelState> chans_;
   std::vector<Owed> waiting_, unposted_;
   uint64_t next_seq_ = 1;
-  uint64_t session_id_ = 0;
   uint64_t last_guest_beat_ = 0, last_guest_change_ = 0;
   std::string why_;
   WorkerProfile prof_;
@@ -383,13 +392,14 @@ class Worker {
 
 }  // namespace
 
-int run_worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
+int serve_slot(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
+  Worker w(view, slot, stats, opt);
+  return w.run();
+}
+
+int run_worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the daemon
-  int rc;
-  {
-    Worker w(base, slot, stats, opt);
-    rc = w.run();
-  }
+  const int rc = serve_slot(view, slot, stats, opt);
 #ifdef VGPU_WORKER_LSAN
   if (__lsan_do_recoverable_leak_check() != 0)
     std::fprintf(stderr, "vgpu-hostd: slot %u: the worker leaked memory (LeakSanitizer report above)\n", slot);
