@@ -1,0 +1,52 @@
+// Is the host daemon alive? Judged by the region header's host heartbeat,
+// which a live vgpu-hostd stores every ~100 ms: a value that has not moved
+// for a while means the daemon is gone (killed, or never started), whatever
+// the header's host_state still says (a SIGKILLed daemon leaves kReady).
+//
+// The guest trusts the host, so there is nothing to check in the value; all
+// that matters is whether it changes. Works the same in a VM, where the
+// daemon's pid means nothing.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "vgpu/region.h"
+
+namespace vgpu::guest {
+
+class HostWatch {
+ public:
+  // A running guest's calls fail once the heartbeat has been still this
+  // long. With the beat every 100 ms and the watch sampling every
+  // kSampleMs, a guest learns of the daemon's death within about
+  // kRunningStaleMs + 100 + kSampleMs = 750 ms; the margin to a period a
+  // loaded machine may stall a live daemon for is what keeps it from firing
+  // on a slow but living host.
+  static constexpr uint32_t kRunningStaleMs = 600;
+  static constexpr uint32_t kSampleMs = 50;
+  // A starting guest gives up on a region whose heartbeat has not moved for
+  // this long (a dead daemon's region file, or no daemon yet).
+  static constexpr uint32_t kStartStaleMs = 1000;
+
+  HostWatch(const RegionHeader* h, uint64_t now_ms) : h_(h), last_(load()), since_(now_ms) {}
+
+  // Samples the heartbeat; returns how long it has been still, in ms.
+  uint64_t still_ms(uint64_t now_ms) {
+    const uint64_t b = load();
+    if (b != last_) last_ = b, since_ = now_ms, moved_ = true;
+    return now_ms - since_;
+  }
+  // Whether the heartbeat has moved since the watch began.
+  bool moved() const { return moved_; }
+
+ private:
+  uint64_t load() const { return h_->host_heartbeat.load(std::memory_order_acquire); }
+
+  const RegionHeader* h_;
+  uint64_t last_;
+  uint64_t since_;
+  bool moved_ = false;
+};
+
+}  // namespace vgpu::guest
