@@ -314,10 +314,15 @@ class Worker {
     return s;
   }
 
+  // Something for drain() to do: the next record in sequence, or a
+  // malformed one (which ends the session). A record further ahead is not:
+  // it waits for another channel's, and a guest that publishes only such
+  // records must cost the host a sleeping worker, not a spinning one.
   bool any_ready() {
     for (auto& ch : chans_) {
       RingConsumer::View v;
-      if (ch.cmd.peek(&v) != RingError::kEmpty) return true;
+      const RingError e = ch.cmd.peek(&v);
+      if (e != RingError::kEmpty && (e != RingError::kNone || v.seq <= next_seq_)) return true;
     }
     return false;
   }
