@@ -28,17 +28,23 @@ class HostWatch {
   // A starting guest gives up on a region whose heartbeat has not moved for
   // this long (a dead daemon's region file, or no daemon yet).
   static constexpr uint32_t kStartStaleMs = 1000;
+  // A gap between two samples longer than this means the watcher was late.
+  static constexpr uint32_t kLateMs = 250;
 
-  HostWatch(const RegionHeader* h, uint64_t now_ms) : h_(h), last_(load()), since_(now_ms) {}
+  HostWatch(const RegionHeader* h, uint64_t now_ms) : h_(h), last_(load()), since_(now_ms), sampled_(now_ms) {}
 
-  // Samples the heartbeat; returns how long it has been still, in ms.
+  // Samples the heartbeat; returns how long it has been still, in ms. Time
+  // this watcher itself was not running (a gap between samples longer than
+  // kLateMs: this machine or VM was starved) is not held against the host:
+  // the stillness is counted again from now. A starved guest learns of a
+  // dead host later, but never takes a live one for dead.
   uint64_t still_ms(uint64_t now_ms) {
     const uint64_t b = load();
-    if (b != last_) last_ = b, since_ = now_ms, moved_ = true;
+    if (b != last_) last_ = b, since_ = now_ms;
+    else if (now_ms - sampled_ > kLateMs) since_ = now_ms;
+    sampled_ = now_ms;
     return now_ms - since_;
   }
-  // Whether the heartbeat has moved since the watch began.
-  bool moved() const { return moved_; }
 
  private:
   uint64_t load() const { return h_->host_heartbeat.load(std::memory_order_acquire); }
@@ -46,7 +52,7 @@ class HostWatch {
   const RegionHeader* h_;
   uint64_t last_;
   uint64_t since_;
-  bool moved_ = false;
+  uint64_t sampled_;
 };
 
 }  // namespace vgpu::guest
