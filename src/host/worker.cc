@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "backend.h"
@@ -94,6 +95,13 @@ class Worker {
     s_.arena = sv_.arena.data();
     s_.arena_bytes = sv_.arena.size();
     s_.device_arena_base = dev_base ? dev_base + view_.layout().arena_offset : 0;
+    // The channels start clean, whatever the slot held: its state word may
+    // have read kFree without the supervisor's wipe behind it (a guest can
+    // write any word), and stale indices or records would then reach this
+    // session. The guest touches no channel before the token is echoed.
+    const uint64_t ch0 = view_.layout().channels_offset;
+    std::memset(sv_.control.data() + ch0, 0, sv_.control.size() - ch0);
+    std::atomic_thread_fence(std::memory_order_release);
     for (uint32_t i = 0; i < view_.channel_count(); ++i) {
       const ChannelView cv = view_.channel(slot_, i);
       const uint64_t dseq = dev_base ? dev_base + cv.slot_offset + offsetof(ChannelCtl, device_seq) : 0;

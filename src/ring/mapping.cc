@@ -84,6 +84,7 @@ std::unique_ptr<Mapping> create_region_file(const std::string& path, const Regio
   close(fd);
   if (!m) return m;
   m->set_session_id(format_region(m->base(), cfg, l));
+  m->set_same_host(true);
   m->set_view(*RegionView::of_config(m->base(), m->bytes(), cfg, nullptr));  // fits: sized above
   return m;
 }
@@ -98,6 +99,7 @@ std::unique_ptr<Mapping> attach_region_file(const std::string& path, std::string
   fstat(fd, &st);
   auto m = map_fd(fd, static_cast<uint64_t>(st.st_size), path, err);
   close(fd);
+  if (m) m->set_same_host(true);
   return validated(std::move(m), err);
 }
 

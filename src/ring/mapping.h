@@ -31,6 +31,10 @@ class Mapping {
   // A region this process created: the session id it formatted it with (the
   // host's own copy; the header's may have been overwritten since). 0 else.
   uint64_t session_id() const { return session_id_; }
+  // A region file of this machine (created or attached by path), not a VM's
+  // ivshmem BAR: the header's host_pid is a process of this machine.
+  bool same_host() const { return same_host_; }
+  void set_same_host(bool v) { same_host_ = v; }
   void set_session_id(uint64_t id) { session_id_ = id; }
 
  private:
@@ -39,6 +43,7 @@ class Mapping {
   std::string source_;
   std::optional<RegionView> view_;
   uint64_t session_id_ = 0;
+  bool same_host_ = false;
 };
 
 // Default region file for a name: /dev/shm/vgpu-NAME.

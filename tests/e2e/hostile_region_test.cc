@@ -84,6 +84,7 @@ TEST(HostileRegion, ScribbledRegionHarmsNeitherTheDaemonNorAnotherRegion) {
   const char* why = nullptr;
   const auto view = vgpu::RegionView::of_header(a.base(), a.bytes(), &why);
   ASSERT_TRUE(view) << why;
+  b_guest.wait_line("\x01", 50);  // skips what B printed so far: the next ROUND is one made under the writer
   std::atomic<bool> writing{true};
   std::thread writer([&] {
     std::mt19937_64 rnd(14);

@@ -311,14 +311,14 @@ Status Client::connect() {
   // A live host stores a new heartbeat every ~100 ms. One that has not moved
   // for HostWatch::kStartStaleMs means no daemon serves the region (killed,
   // stopped or not started): fail now, naming it, rather than wait.
-  HostWatch watch(h, now_ms());
+  HostWatch watch(h, now_ms(), map_->same_host());
   const uint64_t deadline = now_ms() + env_u32("VGPU_CONNECT_TIMEOUT_MS", 30000);
   auto host_dead = [&](const char* waiting_for) {
-    const uint64_t still = watch.still_ms(now_ms());
-    if (still <= HostWatch::kStartStaleMs && now_ms() <= deadline) return false;
+    const bool gone = watch.gone(now_ms(), HostWatch::kStartStaleMs);
+    if (!gone && now_ms() <= deadline) return false;
     init_text_ = map_->source() + ": no vgpu-hostd is serving this region (" +
-                 (still > HostWatch::kStartStaleMs ? "its heartbeat has not moved for " + std::to_string(still) + " ms"
-                                                   : std::string("timed out")) +
+                 (gone ? "its heartbeat has not moved for " + std::to_string(watch.still_ms(now_ms())) + " ms"
+                       : std::string("timed out")) +
                  " while waiting for " + waiting_for + ")";
     return true;
   };
@@ -390,15 +390,15 @@ Status Client::connect() {
 void Client::heartbeat_loop() {
   // Sampled every HostWatch::kSampleMs, so a guest blocked in a call learns
   // of a dead daemon within a second (host_gone() is what its wait polls).
-  HostWatch watch(map_->header(), now_ms());
+  HostWatch watch(map_->header(), now_ms(), map_->same_host());
   const uint32_t stale_ms = env_u32("VGPU_HOST_TIMEOUT_MS", HostWatch::kRunningStaleMs);
   uint32_t n = 0;
   while (!host_gone()) {
     // Our own beat every ~100 ms, as the worker expects (--guest-timeout-ms).
     if (n++ % 2 == 0) ctl_->guest_heartbeat.fetch_add(1, std::memory_order_relaxed);
-    if (const uint64_t still = watch.still_ms(now_ms()); still > stale_ms)
+    if (watch.gone(now_ms(), stale_ms))
       fail(st::kDeviceUnavailable, map_->source() + ": host daemon stopped answering (no heartbeat for " +
-                                       std::to_string(still) + " ms)");
+                                       std::to_string(watch.still_ms(now_ms())) + " ms)");
     usleep(HostWatch::kSampleMs * 1000);
   }
 }

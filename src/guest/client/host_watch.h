@@ -8,7 +8,10 @@
 // daemon's pid means nothing.
 #pragma once
 
+#include <signal.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include "vgpu/region.h"
@@ -31,7 +34,26 @@ class HostWatch {
   // A gap between two samples longer than this means the watcher was late.
   static constexpr uint32_t kLateMs = 250;
 
-  HostWatch(const RegionHeader* h, uint64_t now_ms) : h_(h), last_(load()), since_(now_ms), sampled_(now_ms) {}
+  // A heartbeat still this long means the host is gone, whatever else says.
+  static constexpr uint32_t kHardStaleMs = 5000;
+
+  // `same_host`: the region is a file this machine's daemon serves (not an
+  // ivshmem BAR), so the header's host_pid names a process here.
+  HostWatch(const RegionHeader* h, uint64_t now_ms, bool same_host)
+      : h_(h), same_host_(same_host), last_(load()), since_(now_ms), sampled_(now_ms) {}
+
+  // Whether the host is gone: its heartbeat has been still for more than
+  // `stale_ms`. On the same machine a heartbeat that stalled while the
+  // daemon's process still exists is a daemon starved of CPU (a loaded
+  // machine), not a dead one, up to kHardStaleMs; a killed daemon's pid is
+  // gone at once. In a VM the heartbeat is all there is.
+  bool gone(uint64_t now_ms, uint32_t stale_ms) {
+    const uint64_t still = still_ms(now_ms);
+    if (still <= stale_ms) return false;
+    if (still > kHardStaleMs || !same_host_) return true;
+    const auto pid = static_cast<pid_t>(std::atomic_ref<uint32_t>(const_cast<uint32_t&>(h_->host_pid)).load());
+    return pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH);
+  }
 
   // Samples the heartbeat; returns how long it has been still, in ms. Time
   // this watcher itself was not running (a gap between samples longer than
@@ -50,6 +72,7 @@ class HostWatch {
   uint64_t load() const { return h_->host_heartbeat.load(std::memory_order_acquire); }
 
   const RegionHeader* h_;
+  bool same_host_;
   uint64_t last_;
   uint64_t since_;
   uint64_t sampled_;
