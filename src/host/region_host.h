@@ -34,7 +34,6 @@ class RegionHost {
   RegionHost(const RegionView& view, uint64_t session_id, std::string name);
 
   const RegionView& view() const { return view_; }
-  uint64_t session_id() const { return session_id_; }
 
   // The heartbeat (every ~100 ms): re-asserts the header fields the host
   // owns (magic, version, geometry, session id, host pid, `state`) and
