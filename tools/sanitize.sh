@@ -5,16 +5,18 @@
 #      libclang-rt-14-dev, when missing);
 #   2. one clang build in ${SAN_BUILD_DIR:-build-asan} with
 #      -DVGPU_SANITIZE=address,undefined -DVGPU_FUZZ=ON: the ring, host, e2e and
-#      guest-library tests and the fuzz_host_decoder libFuzzer target (tests/fuzz);
+#      guest-library tests and the two libFuzzer targets (tests/fuzz);
 #   3. those tests under ASan + UBSan with leak detection (the daemon's
-#      workers check for leaks before they exit), plus the fuzz target over its
-#      committed corpus; every test log and every daemon log the e2e and guest
+#      workers check for leaks before they exit), plus the fuzz targets over their
+#      committed corpora; every test log and every daemon log the e2e and guest
 #      tests kept is then scanned for sanitizer reports, which fail the phase
 #      even where the test itself passed (a worker's report never reaches the
 #      guest);
-#   4. fuzz_host_decoder for ${FUZZ_SECONDS:-300} s from tests/fuzz/corpus
-#      (a crash, leak, timeout or out-of-memory fails the phase; the input is
-#      kept in ${SAN_BUILD_DIR}/fuzz-artifacts/).
+#   4. the two libFuzzer targets for ${FUZZ_SECONDS:-300} s together:
+#      fuzz_host_decoder (two thirds, from tests/fuzz/corpus) and
+#      fuzz_control_plane (one third, from tests/fuzz/corpus-control); a
+#      crash, leak, timeout or out-of-memory fails the phase; the input is
+#      kept in ${SAN_BUILD_DIR}/fuzz-artifacts/TARGET/.
 #
 # The e2e and guest tests run the guest libraries (tests/guest: cuBLAS, NVML,
 # the runtime); their known findings are suppressed by name in
@@ -84,7 +86,7 @@ if ! cmake --build "$B" -j "$JOBS" --target tests/ring/all tests/host/all tests/
   step build FAIL "build failed"
   finish
 fi
-step build ok "$B: ring, host, e2e, guest tests and fuzz_host_decoder ($((SECONDS - t0)) s)"
+step build ok "$B: ring, host, e2e, guest tests and the fuzz targets ($((SECONDS - t0)) s)"
 
 # ---- 3. tests under the sanitizers ------------------------------------------------------
 export ASAN_OPTIONS=detect_leaks=1
@@ -127,21 +129,30 @@ for area in ring host e2e guest fuzz; do
 done
 
 # ---- 4. fuzzing --------------------------------------------------------------------------
-t0=$SECONDS
-mkdir -p "$B/fuzz-corpus" "$B/fuzz-artifacts"
-flog="$B/fuzz.log"
-"$B/bin/fuzz_host_decoder" -max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=30 -rss_limit_mb=2048 \
-  -print_final_stats=1 -artifact_prefix="$B/fuzz-artifacts/" "$B/fuzz-corpus" tests/fuzz/corpus >"$flog" 2>&1
-rc=$?
-runs=$(grep -E '^stat::number_of_executed_units' "$flog" | awk '{print $2}')
-cov=$(grep -E '^#[0-9]+\s+DONE' "$flog" | grep -oE 'cov: [0-9]+' | head -1)
-if [ $rc -eq 0 ]; then
-  step fuzz ok "fuzz_host_decoder ${FUZZ_SECONDS} s: ${runs:-?} inputs, ${cov:-cov ?}, no crash ($((SECONDS - t0)) s)"
-else
-  echo "---- fuzz_host_decoder failed (exit $rc); the end of $flog:"
-  grep -v -E '^#[0-9]+\s+(NEW|REDUCE|pulse)' "$flog" | tail -60
-  echo "---- replay: VGPU_FUZZ_TRACE=1 $B/bin/fuzz_host_decoder $B/fuzz-artifacts/<crash file>"
-  ls -l "$B/fuzz-artifacts/" | tail -5
-  step fuzz FAIL "fuzz_host_decoder exit $rc after ${runs:-?} inputs ($((SECONDS - t0)) s)"
-fi
+# Two targets share FUZZ_SECONDS (CI's whole run must stay well inside its time):
+# the record decoder gets the larger part, the control plane (slower per input:
+# each one runs real workers in threads) the rest.
+fuzz_one() {  # fuzz_one TARGET SECONDS SEED_CORPUS MAX_LEN
+  local target=$1 secs=$2 seeds=$3 maxlen=$4 t0=$SECONDS
+  mkdir -p "$B/fuzz-corpus/$target" "$B/fuzz-artifacts/$target"
+  local flog="$B/fuzz-$target.log"
+  "$B/bin/$target" -max_total_time="$secs" -max_len="$maxlen" -timeout=30 -rss_limit_mb=2048 \
+    -print_final_stats=1 -artifact_prefix="$B/fuzz-artifacts/$target/" "$B/fuzz-corpus/$target" "$seeds" >"$flog" 2>&1
+  local rc=$?
+  local runs cov
+  runs=$(grep -E '^stat::number_of_executed_units' "$flog" | awk '{print $2}')
+  cov=$(grep -E '^#[0-9]+\s+DONE' "$flog" | grep -oE 'cov: [0-9]+' | head -1)
+  if [ $rc -eq 0 ]; then
+    step fuzz ok "$target ${secs} s: ${runs:-?} inputs, ${cov:-cov ?}, no crash ($((SECONDS - t0)) s)"
+  else
+    echo "---- $target failed (exit $rc); the end of $flog:"
+    grep -v -E '^#[0-9]+\s+(NEW|REDUCE|pulse)' "$flog" | tail -60
+    echo "---- replay: $B/bin/$target $B/fuzz-artifacts/$target/<crash file>"
+    ls -l "$B/fuzz-artifacts/$target/" | tail -5
+    step fuzz FAIL "$target exit $rc after ${runs:-?} inputs ($((SECONDS - t0)) s)"
+  fi
+}
+control_seconds=$((FUZZ_SECONDS / 3))
+fuzz_one fuzz_host_decoder $((FUZZ_SECONDS - control_seconds)) tests/fuzz/corpus 8192
+fuzz_one fuzz_control_plane "$control_seconds" tests/fuzz/corpus-control 2560
 finish

@@ -189,20 +189,18 @@ class BenchRegion {
       std::fprintf(stderr, "ring_benchmark: %s\n", err.c_str());
       std::abort();
     }
-    Layout l{};
-    compute_layout(c, &l, nullptr);
-    ch_ = channel_ctl(m_->base(), 0, 0);
-    std::byte* cb = channel_base(m_->base(), 0, 0);
-    cmd_data_ = cb + l.cmd_offset;
-    cpl_ = reinterpret_cast<Completion*>(cb + l.cpl_offset);
+    const ChannelView cv = m_->view().channel(0, 0);
+    ch_ = cv.ctl;
+    cmd_data_ = cv.cmd.data();
+    cpl_ = cv.cpl.data();
     cmd_bytes_ = c.cmd_ring_bytes;
     cpl_entries_ = c.cpl_ring_entries;
-    scratch_ = reinterpret_cast<std::byte*>(arena_base(m_->base(), 0));
+    scratch_ = m_->view().slot(0).arena.data();
   }
 
   RingProducer cmd_producer() const { return RingProducer(&ch_->cmd, cmd_data_, cmd_bytes_); }
-  RingConsumer cmd_consumer() const { return RingConsumer(&ch_->cmd, cmd_data_, cmd_bytes_); }
-  CplProducer cpl_producer() const { return CplProducer(&ch_->cpl, cpl_, cpl_entries_); }
+  RingConsumer cmd_consumer() const { return RingConsumer(&ch_->cmd, cmd_data_, cmd_bytes_, 0); }
+  CplProducer cpl_producer() const { return CplProducer(&ch_->cpl, cpl_, cpl_entries_, 0); }
   CplConsumer cpl_consumer() const { return CplConsumer(&ch_->cpl, cpl_, cpl_entries_); }
   // Shared bytes outside the rings (the slot's arena), page aligned.
   std::byte* scratch() const { return scratch_; }

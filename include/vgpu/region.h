@@ -117,15 +117,15 @@ static_assert(offsetof(ChannelCtl, device_seq) % kLineSpacing == 0);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 
-// Where each part lies, computed from a config. Both sides compute it; the
-// guest checks that the header's recorded offsets agree before trusting them.
+// Where each part lies, computed from a config. The host computes it from
+// its own configuration; a guest from its validated copy of the header.
 struct Layout {
   uint64_t channel_bytes;
   uint64_t channels_offset;
   uint64_t cmd_offset;    // inside a channel
   uint64_t cpl_offset;    // inside a channel
   uint64_t reply_offset;  // inside a channel
-  uint64_t arena_offset;  // inside a slot
+  uint64_t arena_offset;  // inside a slot; also the bytes a wipe clears
   uint64_t slot_bytes;
   uint64_t slots_offset;
   uint64_t total_bytes;
@@ -134,36 +134,53 @@ struct Layout {
 // Returns false (with a reason) for a config that cannot be laid out.
 bool compute_layout(const RegionConfig& cfg, Layout* out, const char** why);
 
+// The header's write-once fields, as plain values: what the host writes (and
+// re-asserts), and what a reader copies out of shared memory, each field read
+// once, before it checks or uses any of them.
+struct HeaderFields {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t header_bytes;
+  uint64_t total_bytes;
+  RegionConfig config;
+  uint64_t slot_bytes;
+  uint64_t slots_offset;
+  uint64_t channel_bytes;
+  uint64_t channels_offset;
+  uint64_t arena_offset;
+};
+
+// The fields a host writes for `cfg` laid out as `layout`.
+HeaderFields header_fields_for(const RegionConfig& cfg, const Layout& layout);
+
+// One read of every write-once field (relaxed atomic loads: the other side
+// may be writing them, hostile or not).
+HeaderFields read_header(const RegionHeader* h);
+
+// Stores every write-once field (atomic stores). The host calls it when it
+// formats a region and again with every heartbeat, so a header a guest
+// scribbled on heals; the host itself never reads these fields back.
+void write_header(RegionHeader* h, const HeaderFields& f);
+
 // Fills a zeroed mapping of at least layout.total_bytes with a fresh header
-// (new random session id) and empty slots; host_state is left kInit.
-void format_region(void* base, const RegionConfig& cfg, const Layout& layout);
+// (new random session id, returned) and empty slots; host_state is left kInit.
+uint64_t format_region(void* base, const RegionConfig& cfg, const Layout& layout);
 
-// Checks magic, version and that every size and offset in the header is the
-// one compute_layout gives and fits `mapped_bytes`. Returns nullptr if fine,
-// else a message naming what is wrong.
-const char* validate_header(const RegionHeader* h, uint64_t mapped_bytes);
+// Checks magic, version and that every size and offset is the one
+// compute_layout gives for the recorded sizes and fits `mapped_bytes`.
+// Returns nullptr if fine, else a message naming what is wrong; on success
+// *layout (if given) is that layout.
+const char* validate_header(const HeaderFields& f, uint64_t mapped_bytes, Layout* layout = nullptr);
+// The same for a live header: validates one copy of it (read_header).
+inline const char* validate_header(const RegionHeader* h, uint64_t mapped_bytes) {
+  if (mapped_bytes < sizeof(RegionHeader)) return "region smaller than its header";
+  return validate_header(read_header(h), mapped_bytes);
+}
 
-// Config recorded in a validated header.
-RegionConfig config_of(const RegionHeader* h);
-
-// Typed views. `base` is the start of the mapping.
 inline RegionHeader* header_of(void* base) { return static_cast<RegionHeader*>(base); }
-inline std::byte* slot_base(void* base, uint32_t slot) {
-  auto* h = header_of(base);
-  return static_cast<std::byte*>(base) + h->slots_offset + uint64_t(slot) * h->slot_bytes;
-}
-inline SlotCtl* slot_ctl(void* base, uint32_t slot) {
-  return reinterpret_cast<SlotCtl*>(slot_base(base, slot));
-}
-inline std::byte* channel_base(void* base, uint32_t slot, uint32_t ch) {
-  auto* h = header_of(base);
-  return slot_base(base, slot) + h->channels_offset + uint64_t(ch) * h->channel_bytes;
-}
-inline ChannelCtl* channel_ctl(void* base, uint32_t slot, uint32_t ch) {
-  return reinterpret_cast<ChannelCtl*>(channel_base(base, slot, ch));
-}
-inline std::byte* arena_base(void* base, uint32_t slot) {
-  return slot_base(base, slot) + header_of(base)->arena_offset;
-}
+
+// Addresses of a region's parts: RegionView (vgpu/region_view.h), built once
+// from a layout the viewer owns. There are no helpers that recompute an
+// address from the live header: its bytes belong to whoever maps the region.
 
 }  // namespace vgpu

@@ -25,7 +25,13 @@
 //
 // Trust: the host is the consumer of command rings and treats every header
 // field as hostile (see RingConsumer::peek); the guest is the consumer of
-// completion rings and trusts the host.
+// completion rings and trusts the host. The host's ends (RingConsumer,
+// CplProducer) are given their starting index by their owner and never load
+// their own index back from shared memory; the one guest-written index the
+// host reads, a completion ring's head, is loaded once per reload and
+// refused when it is not within [tail - count, tail] (CplProducer::broken).
+// Every guest-written word the host reads is read once, with an atomic load
+// (std::atomic_ref for the plain fields of a record header), then checked.
 #pragma once
 
 #include <atomic>
@@ -34,6 +40,13 @@
 #include <cstring>
 
 namespace vgpu {
+
+// One relaxed atomic read of a plain field in shared memory that the other
+// side may be rewriting (a hostile producer's record header).
+template <class T>
+inline T load_once(const T& field) {
+  return std::atomic_ref<T>(const_cast<T&>(field)).load(std::memory_order_relaxed);
+}
 
 inline constexpr size_t kLineSpacing = 128;
 inline constexpr uint32_t kRecordAlign = 32;
@@ -175,8 +188,12 @@ enum class RingError { kNone, kEmpty, kBadSize, kBadWrap };
 class RingConsumer {
  public:
   RingConsumer() = default;
-  RingConsumer(RingCtl* ctl, std::byte* data, uint32_t capacity)
-      : ctl_(ctl), data_(data), cap_(capacity), head_(ctl->head.load(std::memory_order_relaxed)) {}
+  // Starts at index `start` (the host: 0, the index it published when the
+  // slot was wiped) and stores it, so the shared head agrees.
+  RingConsumer(RingCtl* ctl, std::byte* data, uint32_t capacity, uint64_t start)
+      : ctl_(ctl), data_(data), cap_(capacity), head_(start) {
+    ctl_->head.store(start, std::memory_order_release);
+  }
 
   // A validated copy of the next record's header, and where its payload is.
   struct View {
@@ -195,18 +212,18 @@ class RingConsumer {
       auto* h = reinterpret_cast<RecordHeader*>(data_ + off);
       if (h->stamp.load(std::memory_order_acquire) != stamp_for(head_, 5)) return RingError::kEmpty;
       // Read each field once: the producer may be hostile and rewrite them.
-      const uint16_t op = h->op;
-      const uint32_t size = h->size;
+      const uint16_t op = load_once(h->op);
+      const uint32_t size = load_once(h->size);
       if (op == kOpWrap) {
         if (size != cap_ - off || off == 0) return RingError::kBadWrap;
         head_ += size;
         continue;
       }
-      const uint32_t payload = h->payload;
+      const uint32_t payload = load_once(h->payload);
       if (size < kRecordAlign || size % kRecordAlign != 0 || size > cap_ - off || size > cap_ / 4 ||
           payload > size - kRecordAlign)
         return RingError::kBadSize;
-      *v = View{op, h->flags, size, payload, h->seq, h->aux,
+      *v = View{op, load_once(h->flags), size, payload, load_once(h->seq), load_once(h->aux),
                 reinterpret_cast<const std::byte*>(h) + kRecordAlign};
       return RingError::kNone;
     }
@@ -261,18 +278,26 @@ struct CompletionData {
 class CplProducer {
  public:
   CplProducer() = default;
-  CplProducer(RingCtl* ctl, Completion* entries, uint32_t count)
-      : ctl_(ctl), e_(entries), n_(count), tail_(ctl->tail.load(std::memory_order_relaxed)),
-        cached_head_(ctl->head.load(std::memory_order_acquire)) {}
+  // Starts at index `start` (the host: 0) with the ring taken as empty, and
+  // stores it, so the shared tail agrees.
+  CplProducer(RingCtl* ctl, Completion* entries, uint32_t count, uint64_t start)
+      : ctl_(ctl), e_(entries), n_(count), tail_(start), cached_head_(start) {
+    ctl_->tail.store(start, std::memory_order_release);
+  }
 
-  // False if the guest has not yet consumed enough entries.
+  // False if the guest has not yet consumed enough entries, or if the head
+  // it published is out of range (then broken() is true, and stays true:
+  // the guest's end of the ring cannot be trusted any more).
   bool try_post(int32_t status, uint64_t seq, uint64_t value, uint32_t reply_bytes, int32_t async_error) {
+    if (broken_) return false;
     // The guest stores its head on every take, so loading it on every post
     // pulls that line across once more per round trip: on the 2-core dev VM
     // a record + completion round trip took 290-335 ns that way and 270 ns
     // with the cached copy (bench/ring). Reload only when the cache says full.
     if (tail_ - cached_head_ >= n_) {
-      cached_head_ = ctl_->head.load(std::memory_order_acquire);
+      const uint64_t head = ctl_->head.load(std::memory_order_acquire);  // guest-written: once, checked
+      if (head > tail_ || tail_ - head > n_) return !(broken_ = true);
+      cached_head_ = head;
       if (tail_ - cached_head_ >= n_) return false;
     }
     Completion& c = e_[tail_ & (n_ - 1)];
@@ -287,12 +312,15 @@ class CplProducer {
     return true;
   }
 
+  bool broken() const { return broken_; }
+
  private:
   RingCtl* ctl_ = nullptr;
   Completion* e_ = nullptr;
   uint32_t n_ = 0;
   uint64_t tail_ = 0;
   uint64_t cached_head_ = 0;
+  bool broken_ = false;
 };
 
 // Guest side: reads completions in order.

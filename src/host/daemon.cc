@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "mapping.h"
+#include "region_host.h"
 #include "vgpu/stats.h"
 #include "vgpu/status.h"
 
@@ -45,19 +46,14 @@ struct Region {
   std::unique_ptr<Mapping> map;
   void* stats = nullptr;
   uint64_t stats_bytes = 0;
-  std::vector<pid_t> workers;  // per slot, 0 = none
-  std::vector<uint64_t> claiming_since;
+  std::unique_ptr<RegionHost> host;  // header and slots, as the host's own config lays them out
   uint64_t stop_deadline = 0;  // != 0: stopping; what is left gets SIGKILL after it
 
   ~Region() {
     if (stats) munmap(stats, stats_bytes);
   }
   bool stopping() const { return stop_deadline != 0; }
-  bool idle() const {
-    for (pid_t p : workers)
-      if (p) return false;
-    return true;
-  }
+  bool idle() const { return host->idle(); }
   uint32_t slots() const { return opt.config.slot_count; }
 };
 
@@ -98,30 +94,11 @@ std::unique_ptr<Region> open_region(const RegionOptions& o, const std::string& c
   r->stats = create_stats(stats_path, o.config.slot_count, &r->stats_bytes);
   if (!r->stats) return *err = "cannot create " + stats_path + ": " + std::strerror(errno), nullptr;
   std::snprintf(static_cast<StatsHeader*>(r->stats)->region_path, 256, "%s", o.path.c_str());
-  r->workers.assign(o.config.slot_count, 0);
-  r->claiming_since.assign(o.config.slot_count, 0);
-  RegionHeader* h = r->map->header();
-  h->host_pid = static_cast<uint32_t>(getpid());
-  h->host_state.store(static_cast<uint32_t>(HostState::kReady), std::memory_order_release);
+  r->host = std::make_unique<RegionHost>(r->map->view(), r->map->session_id(), o.path);
+  r->host->beat(HostState::kReady);
   std::fprintf(stderr, "vgpu-hostd: serving %s (%.1f MiB region%s%s)\n", describe(o).c_str(),
                double(r->map->bytes()) / (1 << 20), conf.empty() ? "" : ", from ", conf.c_str());
   return r;
-}
-
-// Back to a free slot: control block and rings zeroed (the arena needs no
-// clearing: the next guest formats it). Called only with no worker running.
-// The state word (the slot's first) is not zeroed with the rest: 0 is kFree,
-// and a guest may claim the slot the moment it reads so, before the wipe is
-// done and its kFree store undoes the claim.
-void wipe_slot(Region& r, uint32_t s) {
-  void* base = r.map->base();
-  SlotCtl* ctl = slot_ctl(base, s);
-  static_assert(offsetof(SlotCtl, state) == 0);
-  ctl->state.store(static_cast<uint32_t>(SlotState::kClosing), std::memory_order_relaxed);
-  constexpr size_t kState = sizeof(ctl->state);
-  std::memset(slot_base(base, s) + kState, 0, header_of(base)->arena_offset - kState);
-  std::atomic_thread_fence(std::memory_order_release);
-  ctl->state.store(static_cast<uint32_t>(SlotState::kFree), std::memory_order_release);
 }
 
 class Supervisor {
@@ -228,45 +205,31 @@ void Supervisor::rescan(bool forget) {
 
 // Starts a worker for every newly claimed slot and frees abandoned ones.
 void Supervisor::serve(Region& r, uint64_t now) {
-  for (uint32_t s = 0; s < r.slots(); ++s) {
-    SlotCtl* ctl = slot_ctl(r.map->base(), s);
-    const auto state = static_cast<SlotState>(ctl->state.load(std::memory_order_acquire));
-    if (r.workers[s]) continue;
-    if (state == SlotState::kClaiming) {
-      // A guest that died between claiming and filling in its claim.
-      if (!r.claiming_since[s]) r.claiming_since[s] = now;
-      if (now - r.claiming_since[s] > 5000) wipe_slot(r, s), r.claiming_since[s] = 0;
-      continue;
-    }
-    r.claiming_since[s] = 0;
-    if (state == SlotState::kClosing || state == SlotState::kServing) {
-      wipe_slot(r, s);  // its worker is gone
-    } else if (state == SlotState::kClaimed) {
-      const pid_t pid = fork();
-      if (pid == 0) {
-        for (auto& other : regions_) {  // a worker sees its own region only
-          if (other.get() == &r) continue;
-          munmap(other->map->base(), other->map->bytes());
-          munmap(other->stats, other->stats_bytes);
-        }
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGHUP, SIG_IGN);
-        WorkerOptions w = r.opt.worker;
-        // Before anything loads CUDA: an MPS client (with its limits) or not.
-        w.mps_client = enter_mps(mps_.client_for(w.strict_isolation), w.device, w.sm_percent,
-                                 mps_mem_limit_for(w.mem_quota));
-        w.mps_mem_limit = w.mps_client ? mps_mem_limit_for(w.mem_quota) : 0;
-        _exit(run_worker(r.map->base(), s, stats_slot(r.stats, s), w));
+  r.host->serve(now, [&](uint32_t s) -> pid_t {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      for (auto& other : regions_) {  // a worker sees its own region only
+        if (other.get() == &r) continue;
+        munmap(other->map->base(), other->map->bytes());
+        munmap(other->stats, other->stats_bytes);
       }
-      if (pid < 0) {
-        std::fprintf(stderr, "vgpu-hostd: fork: %s\n", std::strerror(errno));
-        ctl->fatal.store(vgpu::st::kOperatingSystem, std::memory_order_release);
-      } else {
-        r.workers[s] = pid;
-      }
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
+      signal(SIGHUP, SIG_IGN);
+      WorkerOptions w = r.opt.worker;
+      // Before anything loads CUDA: an MPS client (with its limits) or not.
+      w.mps_client = enter_mps(mps_.client_for(w.strict_isolation), w.device, w.sm_percent,
+                               mps_mem_limit_for(w.mem_quota));
+      w.mps_mem_limit = w.mps_client ? mps_mem_limit_for(w.mem_quota) : 0;
+      _exit(run_worker(r.host->view(), s, stats_slot(r.stats, s), w));
     }
-  }
+    if (pid < 0) {
+      std::fprintf(stderr, "vgpu-hostd: fork: %s\n", std::strerror(errno));
+      r.host->view().slot(s).ctl->fatal.store(vgpu::st::kOperatingSystem, std::memory_order_release);
+      return 0;
+    }
+    return pid;
+  });
 }
 
 void Supervisor::reap() {
@@ -274,14 +237,13 @@ void Supervisor::reap() {
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (auto& r : regions_) {
-      for (uint32_t s = 0; s < r->workers.size(); ++s) {
-        if (r->workers[s] != pid) continue;
-        r->workers[s] = 0;
+      for (uint32_t s = 0; s < r->slots(); ++s) {
+        if (r->host->worker(s) != pid) continue;
         if (WIFSIGNALED(status) && !r->stopping())
           std::fprintf(stderr, "vgpu-hostd: %s slot %u: worker %d killed by signal %d\n", r->opt.path.c_str(), s, pid,
                        WTERMSIG(status));
         stats_slot(r->stats, s)->active.store(0, std::memory_order_release);
-        wipe_slot(*r, s);
+        r->host->worker_exited(s);
       }
     }
   }
@@ -291,9 +253,9 @@ void Supervisor::reap() {
 // dropped once they are reaped (its region file left, its stats file removed).
 void Supervisor::stop(Region& r, const char* why, uint64_t now) {
   std::fprintf(stderr, "vgpu-hostd: stopping %s (%s)\n", r.opt.path.c_str(), why);
-  r.map->header()->host_state.store(static_cast<uint32_t>(HostState::kStopped), std::memory_order_release);
-  for (pid_t p : r.workers)
-    if (p) kill(p, SIGTERM);
+  r.host->beat(HostState::kStopped);
+  for (uint32_t s = 0; s < r.slots(); ++s)
+    if (pid_t p = r.host->worker(s)) kill(p, SIGTERM);
   r.stop_deadline = now + kStopGraceMs;
 }
 
@@ -344,7 +306,7 @@ int Supervisor::run() {
       last_beat = now;
       for (auto& r : regions_) {
         if (r->stopping()) continue;
-        r->map->header()->host_heartbeat.fetch_add(1, std::memory_order_relaxed);
+        r->host->beat(HostState::kReady);  // heals a header the guest scribbled on
         static_cast<StatsHeader*>(r->stats)->heartbeat.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -361,8 +323,8 @@ int Supervisor::run() {
         continue;
       }
       if (r.stopping() && now > r.stop_deadline) {
-        for (pid_t p : r.workers)
-          if (p) kill(p, SIGKILL);
+        for (uint32_t s = 0; s < r.slots(); ++s)
+          if (pid_t p = r.host->worker(s)) kill(p, SIGKILL);
         r.stop_deadline = UINT64_MAX;
       }
       ++it;
@@ -372,13 +334,13 @@ int Supervisor::run() {
 
   std::fprintf(stderr, "vgpu-hostd: stopping\n");
   for (auto& r : regions_) {
-    r->map->header()->host_state.store(static_cast<uint32_t>(HostState::kStopped), std::memory_order_release);
-    for (pid_t p : r->workers)
-      if (p) kill(p, SIGTERM);
+    r->host->beat(HostState::kStopped);
+    for (uint32_t s = 0; s < r->slots(); ++s)
+      if (pid_t p = r->host->worker(s)) kill(p, SIGTERM);
   }
   for (auto& r : regions_)
-    for (pid_t p : r->workers)
-      if (p) waitpid(p, nullptr, 0);
+    for (uint32_t s = 0; s < r->slots(); ++s)
+      if (pid_t p = r->host->worker(s)) waitpid(p, nullptr, 0);
   mps_.stop();  // after its clients are gone
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "backend.h"
@@ -48,7 +49,7 @@ struct ChannelState {
   ChannelCtl* ctl;
   RingConsumer cmd;
   CplProducer cpl;
-  std::byte* reply;
+  std::span<std::byte> reply;
   uint64_t device_seq_addr;  // device address of ctl->device_seq; 0: no device answers
 };
 
@@ -76,8 +77,8 @@ struct Owed {
 
 class Worker {
  public:
-  Worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt)
-      : base_(base), slot_(slot), opt_(opt), hdr_(header_of(base)), ctl_(slot_ctl(base, slot)) {
+  Worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt)
+      : view_(view), slot_(slot), opt_(opt), sv_(view.slot(slot)), ctl_(sv_.ctl) {
     s_.slot = slot;
     s_.ctl = ctl_;
     s_.stats = stats;
@@ -88,22 +89,27 @@ class Worker {
   int run() {
     std::string why;
     if (!open_backend(&why)) return fail(st::kNoDevice, why);
-    Layout l;
-    compute_layout(config_of(hdr_), &l, nullptr);
-    std::byte* sb = slot_base(base_, slot_);
     uint64_t dev_base = 0;
-    if (Status s = be_->register_host(sb, hdr_->slot_bytes, &dev_base))
+    if (Status s = be_->register_host(sv_.bytes.data(), sv_.bytes.size(), &dev_base))
       return fail(s, "cannot register the slot's shared memory with the device");
-    s_.arena = arena_base(base_, slot_);
-    s_.arena_bytes = hdr_->arena_bytes;
-    s_.device_arena_base = dev_base ? dev_base + hdr_->arena_offset : 0;
-    for (uint32_t i = 0; i < hdr_->channels_per_slot; ++i) {
-      std::byte* cb = channel_base(base_, slot_, i);
-      auto* cc = reinterpret_cast<ChannelCtl*>(cb);
-      const uint64_t dseq = dev_base ? dev_base + uint64_t(cb - sb) + offsetof(ChannelCtl, device_seq) : 0;
-      chans_.push_back({cc, RingConsumer(&cc->cmd, cb + l.cmd_offset, hdr_->cmd_ring_bytes),
-                        CplProducer(&cc->cpl, reinterpret_cast<Completion*>(cb + l.cpl_offset), hdr_->cpl_ring_entries),
-                        cb + l.reply_offset, dseq});
+    s_.arena = sv_.arena.data();
+    s_.arena_bytes = sv_.arena.size();
+    s_.device_arena_base = dev_base ? dev_base + view_.layout().arena_offset : 0;
+    // The channels start clean, whatever the slot held: its state word may
+    // have read kFree without the supervisor's wipe behind it (a guest can
+    // write any word), and stale indices or records would then reach this
+    // session. The guest touches no channel before the token is echoed.
+    const uint64_t ch0 = view_.layout().channels_offset;
+    std::memset(sv_.control.data() + ch0, 0, sv_.control.size() - ch0);
+    std::atomic_thread_fence(std::memory_order_release);
+    for (uint32_t i = 0; i < view_.channel_count(); ++i) {
+      const ChannelView cv = view_.channel(slot_, i);
+      const uint64_t dseq = dev_base ? dev_base + cv.slot_offset + offsetof(ChannelCtl, device_seq) : 0;
+      // The host's ends of the rings start at 0, where the wipe left them,
+      // whatever the guest may have written there since.
+      chans_.push_back({cv.ctl, RingConsumer(&cv.ctl->cmd, cv.cmd.data(), static_cast<uint32_t>(cv.cmd.size()), 0),
+                        CplProducer(&cv.ctl->cpl, cv.cpl.data(), static_cast<uint32_t>(cv.cpl.size()), 0), cv.reply,
+                        dseq});
     }
     if (s_.stats) {
       // Counters are per session: a new guest in this slot starts from zero.
@@ -128,13 +134,16 @@ class Worker {
                                       std::memory_order_relaxed);
       s_.stats->active.store(1, std::memory_order_release);
     }
-    session_id_ = hdr_->session_id.load(std::memory_order_acquire);
+    // Guest-written, read once each: what the log lines name and the token echoed.
+    guest_pid_ = load_once(ctl_->guest_pid);
+    const uint64_t token = load_once(ctl_->claim_token);
     ctl_->worker_pid = static_cast<uint32_t>(getpid());
     uint32_t expect = static_cast<uint32_t>(SlotState::kClaimed);
-    ctl_->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kServing));
-    ctl_->served_token.store(ctl_->claim_token, std::memory_order_release);
+    if (!ctl_->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kServing)))
+      return fail(st::kUnknown, "slot state became " + std::to_string(expect) + " before the session started");
+    ctl_->served_token.store(token, std::memory_order_release);
     std::fprintf(stderr, "vgpu-hostd: %s slot %u: serving guest pid %u on %s (worker pid %d)\n", opt_.region.c_str(),
-                 slot_, ctl_->guest_pid, be_->name(), getpid());
+                 slot_, guest_pid_, be_->name(), getpid());
     const int rc = loop();
     if (opt_.profile) prof_.print(("slot " + std::to_string(slot_)).c_str());
     s_.release_all();
@@ -210,7 +219,8 @@ class Worker {
     if (opt_.profile && last_end_ns_) prof_.gap(p0 - last_end_ns_);
     Call call{s_, index, v.seq, v.flags};
     uint32_t reply_len = 0;
-    const Status st = dispatch(call, v.op, v.payload, v.payload_bytes, ch.reply, hdr_->reply_bytes, &reply_len);
+    const Status st = dispatch(call, v.op, v.payload, v.payload_bytes, ch.reply.data(),
+                               static_cast<uint32_t>(ch.reply.size()), &reply_len);
     if (opt_.profile) prof_.dispatched(v.op, (last_end_ns_ = WorkerProfile::now_ns()) - p0);
     if (s_.trace) trace_call(call, v.op, v.payload, v.payload_bytes, st, double(now_us() - t0));
     ch.cmd.pop(v);
@@ -257,6 +267,8 @@ class Worker {
     if (ch.cpl.try_post(o.status, o.seq, 0, o.reply_len, async)) {
       s_.async_error = st::kOk;
       wake_if_needed(&ch.ctl->guest_need_wakeup, &ch.ctl->cpl_doorbell);
+    } else if (ch.cpl.broken()) {
+      if (why_.empty()) why_ = "completion ring head out of range";  // loop() ends the session
     } else {
       unposted_.push_back(o);  // the guest is behind on its completions
     }
@@ -314,10 +326,15 @@ class Worker {
     return s;
   }
 
+  // Something for drain() to do: the next record in sequence, or a
+  // malformed one (which ends the session). A record further ahead is not:
+  // it waits for another channel's, and a guest that publishes only such
+  // records must cost the host a sleeping worker, not a spinning one.
   bool any_ready() {
     for (auto& ch : chans_) {
       RingConsumer::View v;
-      if (ch.cmd.peek(&v) != RingError::kEmpty) return true;
+      const RingError e = ch.cmd.peek(&v);
+      if (e != RingError::kEmpty && (e != RingError::kNone || v.seq <= next_seq_)) return true;
     }
     return false;
   }
@@ -328,15 +345,19 @@ class Worker {
     const uint64_t now = now_us();
     const uint64_t beat = ctl_->guest_heartbeat.load(std::memory_order_relaxed);
     if (beat != last_guest_beat_) last_guest_beat_ = beat, last_guest_change_ = now;
-    if (hdr_->session_id.load(std::memory_order_acquire) != session_id_) return fail(st::kDeviceUnavailable, "region was re-created");
-    const auto state = static_cast<SlotState>(ctl_->state.load(std::memory_order_acquire));
-    if (state == SlotState::kClosing || s_.bye) {
-      std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u left\n", opt_.region.c_str(), slot_, ctl_->guest_pid);
+    // No check of the header's session id: it is the guest's to scribble on,
+    // and this worker dies with the daemon that owns the session anyway
+    // (PR_SET_PDEATHSIG). The slot's state word, read once:
+    const uint32_t state = ctl_->state.load(std::memory_order_acquire);
+    if (state == static_cast<uint32_t>(SlotState::kClosing) || s_.bye) {
+      std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u left\n", opt_.region.c_str(), slot_, guest_pid_);
       return 0;
     }
+    if (state != static_cast<uint32_t>(SlotState::kServing))
+      return fail(st::kUnknown, "slot state " + std::to_string(state) + " is outside the protocol");
     if (now - last_guest_change_ > uint64_t(opt_.guest_timeout_ms) * 1000) {
       std::fprintf(stderr, "vgpu-hostd: %s slot %u: guest pid %u stopped answering; releasing its resources\n",
-                   opt_.region.c_str(), slot_, ctl_->guest_pid);
+                   opt_.region.c_str(), slot_, guest_pid_);
       return 3;
     }
     return -1;
@@ -349,9 +370,10 @@ class Worker {
       const int ran = drain();
       if (ran < 0) return fail(st::kUnknown, why_);
       const bool completed = !waiting_.empty() || !unposted_.empty() ? poll_waiting() : false;
+      if (!why_.empty()) return fail(st::kUnknown, why_);  // owe() met a broken completion ring
       const uint64_t now = now_us();
       if (ran || completed) last_work = now;
-      if (now - last_house > 50000) {
+      if (now - last_house > opt_.housekeeping_us) {
         last_house = now;
         if (int rc = housekeeping(); rc >= 0) return rc;
       }
@@ -368,17 +390,17 @@ class Worker {
     }
   }
 
-  void* base_;
+  RegionView view_;
   uint32_t slot_;
   WorkerOptions opt_;
-  RegionHeader* hdr_;
+  SlotView sv_;
   SlotCtl* ctl_;
+  uint32_t guest_pid_ = 0;
   std::unique_ptr<Backend> be_;
   Session s_;
   std::vector<ChannelState> chans_;
   std::vector<Owed> waiting_, unposted_;
   uint64_t next_seq_ = 1;
-  uint64_t session_id_ = 0;
   uint64_t last_guest_beat_ = 0, last_guest_change_ = 0;
   std::string why_;
   WorkerProfile prof_;
@@ -387,13 +409,14 @@ class Worker {
 
 }  // namespace
 
-int run_worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
+int serve_slot(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
+  Worker w(view, slot, stats, opt);
+  return w.run();
+}
+
+int run_worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the daemon
-  int rc;
-  {
-    Worker w(base, slot, stats, opt);
-    rc = w.run();
-  }
+  const int rc = serve_slot(view, slot, stats, opt);
 #ifdef VGPU_WORKER_LSAN
   if (__lsan_do_recoverable_leak_check() != 0)
     std::fprintf(stderr, "vgpu-hostd: slot %u: the worker leaked memory (LeakSanitizer report above)\n", slot);

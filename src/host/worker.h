@@ -8,6 +8,7 @@
 #include <string>
 
 #include "mps.h"
+#include "vgpu/region_view.h"
 #include "vgpu/stats.h"
 
 namespace vgpu::host {
@@ -23,6 +24,7 @@ struct WorkerOptions {
   uint32_t guest_timeout_ms = 5000;  // no guest heartbeat for this long ends the session
   uint32_t idle_sleep_us = 10000;    // longest sleep when idle (bounds latency without a doorbell)
   uint32_t spin_us = 2000;           // busy-poll this long after the last record before sleeping
+  uint32_t housekeeping_us = 50000;  // how often the slot's state and the guest's heartbeat are looked at
   std::string region;                // the region file, for log lines
   // Sharing the GPU with other guests (mps.h): a region with strict
   // isolation keeps its guests out of MPS; sm_percent (1-100, 0 = all) is an
@@ -41,8 +43,17 @@ struct WorkerOptions {
 // workspaces), which the quota does not count.
 inline uint64_t mps_mem_limit_for(uint64_t quota) { return quota ? quota + (512ull << 20) : 0; }
 
-// Serves slot `slot` of the region mapped at `base` until the guest leaves,
-// dies or misbehaves. Returns the process exit code (0 = guest left cleanly).
-int run_worker(void* base, uint32_t slot, SlotStats* stats, const WorkerOptions& opt);
+// Serves slot `slot` of the region `view` (the host's own layout of it; the
+// worker follows no offset, size or count read from the region) until the
+// guest leaves, dies or misbehaves. Every guest-written word the worker reads (slot
+// state, claim token, heartbeat, the completion ring's head, record headers)
+// is read once and checked; a value out of range ends this session with one
+// log line. Returns the process exit code (0 = guest left cleanly).
+int run_worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt);
+
+// The session itself, as run_worker runs it in the forked worker process,
+// without what only a worker process does (its death signal tied to the
+// daemon, its leak check before _exit). For in-process tests and fuzzers.
+int serve_slot(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt);
 
 }  // namespace vgpu::host

@@ -27,10 +27,13 @@ std::unique_ptr<Mapping> map_fd(int fd, uint64_t bytes, const std::string& sourc
 
 std::unique_ptr<Mapping> validated(std::unique_ptr<Mapping> m, std::string* err) {
   if (!m) return m;
-  if (const char* why = validate_header(m->header(), m->bytes())) {
+  const char* why = nullptr;
+  auto v = RegionView::of_header(m->base(), m->bytes(), &why);
+  if (!v) {
     *err = m->source() + ": " + why;
     return nullptr;
   }
+  m->set_view(*v);
   return m;
 }
 
@@ -79,7 +82,10 @@ std::unique_ptr<Mapping> create_region_file(const std::string& path, const Regio
   }
   auto m = map_fd(fd, file_bytes, path, err);
   close(fd);
-  if (m) format_region(m->base(), cfg, l);
+  if (!m) return m;
+  m->set_session_id(format_region(m->base(), cfg, l));
+  m->set_same_host(true);
+  m->set_view(*RegionView::of_config(m->base(), m->bytes(), cfg, nullptr));  // fits: sized above
   return m;
 }
 
@@ -93,6 +99,7 @@ std::unique_ptr<Mapping> attach_region_file(const std::string& path, std::string
   fstat(fd, &st);
   auto m = map_fd(fd, static_cast<uint64_t>(st.st_size), path, err);
   close(fd);
+  if (m) m->set_same_host(true);
   return validated(std::move(m), err);
 }
 

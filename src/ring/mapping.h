@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "vgpu/region.h"
+#include "vgpu/region_view.h"
 
 namespace vgpu {
 
@@ -21,11 +23,27 @@ class Mapping {
   uint64_t bytes() const { return bytes_; }
   const std::string& source() const { return source_; }
   RegionHeader* header() const { return header_of(base_); }
+  // The parts of the region, laid out by the host's config (a region this
+  // process created) or by one validated copy of the header (one it
+  // attached). Set by every function below that returns a Mapping.
+  const RegionView& view() const { return *view_; }
+  void set_view(const RegionView& v) { view_ = v; }
+  // A region this process created: the session id it formatted it with (the
+  // host's own copy; the header's may have been overwritten since). 0 else.
+  uint64_t session_id() const { return session_id_; }
+  // A region file of this machine (created or attached by path), not a VM's
+  // ivshmem BAR: the header's host_pid is a process of this machine.
+  bool same_host() const { return same_host_; }
+  void set_same_host(bool v) { same_host_ = v; }
+  void set_session_id(uint64_t id) { session_id_ = id; }
 
  private:
   void* base_;
   uint64_t bytes_;
   std::string source_;
+  std::optional<RegionView> view_;
+  uint64_t session_id_ = 0;
+  bool same_host_ = false;
 };
 
 // Default region file for a name: /dev/shm/vgpu-NAME.
@@ -35,7 +53,7 @@ std::string default_region_path(const std::string& name);
 // `cfg` and formats it (fresh session id, host_state kInit).
 std::unique_ptr<Mapping> create_region_file(const std::string& path, const RegionConfig& cfg, std::string* err);
 
-// Maps an existing region file and validates its header.
+// Maps an existing region file and validates (a copy of) its header.
 std::unique_ptr<Mapping> attach_region_file(const std::string& path, std::string* err);
 
 // Finds the ivshmem-plain device (PCI 1af4:1110) under `sysfs_pci` (normally

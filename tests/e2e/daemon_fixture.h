@@ -48,6 +48,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -56,6 +57,7 @@
 #include <gtest/gtest.h>
 
 #include "vgpu/region.h"
+#include "vgpu/region_view.h"
 #include "hostd_path.h"
 #include "vgpu/stats.h"
 
@@ -302,11 +304,19 @@ class Daemon {
 // hostile guest through it). Re-open after a daemon restart.
 class RegionView {
  public:
-  bool open(const std::string& path, std::string* err = nullptr) { return view_.open(path, true, err); }
+  bool open(const std::string& path, std::string* err = nullptr) {
+    if (!view_.open(path, true, err)) return false;
+    const char* why = nullptr;
+    layout_ = vgpu::RegionView::of_header(view_.base(), view_.bytes(), &why);
+    if (!layout_ && err) *err = path + ": " + why;
+    return layout_.has_value();
+  }
   void* base() const { return view_.base(); }
   RegionHeader* header() const { return header_of(view_.base()); }
-  uint32_t slot_count() const { return header()->slot_count; }
-  SlotCtl* slot(uint32_t s) const { return slot_ctl(view_.base(), s); }
+  // The parts of the region, as laid out when it was opened.
+  const vgpu::RegionView& parts() const { return *layout_; }
+  uint32_t slot_count() const { return layout_->slot_count(); }
+  SlotCtl* slot(uint32_t s) const { return layout_->slot(s).ctl; }
   SlotState state(uint32_t s) const { return static_cast<SlotState>(slot(s)->state.load(std::memory_order_acquire)); }
   // The slot whose claim names guest `pid`, or -1.
   int slot_of_guest(pid_t pid) const {
@@ -317,6 +327,7 @@ class RegionView {
 
  private:
   FileView view_;
+  std::optional<vgpu::RegionView> layout_;
 };
 
 // The host's stats file (include/vgpu/stats.h), mapped read-only.

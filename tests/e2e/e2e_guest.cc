@@ -19,6 +19,9 @@
 //   e2e_guest forkchild                 after cuInit, fork()s; the child's CUDA calls must fail
 //                                       cleanly and the parent's session must go on working.
 //   e2e_guest meminfo                   prints "MEM <cuDeviceTotalMem> <cuMemGetInfo total> <free>".
+//   e2e_guest spin                      READY after one call; then calls (memset + synchronise)
+//                                       without pause until one fails, and prints
+//                                       "FAILED <CUresult> <steady_clock us when it returned>".
 #include <cuda.h>
 #include <poll.h>
 #include <sys/wait.h>
@@ -215,28 +218,26 @@ int write_malformed_record() {
   vgpu::e2e::FileView v;
   std::string err;
   if (!v.open(std::getenv("VGPU_REGION"), true, &err)) return say("FAIL " + err), 1;
-  void* base = v.base();
-  auto* h = vgpu::header_of(base);
-  vgpu::Layout l;
-  if (!vgpu::compute_layout(vgpu::config_of(h), &l, nullptr)) return say("FAIL layout"), 1;
+  const auto view = vgpu::RegionView::of_header(v.base(), v.bytes(), nullptr);
+  if (!view) return say("FAIL layout"), 1;
   int slot = -1;
-  for (uint32_t s = 0; s < h->slot_count; ++s)
-    if (vgpu::slot_ctl(base, s)->guest_pid == static_cast<uint32_t>(getpid())) slot = static_cast<int>(s);
+  for (uint32_t s = 0; s < view->slot_count(); ++s)
+    if (view->slot(s).ctl->guest_pid == static_cast<uint32_t>(getpid())) slot = static_cast<int>(s);
   if (slot < 0) return say("FAIL own slot not found"), 1;
   // A channel of our slot that no thread of ours uses (the last one is the
   // shared one): the library will not write over what we put there.
   int ch = -1;
-  for (int c = static_cast<int>(h->channels_per_slot) - 2; c >= 0 && ch < 0; --c) {
+  for (int c = static_cast<int>(view->channel_count()) - 2; c >= 0 && ch < 0; --c) {
     uint32_t expect = 0;
-    if (vgpu::channel_ctl(base, static_cast<uint32_t>(slot), static_cast<uint32_t>(c))->in_use.compare_exchange_strong(expect, 1))
+    if (view->channel(static_cast<uint32_t>(slot), static_cast<uint32_t>(c)).ctl->in_use.compare_exchange_strong(expect, 1))
       ch = c;
   }
   if (ch < 0) return say("FAIL no spare channel"), 1;
-  std::byte* cb = vgpu::channel_base(base, static_cast<uint32_t>(slot), static_cast<uint32_t>(ch));
-  auto* cc = reinterpret_cast<vgpu::ChannelCtl*>(cb);
+  const vgpu::ChannelView cv = view->channel(static_cast<uint32_t>(slot), static_cast<uint32_t>(ch));
+  auto* cc = cv.ctl;
   const uint64_t tail = cc->cmd.tail.load(std::memory_order_acquire);
-  const uint32_t cap = h->cmd_ring_bytes;
-  auto* rec = reinterpret_cast<vgpu::RecordHeader*>(cb + l.cmd_offset + (tail & (cap - 1)));
+  const uint64_t cap = cv.cmd.size();
+  auto* rec = reinterpret_cast<vgpu::RecordHeader*>(cv.cmd.data() + (tail & (cap - 1)));
   rec->op = static_cast<uint16_t>(vgpu::Op::MemAlloc);
   rec->flags = vgpu::kFlagWantCompletion;
   rec->size = 40;  // not a multiple of 32
@@ -244,7 +245,7 @@ int write_malformed_record() {
   rec->seq = 1u << 30;
   rec->aux = 0;
   rec->stamp.store(vgpu::stamp_for(tail, 5), std::memory_order_release);
-  vgpu::SlotCtl* sc = vgpu::slot_ctl(base, static_cast<uint32_t>(slot));
+  vgpu::SlotCtl* sc = view->slot(static_cast<uint32_t>(slot)).ctl;
   vgpu::wake_if_needed(&sc->need_wakeup, &sc->doorbell);
   say("WROTE slot=" + std::to_string(slot) + " channel=" + std::to_string(ch));
   return 0;
@@ -354,11 +355,34 @@ int do_meminfo() {
   return 0;
 }
 
+// Calls back to back, so that whenever the daemon dies this guest is in, or
+// entering, a call; the failing call's return time is on the steady clock
+// (CLOCK_MONOTONIC, shared by the processes of one machine), so the test can
+// measure how long after the daemon's death the error came.
+int do_spin() {
+  CUdevice dev;
+  CUcontext ctx;
+  if (init(&dev, &ctx)) return 1;
+  CUdeviceptr p;
+  CK(cuMemAlloc(&p, 4096));
+  say("READY");
+  for (;;) {
+    CUresult r = cuMemsetD8(p, 1, 4096);
+    if (r == CUDA_SUCCESS) r = cuCtxSynchronize();
+    if (r != CUDA_SUCCESS) {
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch()).count();
+      say("FAILED " + std::to_string(int(r)) + " " + std::to_string(us));
+      return 0;
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: e2e_guest work|leak|waiter|hostile|visible|smi|forkchild|meminfo ...\n");
+    std::fprintf(stderr, "usage: e2e_guest work|leak|waiter|hostile|visible|smi|forkchild|meminfo|spin ...\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -370,6 +394,7 @@ int main(int argc, char** argv) {
   if (mode == "smi") return do_smi(argc, argv);
   if (mode == "forkchild") return do_forkchild();
   if (mode == "meminfo") return do_meminfo();
+  if (mode == "spin") return do_spin();
   std::fprintf(stderr, "e2e_guest: unknown mode %s\n", mode.c_str());
   return 2;
 }

@@ -164,7 +164,7 @@ void run_one(const uint8_t* data, size_t size) {
     be->register_host(arena.p.get(), kArenaBytes, &dev_base);
     s.device_arena_base = dev_base;
 
-    RingConsumer cons(ring_ctl, ring.p.get(), kRingBytes);
+    RingConsumer cons(ring_ctl, ring.p.get(), kRingBytes, start);
     uint64_t written = start;  // ring stream bytes written up to here
     std::vector<uint64_t> addrs;
     auto stamp = [&](uint64_t pos) {

@@ -29,7 +29,7 @@ class LocalCpl {
   LocalCpl& operator=(const LocalCpl&) = delete;
 
   Completion* entries() { return reinterpret_cast<Completion*>(mem_ + sizeof(RingCtl)); }
-  CplProducer producer() { return CplProducer(ctl_, entries(), n_); }
+  CplProducer producer() { return CplProducer(ctl_, entries(), n_, ctl_->tail.load()); }
   CplConsumer consumer() { return CplConsumer(ctl_, entries(), n_); }
   RingCtl* ctl() { return ctl_; }
 

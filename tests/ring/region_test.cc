@@ -13,6 +13,7 @@
 #include "mapping.h"
 #include "ring_testing.h"
 #include "vgpu/region.h"
+#include "vgpu/region_view.h"
 
 namespace vgpu {
 namespace {
@@ -145,7 +146,7 @@ TEST_F(Formatted, FreshHeaderValidates) {
   EXPECT_EQ(h()->version, kLayoutVersion);
   EXPECT_EQ(h()->host_state.load(), static_cast<uint32_t>(HostState::kInit));
   EXPECT_NE(h()->session_id.load(), 0u);
-  const RegionConfig back = config_of(h());
+  const RegionConfig back = read_header(h()).config;
   EXPECT_EQ(back.slot_count, cfg_.slot_count);
   EXPECT_EQ(back.channels_per_slot, cfg_.channels_per_slot);
   EXPECT_EQ(back.cmd_ring_bytes, cfg_.cmd_ring_bytes);
@@ -162,21 +163,76 @@ TEST_F(Formatted, SessionIdsDiffer) {
   EXPECT_NE(h()->session_id.load(), first);
 }
 
-TEST_F(Formatted, TypedViewsMatchTheLayout) {
+TEST_F(Formatted, ViewsMatchTheLayout) {
   auto* b = static_cast<std::byte*>(base_);
+  const char* why = nullptr;
+  const auto v = RegionView::of_config(base_, bytes_, cfg_, &why);
+  ASSERT_TRUE(v) << why;
   for (uint32_t s = 0; s < cfg_.slot_count; ++s) {
-    EXPECT_EQ(slot_base(base_, s), b + layout_.slots_offset + s * layout_.slot_bytes);
-    EXPECT_EQ(slot_ctl(base_, s)->state.load(), static_cast<uint32_t>(SlotState::kFree));
-    EXPECT_EQ(arena_base(base_, s), slot_base(base_, s) + layout_.arena_offset);
+    const SlotView sv = v->slot(s);
+    EXPECT_EQ(sv.bytes.data(), b + layout_.slots_offset + s * layout_.slot_bytes);
+    EXPECT_EQ(sv.bytes.size(), layout_.slot_bytes);
+    EXPECT_EQ(static_cast<void*>(sv.ctl), sv.bytes.data());
+    EXPECT_EQ(sv.ctl->state.load(), static_cast<uint32_t>(SlotState::kFree));
+    EXPECT_EQ(sv.arena.data(), sv.bytes.data() + layout_.arena_offset);
+    EXPECT_EQ(sv.arena.size(), cfg_.arena_bytes);
+    EXPECT_EQ(sv.control.size(), layout_.arena_offset);
     for (uint32_t c = 0; c < cfg_.channels_per_slot; ++c) {
-      std::byte* ch = channel_base(base_, s, c);
-      EXPECT_EQ(ch, slot_base(base_, s) + layout_.channels_offset + c * layout_.channel_bytes);
-      EXPECT_EQ(channel_ctl(base_, s, c)->cmd.tail.load(), 0u);
-      EXPECT_EQ(reinterpret_cast<uintptr_t>(channel_ctl(base_, s, c)) % kLineSpacing, 0u);
-      EXPECT_LE(ch + layout_.channel_bytes, arena_base(base_, s));
+      const ChannelView ch = v->channel(s, c);
+      auto* cb = reinterpret_cast<std::byte*>(ch.ctl);
+      EXPECT_EQ(cb, sv.bytes.data() + layout_.channels_offset + c * layout_.channel_bytes);
+      EXPECT_EQ(ch.slot_offset, uint64_t(cb - sv.bytes.data()));
+      EXPECT_EQ(ch.ctl->cmd.tail.load(), 0u);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(ch.ctl) % kLineSpacing, 0u);
+      EXPECT_EQ(ch.cmd.data(), cb + layout_.cmd_offset);
+      EXPECT_EQ(ch.cmd.size(), cfg_.cmd_ring_bytes);
+      EXPECT_EQ(ch.cpl.size(), cfg_.cpl_ring_entries);
+      EXPECT_EQ(ch.reply.size(), cfg_.reply_bytes);
+      EXPECT_LE(ch.reply.data() + ch.reply.size(), cb + layout_.channel_bytes);
+      EXPECT_LE(cb + layout_.channel_bytes, sv.arena.data());
     }
   }
-  EXPECT_LE(arena_base(base_, cfg_.slot_count - 1) + cfg_.arena_bytes, b + bytes_);
+  EXPECT_LE(v->slot(cfg_.slot_count - 1).arena.data() + cfg_.arena_bytes, b + bytes_);
+}
+
+// The host's view comes from its config alone: a header rewritten with
+// extreme values moves none of its addresses.
+TEST_F(Formatted, HostViewIgnoresTheLiveHeader) {
+  const auto v = RegionView::of_config(base_, bytes_, cfg_, nullptr);
+  ASSERT_TRUE(v);
+  std::byte* slot1 = v->slot(1).bytes.data();
+  std::byte* ch11 = reinterpret_cast<std::byte*>(v->channel(1, 1).ctl);
+  for (uint64_t x : {uint64_t{0}, uint64_t{1}, uint64_t{0xffffffff}, uint64_t{1} << 63, ~uint64_t{0}}) {
+    h()->slots_offset = h()->slot_bytes = h()->channel_bytes = h()->arena_offset = x;
+    h()->slot_count = h()->channels_per_slot = h()->cmd_ring_bytes = static_cast<uint32_t>(x);
+    EXPECT_EQ(v->slot(1).bytes.data(), slot1);
+    EXPECT_EQ(reinterpret_cast<std::byte*>(v->channel(1, 1).ctl), ch11);
+    EXPECT_EQ(v->slot_count(), cfg_.slot_count);
+    EXPECT_NE(validate_header(h(), bytes_), nullptr);
+  }
+  // Re-asserting the host's fields heals the header for the next guest.
+  write_header(h(), header_fields_for(cfg_, layout_));
+  EXPECT_EQ(validate_header(h(), bytes_), nullptr);
+}
+
+// A guest's view is built from one copy of the header: later writes to the
+// header do not move it, and a header that does not validate gives none.
+TEST_F(Formatted, GuestViewComesFromOneValidatedCopy) {
+  const char* why = nullptr;
+  const auto v = RegionView::of_header(base_, bytes_, &why);
+  ASSERT_TRUE(v) << why;
+  std::byte* arena0 = v->slot(0).arena.data();
+  h()->arena_offset = 4096;
+  EXPECT_EQ(v->slot(0).arena.data(), arena0);
+  EXPECT_FALSE(RegionView::of_header(base_, bytes_, &why));
+  EXPECT_NE(std::strstr(why, "disagree"), nullptr) << why;
+  EXPECT_FALSE(RegionView::of_header(base_, sizeof(RegionHeader) - 1, &why));
+}
+
+TEST_F(Formatted, HostViewRefusesAMappingTooSmall) {
+  const char* why = nullptr;
+  EXPECT_FALSE(RegionView::of_config(base_, bytes_ - 1, cfg_, &why));
+  EXPECT_NE(std::strstr(why, "larger than the mapping"), nullptr) << why;
 }
 
 struct Corruption {
@@ -256,10 +312,10 @@ TEST(RegionFile, CreateAttachRoundTrip) {
   EXPECT_EQ(guest->bytes(), host->bytes());
   EXPECT_EQ(guest->header()->session_id.load(), host->header()->session_id.load());
   // Both map the same bytes: a write on one side shows on the other.
-  slot_ctl(host->base(), 1)->guest_pid = 4242;
-  EXPECT_EQ(slot_ctl(guest->base(), 1)->guest_pid, 4242u);
-  channel_ctl(guest->base(), 1, 1)->cmd.head.store(96);
-  EXPECT_EQ(channel_ctl(host->base(), 1, 1)->cmd.head.load(), 96u);
+  host->view().slot(1).ctl->guest_pid = 4242;
+  EXPECT_EQ(guest->view().slot(1).ctl->guest_pid, 4242u);
+  guest->view().channel(1, 1).ctl->cmd.head.store(96);
+  EXPECT_EQ(host->view().channel(1, 1).ctl->cmd.head.load(), 96u);
 }
 
 TEST(RegionFile, RecreateTruncatesAndClears) {
@@ -277,9 +333,9 @@ TEST(RegionFile, RecreateTruncatesAndClears) {
   struct stat st{};
   ASSERT_EQ(stat(path.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0600u);
-  EXPECT_EQ(slot_ctl(m->base(), 0)->guest_pid, 0u);
-  EXPECT_EQ(channel_ctl(m->base(), 0, 0)->cmd.tail.load(), 0u);
-  EXPECT_EQ(*reinterpret_cast<const char*>(arena_base(m->base(), 0)), 0) << "arena reads as zero too";
+  EXPECT_EQ(m->view().slot(0).ctl->guest_pid, 0u);
+  EXPECT_EQ(m->view().channel(0, 0).ctl->cmd.tail.load(), 0u);
+  EXPECT_EQ(*reinterpret_cast<const char*>(m->view().slot(0).arena.data()), 0) << "arena reads as zero too";
 }
 
 TEST(RegionFile, RecreateSameSizeKeepsTheFileButResetsControl) {
@@ -292,8 +348,8 @@ TEST(RegionFile, RecreateSameSizeKeepsTheFileButResetsControl) {
   ASSERT_TRUE(first) << err;
   auto old_guest = attach_region_file(path, &err);
   ASSERT_TRUE(old_guest) << err;
-  slot_ctl(first->base(), 0)->guest_pid = 77;
-  channel_ctl(first->base(), 1, 1)->cmd.tail.store(4096);
+  first->view().slot(0).ctl->guest_pid = 77;
+  first->view().channel(1, 1).ctl->cmd.tail.store(4096);
   const uint64_t old_session = first->header()->session_id.load();
   first.reset();
 
@@ -301,8 +357,8 @@ TEST(RegionFile, RecreateSameSizeKeepsTheFileButResetsControl) {
   ASSERT_TRUE(second) << err;
   EXPECT_NE(second->header()->session_id.load(), old_session);
   EXPECT_EQ(old_guest->header()->session_id.load(), second->header()->session_id.load());
-  EXPECT_EQ(slot_ctl(old_guest->base(), 0)->guest_pid, 0u);
-  EXPECT_EQ(channel_ctl(old_guest->base(), 1, 1)->cmd.tail.load(), 0u);
+  EXPECT_EQ(old_guest->view().slot(0).ctl->guest_pid, 0u);
+  EXPECT_EQ(old_guest->view().channel(1, 1).ctl->cmd.tail.load(), 0u);
   EXPECT_EQ(validate_header(old_guest->header(), old_guest->bytes()), nullptr);
 }
 

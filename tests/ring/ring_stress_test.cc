@@ -87,7 +87,7 @@ TEST(RingStress, TwoProcesses) {
       std::fprintf(stderr, "producer: %s\n", err.c_str());
       _exit(2);
     }
-    const std::string e = testing::run_producer(ChannelView::of(guest->base(), 0, 0), w);
+    const std::string e = testing::run_producer(ChannelView::of(guest->base(), guest->bytes(), 0, 0), w);
     if (!e.empty()) std::fprintf(stderr, "producer: %s\n", e.c_str());
     _exit(e.empty() ? 0 : 1);
   }
@@ -99,7 +99,7 @@ TEST(RingStress, TwoProcesses) {
     return reaped;
   };
   const auto t0 = std::chrono::steady_clock::now();
-  const Outcome out = testing::run_consumer(ChannelView::of(host->base(), 0, 0), w, gone);
+  const Outcome out = testing::run_consumer(ChannelView::of(host->base(), host->bytes(), 0, 0), w, gone);
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
   if (!out.error.empty() && !reaped) kill(child, SIGKILL);
   if (!reaped) waitpid(child, &status, 0);
@@ -119,7 +119,7 @@ TEST(RingStress, Threads) {
   ASSERT_TRUE(m) << err;
   // One mapping for both threads: ThreadSanitizer tracks addresses, so the
   // two sides must see the bytes at the same address.
-  const ChannelView cv = ChannelView::of(m->base(), 0, 0);
+  const ChannelView cv = ChannelView::of(m->base(), m->bytes(), 0, 0);
   std::string producer_error;
   std::atomic<bool> producer_done{false};
   const auto t0 = std::chrono::steady_clock::now();

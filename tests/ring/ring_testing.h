@@ -38,7 +38,7 @@ class LocalRing {
   std::byte* data() { return mem_ + sizeof(RingCtl); }
   uint32_t capacity() const { return cap_; }
   RingProducer producer() { return RingProducer(ctl_, data(), cap_); }
-  RingConsumer consumer() { return RingConsumer(ctl_, data(), cap_); }
+  RingConsumer consumer() { return RingConsumer(ctl_, data(), cap_, ctl_->head.load()); }
   RecordHeader* header_at(uint64_t pos) { return reinterpret_cast<RecordHeader*>(data() + (pos & (cap_ - 1))); }
 
  private:

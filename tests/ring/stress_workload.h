@@ -14,6 +14,7 @@
 #include <string>
 
 #include "vgpu/region.h"
+#include "vgpu/region_view.h"
 #include "vgpu/ring.h"
 #include "vgpu/wait.h"
 
@@ -30,15 +31,11 @@ struct ChannelView {
   uint32_t cpl_entries;
   SlotCtl* slot;
 
-  static ChannelView of(void* base, uint32_t slot_index, uint32_t channel) {
-    const RegionConfig cfg = config_of(header_of(base));
-    Layout l{};
-    compute_layout(cfg, &l, nullptr);
-    ChannelCtl* ch = channel_ctl(base, slot_index, channel);
-    std::byte* cb = channel_base(base, slot_index, channel);
-    return ChannelView{&ch->cmd, cb + l.cmd_offset, cfg.cmd_ring_bytes, &ch->cpl,
-                       reinterpret_cast<Completion*>(cb + l.cpl_offset), cfg.cpl_ring_entries,
-                       slot_ctl(base, slot_index)};
+  static ChannelView of(void* base, uint64_t mapped_bytes, uint32_t slot_index, uint32_t channel) {
+    const auto view = RegionView::of_header(base, mapped_bytes, nullptr);
+    const vgpu::ChannelView ch = view->channel(slot_index, channel);
+    return ChannelView{&ch.ctl->cmd, ch.cmd.data(), static_cast<uint32_t>(ch.cmd.size()), &ch.ctl->cpl,
+                       ch.cpl.data(), static_cast<uint32_t>(ch.cpl.size()), view->slot(slot_index).ctl};
   }
 };
 
@@ -202,8 +199,8 @@ inline std::string run_producer(const ChannelView& cv, const Workload& w) {
 // the producer died (checked between sleeps).
 template <class Gone>
 Outcome run_consumer(const ChannelView& cv, const Workload& w, Gone&& gone) {
-  RingConsumer cons(cv.cmd_ctl, cv.cmd_data, cv.cmd_bytes);
-  CplProducer cpl(cv.cpl_ctl, cv.cpl, cv.cpl_entries);
+  RingConsumer cons(cv.cmd_ctl, cv.cmd_data, cv.cmd_bytes, 0);
+  CplProducer cpl(cv.cpl_ctl, cv.cpl, cv.cpl_entries, 0);
   const uint32_t max_payload = RingProducer(cv.cmd_ctl, cv.cmd_data, cv.cmd_bytes).max_payload();
   const auto deadline = std::chrono::steady_clock::now() + w.timeout;
   auto give_up = [&] {

@@ -10,7 +10,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "vgpu/region.h"
+#include "vgpu/region_view.h"
 
 namespace vgpu::vmtest {
 
@@ -19,9 +19,9 @@ struct PingPage {
   alignas(kLineSpacing) std::atomic<uint64_t> pong;  // host copies ping here
 };
 
-inline PingPage* ping_page(void* base) {
-  auto* h = header_of(base);
-  return reinterpret_cast<PingPage*>(arena_base(base, h->slot_count - 1) + h->arena_bytes - kPage);
+inline PingPage* ping_page(const RegionView& v) {
+  const SlotView last = v.slot(v.slot_count() - 1);
+  return reinterpret_cast<PingPage*>(last.arena.data() + last.arena.size() - kPage);
 }
 
 }  // namespace vgpu::vmtest

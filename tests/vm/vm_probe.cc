@@ -302,7 +302,7 @@ int main(int argc, char** argv) {
 
   // 3. Guest -> host -> guest: the stand-in host echoes a ping (vgpu-hostd
   // does not; only tried when asked for).
-  auto* pp = vgpu::vmtest::ping_page(m->base());
+  auto* pp = vgpu::vmtest::ping_page(m->view());
   bool echoed = false;
   if (echo || do_bench) {
     const uint64_t v = pp->ping.load() + 1;
@@ -326,7 +326,7 @@ int main(int argc, char** argv) {
   if (do_bench) {
     // Offsets of the bench buffer and the echo page inside the mapping. The
     // buffer is the start of the last slot's arena (unused by the stand-in).
-    const uint64_t arena_off = uint64_t(vgpu::arena_base(m->base(), h->slot_count - 1) - (std::byte*)m->base());
+    const uint64_t arena_off = uint64_t(m->view().slot(m->view().slot_count() - 1).arena.data() - (std::byte*)m->base());
     const uint64_t ping_off = uint64_t((std::byte*)pp - (std::byte*)m->base());
     const uint64_t map_bytes = m->bytes();
     const std::string source = m->source();

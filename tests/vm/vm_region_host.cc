@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   // Echo loop: spin while pings arrive, fall back to 1 ms polls after 200 ms
   // of silence (so an idle stand-in does not take a core from the VM).
   using clock = std::chrono::steady_clock;
-  auto* pp = vgpu::vmtest::ping_page(m->base());
+  auto* pp = vgpu::vmtest::ping_page(m->view());
   uint64_t last = pp->ping.load(std::memory_order_acquire);
   uint64_t answered = 0;
   auto last_ping = clock::now() - std::chrono::seconds(1);

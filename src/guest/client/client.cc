@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "copier.h"
+#include "host_watch.h"
 #include "vgpu/wait.h"
 
 namespace vgpu::guest {
@@ -59,15 +60,13 @@ void log_unsupported(const char* name) {
 // consumer, reply buffer and copy staging chunks.
 class Channel {
  public:
-  Channel(Client* c, void* base, uint32_t slot, uint32_t index, const Layout& l, const RegionHeader* h)
-      : client_(c) {
-    std::byte* b = channel_base(base, slot, index);
-    ctl_ = reinterpret_cast<ChannelCtl*>(b);
-    slot_ctl_ = slot_ctl(base, slot);
-    prod_ = RingProducer(&ctl_->cmd, b + l.cmd_offset, h->cmd_ring_bytes);
-    cons_ = CplConsumer(&ctl_->cpl, reinterpret_cast<Completion*>(b + l.cpl_offset), h->cpl_ring_entries);
-    reply_ = b + l.reply_offset;
-    reply_bytes_ = h->reply_bytes;
+  Channel(Client* c, const ChannelView& v, SlotCtl* slot) : client_(c) {
+    ctl_ = v.ctl;
+    slot_ctl_ = slot;
+    prod_ = RingProducer(&ctl_->cmd, v.cmd.data(), static_cast<uint32_t>(v.cmd.size()));
+    cons_ = CplConsumer(&ctl_->cpl, v.cpl.data(), static_cast<uint32_t>(v.cpl.size()));
+    reply_ = v.reply.data();
+    reply_bytes_ = static_cast<uint32_t>(v.reply.size());
   }
 
   std::mutex& mu() { return mu_; }
@@ -307,13 +306,26 @@ Status Client::connect() {
     init_text_ = err;
     return st::kNoDevice;
   }
+  // Every address below comes from the view: the layout of one validated
+  // copy of the header (attach_guest_region), not from the live header.
+  const RegionView& view = map_->view();
   RegionHeader* h = map_->header();
+  // A live host stores a new heartbeat every ~100 ms. One that has not moved
+  // for HostWatch::kStartStaleMs means no daemon serves the region (killed,
+  // stopped or not started): fail now, naming it, rather than wait.
+  HostWatch watch(h, now_ms(), map_->same_host());
   const uint64_t deadline = now_ms() + env_u32("VGPU_CONNECT_TIMEOUT_MS", 30000);
+  auto host_dead = [&](const char* waiting_for) {
+    const bool gone = watch.gone(now_ms(), HostWatch::kStartStaleMs);
+    if (!gone && now_ms() <= deadline) return false;
+    init_text_ = map_->source() + ": no vgpu-hostd is serving this region (" +
+                 (gone ? "its heartbeat has not moved for " + std::to_string(watch.still_ms(now_ms())) + " ms"
+                       : std::string("timed out")) +
+                 " while waiting for " + waiting_for + ")";
+    return true;
+  };
   while (h->host_state.load(std::memory_order_acquire) != static_cast<uint32_t>(HostState::kReady)) {
-    if (now_ms() > deadline) {
-      init_text_ = map_->source() + ": host daemon is not serving this region";
-      return st::kNoDevice;
-    }
+    if (host_dead("the host to be ready")) return st::kNoDevice;
     usleep(10000);
   }
   session_id_ = h->session_id.load(std::memory_order_acquire);
@@ -321,34 +333,47 @@ Status Client::connect() {
   while (token_ == 0) token_ = (uint64_t(rd()) << 32) ^ rd();
 
   // Claim a free slot: kFree -> kClaiming (ours alone), fill it in, -> kClaimed.
-  bool claimed = false;
-  for (uint32_t s = 0; s < h->slot_count && !claimed; ++s) {
-    SlotCtl* c = slot_ctl(map_->base(), s);
-    uint32_t expect = static_cast<uint32_t>(SlotState::kFree);
-    if (!c->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kClaiming))) continue;
-    c->guest_pid = static_cast<uint32_t>(pid_);
-    c->claim_token = token_;
-    c->claimed_session = session_id_;
-    c->guest_heartbeat.store(1, std::memory_order_relaxed);
-    c->state.store(static_cast<uint32_t>(SlotState::kClaimed), std::memory_order_release);
-    slot_ = s;
-    ctl_ = c;
-    claimed = true;
-  }
-  if (!claimed) {
-    init_text_ = "all " + std::to_string(h->slot_count) + " guest slots of " + map_->source() + " are in use";
+  auto claim = [&] {
+    for (uint32_t s = 0; s < view.slot_count(); ++s) {
+      SlotCtl* c = view.slot(s).ctl;
+      uint32_t expect = static_cast<uint32_t>(SlotState::kFree);
+      if (!c->state.compare_exchange_strong(expect, static_cast<uint32_t>(SlotState::kClaiming))) continue;
+      c->guest_pid = static_cast<uint32_t>(pid_);
+      c->claim_token = token_;
+      c->claimed_session = session_id_;
+      c->guest_heartbeat.store(1, std::memory_order_relaxed);
+      c->state.store(static_cast<uint32_t>(SlotState::kClaimed), std::memory_order_release);
+      slot_ = s;
+      ctl_ = c;
+      return true;
+    }
+    return false;
+  };
+  if (!claim()) {
+    init_text_ = "all " + std::to_string(view.slot_count()) + " guest slots of " + map_->source() + " are in use";
     return st::kNoDevice;
   }
+  // The worker's echo of our token; a live but busy host (a loaded machine)
+  // may take a while, a dead one is told by its heartbeat.
   while (ctl_->served_token.load(std::memory_order_acquire) != token_) {
-    if (now_ms() > deadline || ctl_->fatal.load(std::memory_order_acquire)) {
-      init_text_ = "host daemon did not start a session for slot " + std::to_string(slot_);
+    const bool refused = ctl_->fatal.load(std::memory_order_acquire) != 0;
+    if (refused || host_dead("a session")) {
+      if (refused) init_text_ = "host daemon did not start a session for slot " + std::to_string(slot_) + " of " + map_->source();
       ctl_->state.store(static_cast<uint32_t>(SlotState::kClosing), std::memory_order_release);
+      return st::kNoDevice;
+    }
+    // A slot that read kFree may still have had a worker ending (its state
+    // word overwritten by someone else), whose exit wipes the slot, claim and
+    // all: then claim again rather than wait for an answer that never comes.
+    if (ctl_->state.load(std::memory_order_acquire) == static_cast<uint32_t>(SlotState::kFree) && !claim()) {
+      init_text_ = "all " + std::to_string(view.slot_count()) + " guest slots of " + map_->source() + " are in use";
       return st::kNoDevice;
     }
     usleep(1000);
   }
-  arena_ = std::make_unique<Arena>(arena_base(map_->base(), slot_), h->arena_bytes);
-  channels_.resize(h->channels_per_slot);
+  const SlotView sv = view.slot(slot_);
+  arena_ = std::make_unique<Arena>(sv.arena.data(), sv.arena.size());
+  channels_.resize(view.channel_count());
   devices_.resize(64);
   std::thread([this] { heartbeat_loop(); }).detach();
 
@@ -365,15 +390,18 @@ Status Client::connect() {
 }
 
 void Client::heartbeat_loop() {
-  RegionHeader* h = map_->header();
-  uint64_t last_host_beat = 0, last_change = now_ms();
+  // Sampled every HostWatch::kSampleMs, so a guest blocked in a call learns
+  // of a dead daemon within a second (host_gone() is what its wait polls).
+  HostWatch watch(map_->header(), now_ms(), map_->same_host());
+  const uint32_t stale_ms = env_u32("VGPU_HOST_TIMEOUT_MS", HostWatch::kRunningStaleMs);
+  uint32_t n = 0;
   while (!host_gone()) {
-    ctl_->guest_heartbeat.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t beat = h->host_heartbeat.load(std::memory_order_relaxed);
-    if (beat != last_host_beat) last_host_beat = beat, last_change = now_ms();
-    if (now_ms() - last_change > env_u32("VGPU_HOST_TIMEOUT_MS", 5000))
-      fail(st::kDeviceUnavailable, "host daemon stopped answering");
-    usleep(100000);
+    // Our own beat every ~100 ms, as the worker expects (--guest-timeout-ms).
+    if (n++ % 2 == 0) ctl_->guest_heartbeat.fetch_add(1, std::memory_order_relaxed);
+    if (watch.gone(now_ms(), stale_ms))
+      fail(st::kDeviceUnavailable, map_->source() + ": host daemon stopped answering (no heartbeat for " +
+                                       std::to_string(watch.still_ms(now_ms())) + " ms)");
+    usleep(HostWatch::kSampleMs * 1000);
   }
 }
 
@@ -419,22 +447,22 @@ void Client::shutdown() {
 Channel* Client::channel() {
   if (t_lease.ch) return t_lease.ch;
   std::lock_guard lk(mu_);
-  Layout l;
-  compute_layout(config_of(map_->header()), &l, nullptr);
+  const RegionView& view = map_->view();
   const uint32_t n = static_cast<uint32_t>(channels_.size());
   // The last channel is kept for sharing by threads beyond the first n-1.
   for (uint32_t i = 0; i + 1 < n; ++i) {
-    ChannelCtl* c = channel_ctl(map_->base(), slot_, i);
+    const ChannelView cv = view.channel(slot_, i);
     uint32_t expect = 0;
-    if (!c->in_use.compare_exchange_strong(expect, 1, std::memory_order_acq_rel)) continue;
-    c->owner_tid = static_cast<uint32_t>(syscall(SYS_gettid));
-    if (!channels_[i]) channels_[i] = std::make_unique<Channel>(this, map_->base(), slot_, i, l, map_->header());
+    if (!cv.ctl->in_use.compare_exchange_strong(expect, 1, std::memory_order_acq_rel)) continue;
+    cv.ctl->owner_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    if (!channels_[i]) channels_[i] = std::make_unique<Channel>(this, cv, ctl_);
     t_lease.ch = channels_[i].get();
     return t_lease.ch;
   }
   if (!shared_) {
-    channel_ctl(map_->base(), slot_, n - 1)->in_use.store(1, std::memory_order_release);
-    channels_[n - 1] = std::make_unique<Channel>(this, map_->base(), slot_, n - 1, l, map_->header());
+    const ChannelView cv = view.channel(slot_, n - 1);
+    cv.ctl->in_use.store(1, std::memory_order_release);
+    channels_[n - 1] = std::make_unique<Channel>(this, cv, ctl_);
     shared_ = channels_[n - 1].get();
     shared_->shared = true;
   }
