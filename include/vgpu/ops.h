@@ -53,7 +53,7 @@ struct Empty {
 // 3: NvmlRep carries every NVML figure with its own status; NvmlProcesses,
 //    NvmlFieldValues; cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate
 //    carries flags; GraphNodeCount; ThreadCaptureMode; StreamWriteValue;
-//    TensorMapEncode.
+//    TensorMapEncode; CtxLimit.
 inline constexpr uint32_t kGuestAbi = 3;
 struct HelloReq {
   uint32_t abi;
@@ -627,6 +627,17 @@ static_assert(sizeof(NvmlFieldValuesReq) == 8 + 8 * kNvmlMaxFields);
 static_assert(sizeof(NvmlFieldValuesRep) == 8 + 40 * kNvmlMaxFields);
 
 // ---- tensor maps -----------------------------------------------------------------
+// cuCtxSetLimit / cuCtxGetLimit: the limits (stack size, printf FIFO, malloc
+// heap, ...) are the host context's, where the kernels run. Both answer the
+// limit's value after the call.
+struct CtxLimitReq {
+  int32_t limit;  // CUlimit
+  uint32_t set;   // 1: set `value` first
+  uint64_t value;
+  VGPU_TRACE("limit={} set={} value={}", limit, set, value)
+};
+static_assert(sizeof(CtxLimitReq) == 16);
+
 // cuTensorMapEncodeTiled / Im2col: the host's driver encodes the 128-byte
 // descriptor (its format is NVIDIA's); nothing runs on the GPU. The global
 // address is a device address, the same on both sides.
@@ -714,7 +725,8 @@ struct TensorMapRep {
   X(NvmlQuery, kSync, NvmlQueryReq, NvmlRep)                          \
   X(NvmlProcesses, kSync, Empty, NvmlProcessesRep)                    \
   X(NvmlFieldValues, kSync, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
-  X(TensorMapEncode, kSync, TensorMapReq, TensorMapRep)
+  X(TensorMapEncode, kSync, TensorMapReq, TensorMapRep)              \
+  X(CtxLimit, kSync, CtxLimitReq, IntRep)
 
 enum class Op : uint16_t {
   kWrap = 0,

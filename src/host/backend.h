@@ -121,6 +121,11 @@ class Backend {
   // A tensor map descriptor (cuTensorMapEncode*), written to out[16]. Only a
   // backend with NVIDIA's driver can encode one.
   virtual Status tensor_map_encode(const TensorMapReq&, uint64_t* /*out[16]*/) { return st::kNotSupported; }
+  // cuCtxSetLimit (when `set`) then cuCtxGetLimit on the session's context.
+  // The CPU backend runs no kernels, so it has no limits to keep.
+  virtual Status ctx_limit(int /*limit*/, bool /*set*/, uint64_t /*value*/, uint64_t* /*out*/) {
+    return st::kNotSupported;
+  }
   // `params` is the packed argument buffer laid out as module_function reported.
   virtual Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) = 0;
 

@@ -156,6 +156,14 @@ Status on_TensorMapEncode(Call& c, const TensorMapReq& r, TensorMapRep& out) {
   return c.s.be->tensor_map_encode(r, out.words);
 }
 
+Status on_CtxLimit(Call& c, const CtxLimitReq& r, IntRep& out) {
+  if (r.set > 1) return st::kInvalidValue;
+  uint64_t v = 0;
+  const Status s = c.s.be->ctx_limit(r.limit, r.set != 0, r.value, &v);
+  out.value = static_cast<int64_t>(v);
+  return s;
+}
+
 Status on_Launch(Call& c, const LaunchReq& r, Empty&) {
   const auto* e = c.s.handles.find(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;

@@ -895,6 +895,19 @@ TEST_F(Driver, GetProcAddressReturnsOurFunctions) {
 
 // PyTorch's c10::cuda::DriverAPI resolves these by version and asserts on a
 // missing one; the stream store is real, TMA encoding belongs to a GPU.
+// Context limits are the host context's: the CPU backend runs no kernels and
+// has none, so it refuses them; bad arguments fail in the guest.
+TEST_F(Driver, ContextLimitsGoToTheHost) {
+  size_t v = 7;
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuCtxGetLimit(nullptr, CU_LIMIT_STACK_SIZE));
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuCtxGetLimit(&v, CU_LIMIT_STACK_SIZE));
+  EXPECT_EQ(7u, v) << "a refused query leaves the output alone";
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuCtxSetLimit(CU_LIMIT_PRINTF_FIFO_SIZE, 1 << 20));
+  void* fn = nullptr;
+  CU_OK(cuGetProcAddress("cuCtxSetLimit", &fn, 12000, CU_GET_PROC_ADDRESS_DEFAULT, nullptr));
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "cuCtxSetLimit"), fn);
+}
+
 TEST_F(Driver, PyTorchDriverEntryPoints) {
   for (const char* name : {"cuDeviceGetAttribute", "cuMemAddressReserve", "cuMemRelease", "cuMemMap",
                            "cuMemAddressFree", "cuMemSetAccess", "cuMemUnmap", "cuMemCreate",

@@ -194,6 +194,26 @@ CUresult CUDAAPI cuCtxGetStreamPriorityRange(int* least, int* greatest) {
   return CUDA_SUCCESS;
 }
 
+// Context limits (stack size, printf FIFO, malloc heap, ...) are the host
+// context's, where the kernels run: set and read there (Triton's launcher
+// links cuCtxSetLimit; cudaDeviceSetLimit/GetLimit come here).
+CUresult CUDAAPI cuCtxSetLimit(CUlimit limit, size_t value) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!current_context()) return CUDA_ERROR_INVALID_CONTEXT;
+  IntRep rep{};
+  return to_cu(c->call<Op::CtxLimit>(CtxLimitReq{static_cast<int32_t>(limit), 1, value}, &rep));
+}
+
+CUresult CUDAAPI cuCtxGetLimit(size_t* value, CUlimit limit) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!value) return CUDA_ERROR_INVALID_VALUE;
+  if (!current_context()) return CUDA_ERROR_INVALID_CONTEXT;
+  IntRep rep{};
+  const Status s = c->call<Op::CtxLimit>(CtxLimitReq{static_cast<int32_t>(limit), 0, 0}, &rep);
+  if (s == st::kOk) *value = static_cast<size_t>(rep.value);
+  return to_cu(s);
+}
+
 CUresult CUDAAPI cuCtxSynchronize() {
   VGPU_DRIVER_OR_RETURN(c);
   return sync_result(c, c->call<Op::CtxSynchronize>(Empty{}));

@@ -338,8 +338,15 @@ VGPU_RT cudaError_t cudaDeviceGetStreamPriorityRange(int* least, int* greatest) 
   return cudaSuccess;
 }
 
-VGPU_RT cudaError_t cudaDeviceSetLimit(enum cudaLimit, size_t) { VGPU_RT_REFUSE("cudaDeviceSetLimit"); }
-VGPU_RT cudaError_t cudaDeviceGetLimit(size_t*, enum cudaLimit) { VGPU_RT_REFUSE("cudaDeviceGetLimit"); }
+// cudaLimit and CUlimit share their values; the limits are the host context's.
+VGPU_RT cudaError_t cudaDeviceSetLimit(enum cudaLimit limit, size_t value) {
+  VGPU_RT_INIT();
+  return record_cu(cuCtxSetLimit(static_cast<CUlimit>(limit), value));
+}
+VGPU_RT cudaError_t cudaDeviceGetLimit(size_t* value, enum cudaLimit limit) {
+  VGPU_RT_INIT();
+  return record_cu(cuCtxGetLimit(value, static_cast<CUlimit>(limit)));
+}
 VGPU_RT cudaError_t cudaDeviceSetCacheConfig(enum cudaFuncCache) { VGPU_RT_REFUSE("cudaDeviceSetCacheConfig"); }
 VGPU_RT cudaError_t cudaDeviceGetCacheConfig(enum cudaFuncCache*) { VGPU_RT_REFUSE("cudaDeviceGetCacheConfig"); }
 VGPU_RT cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t*, int) { VGPU_RT_REFUSE("cudaDeviceGetDefaultMemPool"); }

@@ -138,6 +138,7 @@ class CudaBackend final : public Backend {
   Status func_set_attribute(Native fn, int attr, int value) override;
   Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) override;
   Status tensor_map_encode(const TensorMapReq& r, uint64_t* out) override;
+  Status ctx_limit(int limit, bool set, uint64_t value, uint64_t* out) override;  // cuda_modules.cc
   Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) override;
 
   Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) override;

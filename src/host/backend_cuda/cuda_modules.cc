@@ -135,6 +135,17 @@ Status CudaBackend::func_set_attribute(Native fn, int attr, int value) {
   return to_status(cuFuncSetAttribute(from_native<CUfunction>(fn), static_cast<CUfunction_attribute>(attr), value));
 }
 
+Status CudaBackend::ctx_limit(int limit, bool set, uint64_t value, uint64_t* out) {
+  const auto l = static_cast<CUlimit>(limit);
+  if (set) {
+    if (CUresult r = cuCtxSetLimit(l, static_cast<size_t>(value))) return to_status(r);
+  }
+  size_t v = 0;
+  const CUresult r = cuCtxGetLimit(&v, l);
+  *out = v;
+  return to_status(r);
+}
+
 Status CudaBackend::tensor_map_encode(const TensorMapReq& r, uint64_t* out) {
   CUtensorMap m{};
   void* addr = reinterpret_cast<void*>(static_cast<uintptr_t>(r.global_address));
