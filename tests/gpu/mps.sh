@@ -134,9 +134,9 @@ hostd_stop; sleep 1; echo "GPU memory after: $(used_mib) MiB (baseline $base MiB
 echo "==== summary: aggregate decode tokens/s (ratio to native without MPS; to native under MPS)"
 for n in $NS; do
   printf 'x%s: native %.0f, native+MPS %.0f, vgpu --mps off %.0f, vgpu --mps on %.0f  (vgpu-on/native %.2f, vgpu-on/native+MPS %.2f)\n' "$n" \
-    "${AGG[native,$n]}" "${AGG[nmps,$n]}" "${AGG[vgpu-off,$n]}" "${AGG[vgpu-on,$n]}" \
-    "$(awk -v a="${AGG[vgpu-on,$n]}" -v b="${AGG[native,$n]}" 'BEGIN{print (b>0)?a/b:0}')" \
-    "$(awk -v a="${AGG[vgpu-on,$n]}" -v b="${AGG[nmps,$n]}" 'BEGIN{print (b>0)?a/b:0}')"
+    "${AGG[native,$n]:-0}" "${AGG[nmps,$n]:-0}" "${AGG[vgpu-off,$n]:-0}" "${AGG[vgpu-on,$n]:-0}" \
+    "$(awk -v a="${AGG[vgpu-on,$n]:-0}" -v b="${AGG[native,$n]:-0}" 'BEGIN{print (b>0)?a/b:0}')" \
+    "$(awk -v a="${AGG[vgpu-on,$n]:-0}" -v b="${AGG[nmps,$n]:-0}" 'BEGIN{print (b>0)?a/b:0}')"
 done
 printf 'gemm x4 TFLOP/s: native %s, native+MPS %s, vgpu --mps off %s, vgpu --mps on %s\n' \
-  "${AGG[native,gemm]}" "${AGG[nmps,gemm]}" "${AGG[vgpu-off,gemm]}" "${AGG[vgpu-on,gemm]}"
+  "${AGG[native,gemm]:-0}" "${AGG[nmps,gemm]:-0}" "${AGG[vgpu-off,gemm]:-0}" "${AGG[vgpu-on,gemm]:-0}"
