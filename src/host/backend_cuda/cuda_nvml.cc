@@ -40,6 +40,11 @@ constexpr unsigned kMemory2Version = sizeof(Memory2) | (2u << 24);
 struct Bar1 {  // nvmlBAR1Memory_t
   unsigned long long total, free, used;
 };
+struct PciInfoExt {  // nvmlPciInfoExt_v1_t
+  unsigned int version, domain, bus, device, device_id, subsystem_id, base_class, sub_class;
+  char bus_id[32];
+};
+constexpr unsigned kPciInfoExtVersion = sizeof(PciInfoExt) | (1u << 24);
 struct PciInfo {  // nvmlPciInfo_t
   char bus_id_legacy[16];
   unsigned int domain, bus, device, device_id, subsystem_id;
@@ -257,6 +262,14 @@ void read_fixed(N& n, NvmlRep* r) {
   uint_fig(n, r, F::kBoardId, "nvmlDeviceGetBoardId");
   uint_fig(n, r, F::kMaxMigDevices, "nvmlDeviceGetMaxMigDeviceCount");
   uint_fig(n, r, F::kDisplayMode, "nvmlDeviceGetDisplayMode");
+  PciInfoExt px{};
+  px.version = kPciInfoExtVersion;
+  const nvmlReturn_t pxs = n.call("nvmlDeviceGetPciInfoExt", &px);
+  set(r, F::kPciBaseClass, pxs, px.base_class);
+  set(r, F::kPciSubClass, pxs, px.sub_class);
+  // nvmlDeviceGetClock(type, NVML_CLOCK_ID_CUSTOMER_BOOST_MAX 3, &clock).
+  const F boost[] = {F::kBoostClockGraphics, F::kBoostClockSm, F::kBoostClockMem, F::kBoostClockVideo};
+  for (int t = 0; t < 4; ++t) uint_fig(n, r, boost[t], "nvmlDeviceGetClock", t, 3);
 
   auto str = [&](NvmlTextId id, const char* name) {
     NvmlText& t = r->text[static_cast<uint32_t>(id)];
