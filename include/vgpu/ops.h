@@ -538,6 +538,8 @@ enum class NvmlFig : uint32_t {
   kMaxPcieGen, kMaxPcieWidth, kGpuMaxPcieGen, kMemBusWidth, kNumCores,
   kTempShutdown, kTempSlowdown, kTempGpuMax, kTempMemMax, kNumFans, kMultiGpuBoard, kBoardId,
   kMaxMigDevices, kDisplayMode,
+  kPciBaseClass, kPciSubClass,  // nvmlDeviceGetPciInfoExt's class codes
+  kBoostClockGraphics, kBoostClockSm, kBoostClockMem, kBoostClockVideo,  // NVML_CLOCK_ID_CUSTOMER_BOOST_MAX
   // live
   kGpuUtil, kMemUtil, kTemperature, kPower, kEnergy,
   kClockGraphics, kClockSm, kClockMem, kClockVideo,

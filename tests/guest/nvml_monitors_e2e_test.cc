@@ -104,6 +104,9 @@ const Entry kEntries[] = {
     {"nvidia-smi", "nvmlDeviceGetPcieReplayCounter", kHost},
     {"nvidia-smi", "nvmlDeviceGetRetiredPagesPendingStatus", kHost},
     {"nvidia-smi", "nvmlDeviceGetAccountingMode", kHost},
+    {"nvidia-smi", "nvmlDeviceGetPciInfoExt", kHost},  // 580's PCI section and pci.bus_id
+    {"nvidia-smi", "nvmlDeviceGetTemperatureV", kHost},
+    {"nvidia-smi", "nvmlDeviceGetClock", kHost},
     {"nvidia-smi", "nvmlDeviceGetMinorNumber", kRefused},  // the guest has no /dev/nvidiaN
     {"nvidia-smi", "nvmlDeviceGetVirtualizationMode", kRefused},
     {"nvidia-smi", "nvmlDeviceGetAccountingPids", kRefused},
@@ -229,6 +232,45 @@ TEST_F(Monitors, HostFiguresAreRealOrRefused) {
     EXPECT_EQ(ecc, NVML_ERROR_NOT_SUPPORTED);
     EXPECT_EQ(mig, NVML_ERROR_NOT_SUPPORTED);
   }
+  // Versioned and by-id forms nvidia-smi 580 calls.
+  nvmlTemperature_t t{};
+  t.version = nvmlTemperature_v1;
+  t.sensorType = NVML_TEMPERATURE_GPU;
+  EXPECT_EQ(nvmlDeviceGetTemperatureV(dev_, &t), want);
+  nvmlPciInfoExt_t px{};
+  px.version = nvmlPciInfoExt_v1;
+  const nvmlReturn_t pxr = nvmlDeviceGetPciInfoExt(dev_, &px);
+  EXPECT_EQ(pxr, want);
+  const nvmlReturn_t boost = nvmlDeviceGetClock(dev_, NVML_CLOCK_SM, NVML_CLOCK_ID_CUSTOMER_BOOST_MAX, &v);
+  EXPECT_TRUE(boost == want || (on_gpu() && boost == NVML_ERROR_NOT_SUPPORTED)) << boost;
+  if (on_gpu()) {
+    // The host's figures are its NVML's values, not zeros (a value read before its call was).
+    unsigned x = 0;
+    EXPECT_EQ(nvmlDeviceGetMaxClockInfo(dev_, NVML_CLOCK_SM, &x), NVML_SUCCESS);
+    EXPECT_GT(x, 0u);
+    x = 0;
+    EXPECT_EQ(nvmlDeviceGetEnforcedPowerLimit(dev_, &x), NVML_SUCCESS);
+    EXPECT_GT(x, 0u);
+    x = 0;
+    EXPECT_EQ(nvmlDeviceGetCurrPcieLinkWidth(dev_, &x), NVML_SUCCESS);
+    EXPECT_GT(x, 0u);
+    EXPECT_EQ(t.temperature > 0, true) << t.temperature;
+    nvmlPciInfo_t pci{};
+    ASSERT_EQ(nvmlDeviceGetPciInfo_v3(dev_, &pci), NVML_SUCCESS);
+    EXPECT_STREQ(px.busId, pci.busId);
+    EXPECT_EQ(px.pciDeviceId, pci.pciDeviceId);
+    EXPECT_EQ(px.version, nvmlPciInfoExt_v1);
+  }
+  EXPECT_EQ(nvmlDeviceGetTemperatureV(dev_, nullptr), NVML_ERROR_INVALID_ARGUMENT);
+  t.version = 0;
+  EXPECT_EQ(nvmlDeviceGetTemperatureV(dev_, &t), NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+  t.version = nvmlTemperature_v1;
+  t.sensorType = NVML_TEMPERATURE_COUNT;
+  EXPECT_EQ(nvmlDeviceGetTemperatureV(dev_, &t), NVML_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(nvmlDeviceGetPciInfoExt(dev_, nullptr), NVML_ERROR_INVALID_ARGUMENT);
+  px.version = 0;
+  EXPECT_EQ(nvmlDeviceGetPciInfoExt(dev_, &px), NVML_ERROR_ARGUMENT_VERSION_MISMATCH);
+  EXPECT_EQ(nvmlDeviceGetClock(dev_, 9, NVML_CLOCK_ID_CUSTOMER_BOOST_MAX, &v), NVML_ERROR_INVALID_ARGUMENT);
   if (on_gpu() && u.gpu <= 100) std::printf("host NVML: util %u%%\n", u.gpu);
   // Bad arguments are the caller's error on every backend.
   EXPECT_EQ(nvmlDeviceGetClockInfo(dev_, 7, &v), NVML_ERROR_INVALID_ARGUMENT);

@@ -421,6 +421,36 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t dev, nvmlPciInfo_t* pci) {
 }
 nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t dev, nvmlPciInfo_t* pci) { return nvmlDeviceGetPciInfo_v3(dev, pci); }
 
+// The location as nvmlDeviceGetPciInfo_v3's; the ids and the class codes are
+// the host NVML's, and without them (the CPU backend) the call is refused:
+// no field of it is made up.
+nvmlReturn_t nvmlDeviceGetPciInfoExt(nvmlDevice_t dev, nvmlPciInfoExt_t* pci) {
+  VGPU_NVML_DEVICE(d, dev);
+  (void)d;
+  if (pci == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (pci->version != nvmlPciInfoExt_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  nvmlReturn_t err = NVML_SUCCESS;
+  const NvmlRep* rep = figures(dev, &err);
+  if (rep == nullptr) return err;
+  for (NvmlFig f : {NvmlFig::kPciDeviceId, NvmlFig::kPciSubsystemId, NvmlFig::kPciBaseClass, NvmlFig::kPciSubClass})
+    if (nvmlReturn_t r = figure_status(*rep, f, "nvmlDeviceGetPciInfoExt")) return r;
+  nvmlPciInfo_t base{};
+  if (nvmlReturn_t r = nvmlDeviceGetPciInfo_v3(dev, &base)) return r;
+  const auto fig = [rep](NvmlFig f) { return static_cast<unsigned>(rep->fig[static_cast<uint32_t>(f)].value); };
+  const unsigned version = pci->version;
+  std::memset(pci, 0, sizeof *pci);
+  pci->version = version;
+  pci->domain = base.domain;
+  pci->bus = base.bus;
+  pci->device = base.device;
+  pci->pciDeviceId = fig(NvmlFig::kPciDeviceId);
+  pci->pciSubSystemId = fig(NvmlFig::kPciSubsystemId);
+  pci->baseClass = fig(NvmlFig::kPciBaseClass);
+  pci->subClass = fig(NvmlFig::kPciSubClass);
+  std::memcpy(pci->busId, base.busId, sizeof pci->busId);
+  return NVML_SUCCESS;
+}
+
 // The oldest entry point's structure ends after the integers (a 16-byte bus
 // id, then domain, bus, device, pciDeviceId, pciSubSystemId): fill only those.
 nvmlReturn_t nvmlDeviceGetPciInfo(nvmlDevice_t dev, nvmlPciInfo_t* pci) {

@@ -46,6 +46,8 @@ nvmlReturn_t pair(nvmlDevice_t dev, NvmlFig fa, NvmlFig fb, const char* name, A*
 constexpr NvmlFig kClock[] = {NvmlFig::kClockGraphics, NvmlFig::kClockSm, NvmlFig::kClockMem, NvmlFig::kClockVideo};
 constexpr NvmlFig kMaxClock[] = {NvmlFig::kMaxClockGraphics, NvmlFig::kMaxClockSm, NvmlFig::kMaxClockMem,
                                  NvmlFig::kMaxClockVideo};
+constexpr NvmlFig kBoostClock[] = {NvmlFig::kBoostClockGraphics, NvmlFig::kBoostClockSm, NvmlFig::kBoostClockMem,
+                                   NvmlFig::kBoostClockVideo};
 
 // The application clocks the host reads: graphics and memory (the two NVML sets).
 bool app_clock(int type, bool by_default, NvmlFig* f) {
@@ -68,6 +70,16 @@ nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t dev, nvmlUtilization_t* 
 nvmlReturn_t nvmlDeviceGetTemperature(nvmlDevice_t dev, nvmlTemperatureSensors_t sensor, unsigned int* temp) {
   if (temp == nullptr || sensor != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
   return figure(dev, NvmlFig::kTemperature, "nvmlDeviceGetTemperature", temp);
+}
+// The versioned form: the GPU sensor only (the one the host reads).
+nvmlReturn_t nvmlDeviceGetTemperatureV(nvmlDevice_t dev, nvmlTemperature_t* t) {
+  if (t == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+  if (t->version != nvmlTemperature_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
+  if (t->sensorType != NVML_TEMPERATURE_GPU) return NVML_ERROR_INVALID_ARGUMENT;
+  unsigned int v = 0;
+  if (nvmlReturn_t r = figure(dev, NvmlFig::kTemperature, "nvmlDeviceGetTemperatureV", &v)) return r;
+  t->temperature = static_cast<int>(v);
+  return NVML_SUCCESS;
 }
 
 // nvmlTemperatureThresholds_t: SHUTDOWN 0, SLOWDOWN 1, MEM_MAX 2, GPU_MAX 3.
@@ -124,11 +136,12 @@ nvmlReturn_t nvmlDeviceGetDefaultApplicationsClock(nvmlDevice_t dev, int type, u
   if (!app_clock(type, true, &f)) return NVML_ERROR_INVALID_ARGUMENT;
   return figure(dev, f, "nvmlDeviceGetDefaultApplicationsClock", clock);
 }
-// The clock ids the host reads: current, application target and default;
-// the customer boost maximum is not among them.
+// The clock ids the host reads: current, application target and default
+// (graphics and memory), and the customer boost maximum.
 nvmlReturn_t nvmlDeviceGetClock(nvmlDevice_t dev, int type, int id, unsigned int* clock) {
   if (type < 0 || type > 3) return NVML_ERROR_INVALID_ARGUMENT;
   if (id == NVML_CLOCK_ID_CURRENT) return figure(dev, kClock[type], "nvmlDeviceGetClock", clock);
+  if (id == NVML_CLOCK_ID_CUSTOMER_BOOST_MAX) return figure(dev, kBoostClock[type], "nvmlDeviceGetClock", clock);
   NvmlFig f;
   if ((id == NVML_CLOCK_ID_APP_CLOCK_TARGET || id == NVML_CLOCK_ID_APP_CLOCK_DEFAULT) &&
       app_clock(type, id == NVML_CLOCK_ID_APP_CLOCK_DEFAULT, &f))

@@ -40,6 +40,11 @@ constexpr unsigned kMemory2Version = sizeof(Memory2) | (2u << 24);
 struct Bar1 {  // nvmlBAR1Memory_t
   unsigned long long total, free, used;
 };
+struct PciInfoExt {  // nvmlPciInfoExt_v1_t
+  unsigned int version, domain, bus, device, device_id, subsystem_id, base_class, sub_class;
+  char bus_id[32];
+};
+constexpr unsigned kPciInfoExtVersion = sizeof(PciInfoExt) | (1u << 24);
 struct PciInfo {  // nvmlPciInfo_t
   char bus_id_legacy[16];
   unsigned int domain, bus, device, device_id, subsystem_id;
@@ -194,13 +199,15 @@ void set(NvmlRep* r, NvmlFig f, nvmlReturn_t status, uint64_t value) {
 template <class N, class... Sel>
 void uint_fig(N& n, NvmlRep* r, NvmlFig f, const char* name, Sel... sel) {
   unsigned int v = 0;
-  set(r, f, n.call(name, sel..., &v), v);
+  const nvmlReturn_t s = n.call(name, sel..., &v);  // before v is read: argument order is unspecified
+  set(r, f, s, v);
 }
 
 template <class N>
 void ull_fig(N& n, NvmlRep* r, NvmlFig f, const char* name) {
   unsigned long long v = 0;
-  set(r, f, n.call(name, &v), v);
+  const nvmlReturn_t s = n.call(name, &v);
+  set(r, f, s, v);
 }
 
 template <class N>
@@ -234,7 +241,8 @@ void read_fixed(N& n, NvmlRep* r) {
   set(r, F::kMemTotal, ms, m.total);
   set(r, F::kMemReserved, ms, m.reserved);
   Bar1 b{};
-  set(r, F::kBar1Total, n.call("nvmlDeviceGetBAR1MemoryInfo", &b), b.total);
+  const nvmlReturn_t bs = n.call("nvmlDeviceGetBAR1MemoryInfo", &b);
+  set(r, F::kBar1Total, bs, b.total);
   const F max_clock[] = {F::kMaxClockGraphics, F::kMaxClockSm, F::kMaxClockMem, F::kMaxClockVideo};
   for (int t = 0; t < 4; ++t) uint_fig(n, r, max_clock[t], "nvmlDeviceGetMaxClockInfo", t);
   pair_figs(n, r, F::kPowerLimitMin, F::kPowerLimitMax, "nvmlDeviceGetPowerManagementLimitConstraints");
@@ -254,6 +262,14 @@ void read_fixed(N& n, NvmlRep* r) {
   uint_fig(n, r, F::kBoardId, "nvmlDeviceGetBoardId");
   uint_fig(n, r, F::kMaxMigDevices, "nvmlDeviceGetMaxMigDeviceCount");
   uint_fig(n, r, F::kDisplayMode, "nvmlDeviceGetDisplayMode");
+  PciInfoExt px{};
+  px.version = kPciInfoExtVersion;
+  const nvmlReturn_t pxs = n.call("nvmlDeviceGetPciInfoExt", &px);
+  set(r, F::kPciBaseClass, pxs, px.base_class);
+  set(r, F::kPciSubClass, pxs, px.sub_class);
+  // nvmlDeviceGetClock(type, NVML_CLOCK_ID_CUSTOMER_BOOST_MAX 3, &clock).
+  const F boost[] = {F::kBoostClockGraphics, F::kBoostClockSm, F::kBoostClockMem, F::kBoostClockVideo};
+  for (int t = 0; t < 4; ++t) uint_fig(n, r, boost[t], "nvmlDeviceGetClock", t, 3);
 
   auto str = [&](NvmlTextId id, const char* name) {
     NvmlText& t = r->text[static_cast<uint32_t>(id)];
@@ -276,7 +292,10 @@ void read_fixed(N& n, NvmlRep* r) {
 template <class N>
 void read_live(N& n, NvmlRep* r, uint32_t flags) {
   using F = NvmlFig;
-  pair_figs(n, r, F::kGpuUtil, F::kMemUtil, "nvmlDeviceGetUtilizationRates");
+  Pair u{};  // nvmlUtilization_t: one out-structure, not two out-pointers
+  const nvmlReturn_t us = n.call("nvmlDeviceGetUtilizationRates", &u);
+  set(r, F::kGpuUtil, us, u.a);
+  set(r, F::kMemUtil, us, u.b);
   uint_fig(n, r, F::kTemperature, "nvmlDeviceGetTemperature", 0);  // NVML_TEMPERATURE_GPU
   uint_fig(n, r, F::kPower, "nvmlDeviceGetPowerUsage");
   ull_fig(n, r, F::kEnergy, "nvmlDeviceGetTotalEnergyConsumption");
@@ -310,17 +329,22 @@ void read_live(N& n, NvmlRep* r, uint32_t flags) {
   pair_figs(n, r, F::kEccCurrent, F::kEccPending, "nvmlDeviceGetEccMode");
   pair_figs(n, r, F::kMigCurrent, F::kMigPending, "nvmlDeviceGetMigMode");
   unsigned int util = 0, period = 0;
-  set(r, F::kEncoderUtil, n.call("nvmlDeviceGetEncoderUtilization", &util, &period), util);
-  set(r, F::kDecoderUtil, n.call("nvmlDeviceGetDecoderUtilization", &util, &period), util);
+  nvmlReturn_t es = n.call("nvmlDeviceGetEncoderUtilization", &util, &period);
+  set(r, F::kEncoderUtil, es, util);
+  util = 0;
+  es = n.call("nvmlDeviceGetDecoderUtilization", &util, &period);
+  set(r, F::kDecoderUtil, es, util);
   Bar1 b{};
-  set(r, F::kBar1Used, n.call("nvmlDeviceGetBAR1MemoryInfo", &b), b.used);
+  const nvmlReturn_t bs = n.call("nvmlDeviceGetBAR1MemoryInfo", &b);
+  set(r, F::kBar1Used, bs, b.used);
   // nvmlMemoryErrorType_t CORRECTED 0 / UNCORRECTED 1; nvmlEccCounterType_t VOLATILE 0 / AGGREGATE 1.
   const F ecc[2][2] = {{F::kEccVolatileCorrected, F::kEccAggregateCorrected},
                        {F::kEccVolatileUncorrected, F::kEccAggregateUncorrected}};
   for (int e = 0; e < 2; ++e)
     for (int c = 0; c < 2; ++c) {
       unsigned long long v = 0;
-      set(r, ecc[e][c], n.call("nvmlDeviceGetTotalEccErrors", e, c, &v), v);
+      const nvmlReturn_t s = n.call("nvmlDeviceGetTotalEccErrors", e, c, &v);
+      set(r, ecc[e][c], s, v);
     }
   uint_fig(n, r, F::kRetiredPagesPending, "nvmlDeviceGetRetiredPagesPendingStatus");
   uint_fig(n, r, F::kDisplayActive, "nvmlDeviceGetDisplayActive");
