@@ -752,7 +752,9 @@ TEST_F(CudaBackendTest, Nvml) {
   // (these once were read before the call, and all came back 0).
   for (NvmlFig f : {NvmlFig::kMaxClockSm, NvmlFig::kEnforcedPowerLimit, NvmlFig::kPowerLimit, NvmlFig::kPcieWidth,
                     NvmlFig::kPcieGen, NvmlFig::kBar1Total}) {
-    if (fig(f).status == 0) EXPECT_GT(fig(f).value, 0u) << "figure " << static_cast<uint32_t>(f);
+    if (fig(f).status == 0) {
+      EXPECT_GT(fig(f).value, 0u) << "figure " << static_cast<uint32_t>(f);
+    }
   }
   std::printf("NVML: util %llu%% mem %llu%% temp %llu C power %llu mW total %llu B\n",
               (unsigned long long)fig(NvmlFig::kGpuUtil).value, (unsigned long long)fig(NvmlFig::kMemUtil).value,
