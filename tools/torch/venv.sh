@@ -20,8 +20,8 @@ if [ -f "$STAMP" ]; then
   exit 0
 fi
 PY=${PYTHON:-python3}
-if ! "$PY" -c 'import urllib.request; urllib.request.urlopen("https://pypi.org/simple/torch/", timeout=15)' 2>/dev/null; then
-  echo "skipped: PyPI (https://pypi.org) cannot be reached; tools/torch/venv.sh needs it once to install torch 2.11.0"
+if ! timeout 60 "$PY" -m pip index versions torch >/dev/null 2>&1; then
+  echo "skipped: pip's package index cannot be reached; tools/torch/venv.sh needs it once to install torch 2.11.0"
   exit 77
 fi
 echo "torch-venv: installing torch 2.11.0 and the NVIDIA libraries it loads into $VENV (about 3 GB; once)"
