@@ -14,16 +14,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build-gpu}
 t0=$SECONDS
-if ls "$ROOT"/.debs/*.deb >/dev/null 2>&1; then
-  D=/tmp/vgpu-deps
-  mkdir -p "$D"
-  for f in "$ROOT"/.debs/*.deb; do dpkg -x "$f" "$D"; done
-  export CMAKE_PREFIX_PATH=$D/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}
-  export CPATH=$D/usr/include${CPATH:+:$CPATH}
-  export LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}
-  export LD_LIBRARY_PATH=$D/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  echo "== dependencies unpacked from .debs into $D"
-fi
+. "$ROOT/tests/gpu/deps.sh" && ls "$ROOT"/.debs/*.deb >/dev/null 2>&1 && echo "== dependencies unpacked from .debs into /tmp/vgpu-deps"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 gen=()
 command -v ninja >/dev/null && gen=(-G Ninja)
