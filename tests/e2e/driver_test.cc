@@ -937,7 +937,7 @@ TEST_F(Driver, PyTorchDriverEntryPoints) {
   EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuStreamWriteValue32(s, p, 1, 0x80));  // unknown flag
   CU_OK(cuStreamDestroy(s));
 
-  alignas(64) CUtensorMap map{};
+  CUtensorMap map{};
   const cuuint64_t dims[2] = {64, 64}, strides[1] = {64 * 4};
   const cuuint32_t box[2] = {16, 16}, estr[2] = {1, 1};
   EXPECT_EQ(CUDA_ERROR_INVALID_VALUE,

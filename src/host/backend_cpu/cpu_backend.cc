@@ -202,13 +202,33 @@ uint8_t* CpuBackend::dev(DevPtr p, uint64_t n, int access) const {
 }
 
 // ---- memory -------------------------------------------------------------------------------
+// Far below where Linux places a process' mmaps (top down from 128 TiB) and
+// far above its heap and binaries: guest processes on this machine do not
+// have host memory here, so device and host addresses stay apart, as unified
+// addressing promises. Falls back to any address if the window is taken.
+constexpr uint64_t kDeviceWindow = 0x6000'0000'0000ull;  // 96 TiB
+
+void* CpuBackend::map_device(uint64_t len, uint64_t alignment, int prot, int flags) {
+  if (next_device_va_ == 0) next_device_va_ = kDeviceWindow;
+  for (int tries = 0; tries < 64; ++tries) {
+    const uint64_t at = round_up(next_device_va_, alignment ? alignment : page_size());
+    next_device_va_ = at + len + (2ull << 20);  // a guard gap: overruns fault instead of reaching the next
+    void* p = mmap(reinterpret_cast<void*>(at), len, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED) continue;  // taken: try further up
+    if (reinterpret_cast<uint64_t>(p) == at) return p;
+    munmap(p, len);  // a kernel that treats MAP_FIXED_NOREPLACE as a hint
+    break;
+  }
+  return mmap(nullptr, len, prot, flags, -1, 0);
+}
+
 Status CpuBackend::mem_alloc(uint64_t bytes, DevPtr* out) {
   if (bytes == 0) return st::kInvalidValue;
   if (bytes > quota_) return st::kOutOfMemory;
   const uint64_t charged = round_up(bytes, 256);
   if (charged > quota_ - used_) return st::kOutOfMemory;
   const uint64_t len = round_up(bytes, page_size());
-  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* p = map_device(len, page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (p == MAP_FAILED) return st::kOutOfMemory;
   const auto addr = reinterpret_cast<uint64_t>(p);
   allocs_[addr] = bytes;

@@ -252,6 +252,15 @@ class CpuBackend : public Backend {
 
   uint64_t quota_;
   uint64_t used_ = 0;
+  // Device addresses come from a window of their own (cpu_backend.cc,
+  // map_device): a worker's "device" memory is ordinary memory, and an
+  // address anywhere in its mmap area could equal a host address in the
+  // guest process, which would make the guest take host memory for device
+  // memory (cudaMemcpyDefault, cuPointerGetAttribute).
+  uint64_t next_device_va_ = 0;
+ public:
+  void* map_device(uint64_t len, uint64_t alignment, int prot, int flags);
+ private:
   Native next_handle_ = 0x100;
 
   std::map<uint64_t, uint64_t> allocs_;        // mem_alloc: address -> requested bytes

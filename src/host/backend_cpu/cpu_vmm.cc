@@ -55,8 +55,9 @@ Status CpuBackend::va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, 
       munmap(p, len);  // old kernels treat MAP_FIXED_NOREPLACE as a plain hint
     }
   }
+  // In the device window (map_device), aligned there.
   const uint64_t over = len + alignment;
-  void* p = mmap(nullptr, over, PROT_NONE, kNoReserve, -1, 0);
+  void* p = map_device(over, alignment, PROT_NONE, kNoReserve);
   if (p == MAP_FAILED) return st::kOutOfMemory;
   const auto base = reinterpret_cast<uint64_t>(p);
   const uint64_t start = round_up(base, alignment);
