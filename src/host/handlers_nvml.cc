@@ -61,16 +61,19 @@ Status on_NvmlFieldValues(Call& c, const NvmlFieldValuesReq& r, NvmlFieldValuesR
 }
 
 // A region is one guest (one VM), each of its slots one of that guest's
-// processes. The worker's own SlotStats lies at its slot's place in the
-// region's stats file (stats_slot), so the header and the other slots are
-// found from it; every figure there was written by the host, never by a guest.
+// processes. The session knows every slot's block of the region's stats file
+// (Session::region_stats, set by the worker from the region's own layout;
+// every figure there was written by the host, never by a guest). Without a
+// stats file only the session's own block is known.
 Status on_NvmlProcesses(Call& c, const Empty&, NvmlProcessesRep& out) {
   out = {};
-  if (c.s.stats == nullptr) return st::kOk;  // no stats file: nothing known of any process
-  auto* first = c.s.stats - c.s.slot;
-  auto* header = reinterpret_cast<const StatsHeader*>(reinterpret_cast<const char*>(first) -
-                                                      ((sizeof(StatsHeader) + 63) / 64) * 64);
-  const uint32_t slots = header->magic == kStatsMagic ? header->slot_count : c.s.slot + 1;
+  const SlotStats* first = c.s.region_stats;
+  uint32_t slots = c.s.region_slots;
+  if (first == nullptr) {
+    if (c.s.stats == nullptr) return st::kOk;  // nothing known of any process
+    first = c.s.stats;
+    slots = 1;
+  }
   for (uint32_t i = 0; i < slots && out.count < kNvmlMaxProcesses; ++i) {
     const SlotStats& x = first[i];
     // A slot is listed while a worker serves it, its guest has said hello,

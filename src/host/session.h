@@ -63,6 +63,12 @@ struct Session {
   uint64_t arena_bytes = 0;
   uint64_t device_arena_base = 0;  // arena's first byte as a device address (0: not mapped)
   SlotStats* stats = nullptr;
+  // Every slot's stats of this region (the host-only stats file, written by
+  // the workers, never by a guest), for NVML's process list: region_slots
+  // blocks from region_stats. Null/0 where there is no stats file (tests,
+  // fuzzers): then only this session's own block is known.
+  const SlotStats* region_stats = nullptr;
+  uint32_t region_slots = 0;
   bool trace = false;
 
   SessionLimits limits = SessionLimits::from_env();

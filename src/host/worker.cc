@@ -82,6 +82,10 @@ class Worker {
     s_.slot = slot;
     s_.ctl = ctl_;
     s_.stats = stats;
+    if (stats) {  // stats is this slot's block of the region's stats file (stats_slot)
+      s_.region_stats = stats - slot;
+      s_.region_slots = view.slot_count();
+    }
     s_.trace = opt.trace;
     s_.mem_quota = opt.mem_quota;
   }

@@ -33,7 +33,8 @@ CUresult CUDAAPI cuTensorMapEncodeTiled(CUtensorMap* map, CUtensorMapDataType ty
                                         const cuuint32_t* element_strides, CUtensorMapInterleave interleave,
                                         CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2,
                                         CUtensorMapFloatOOBfill oob) {
-  if (!box) return CUDA_ERROR_INVALID_VALUE;
+  // The rank first: it bounds every array read below.
+  if (!box || rank < 1 || rank > kTensorMapMaxRank) return CUDA_ERROR_INVALID_VALUE;
   TensorMapReq r{};
   r.kind = kTensorMapTiled;
   r.data_type = type;
@@ -43,7 +44,7 @@ CUresult CUDAAPI cuTensorMapEncodeTiled(CUtensorMap* map, CUtensorMapDataType ty
   r.l2_promotion = l2;
   r.oob_fill = oob;
   r.global_address = reinterpret_cast<uintptr_t>(address);
-  for (uint32_t i = 0; i < rank && i < kTensorMapMaxRank; ++i) r.box_dim[i] = box[i];
+  for (uint32_t i = 0; i < rank; ++i) r.box_dim[i] = box[i];
   return encode(r, map, dims, strides, element_strides);
 }
 
@@ -53,7 +54,7 @@ CUresult CUDAAPI cuTensorMapEncodeIm2col(CUtensorMap* map, CUtensorMapDataType t
                                          cuuint32_t pixels_per_column, const cuuint32_t* element_strides,
                                          CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
                                          CUtensorMapL2promotion l2, CUtensorMapFloatOOBfill oob) {
-  if (!lower || !upper || rank < 3) return CUDA_ERROR_INVALID_VALUE;
+  if (!lower || !upper || rank < 3 || rank > kTensorMapMaxRank) return CUDA_ERROR_INVALID_VALUE;
   TensorMapReq r{};
   r.kind = kTensorMapIm2col;
   r.data_type = type;
@@ -65,7 +66,7 @@ CUresult CUDAAPI cuTensorMapEncodeIm2col(CUtensorMap* map, CUtensorMapDataType t
   r.channels_per_pixel = channels_per_pixel;
   r.pixels_per_column = pixels_per_column;
   r.global_address = reinterpret_cast<uintptr_t>(address);
-  for (uint32_t i = 0; i + 2 < rank && i + 2 < kTensorMapMaxRank; ++i) {  // the spatial dimensions
+  for (uint32_t i = 0; i + 2 < rank; ++i) {  // the spatial dimensions
     r.lower_corner[i] = lower[i];
     r.upper_corner[i] = upper[i];
   }
