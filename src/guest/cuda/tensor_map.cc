@@ -26,6 +26,22 @@ CUresult encode(TensorMapReq& r, CUtensorMap* out, const cuuint64_t* dims, const
   if (s == st::kOk) std::memcpy(out, rep.words, sizeof rep.words);
   return to_cu(s);
 }
+
+// What both encodings share: the request's kind, element type, rank, address and modes.
+TensorMapReq request(uint32_t kind, CUtensorMapDataType type, cuuint32_t rank, void* address,
+                     CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle, CUtensorMapL2promotion l2,
+                     CUtensorMapFloatOOBfill oob) {
+  TensorMapReq r{};
+  r.kind = kind;
+  r.data_type = type;
+  r.rank = rank;
+  r.interleave = interleave;
+  r.swizzle = swizzle;
+  r.l2_promotion = l2;
+  r.oob_fill = oob;
+  r.global_address = reinterpret_cast<uintptr_t>(address);
+  return r;
+}
 }  // namespace
 
 CUresult CUDAAPI cuTensorMapEncodeTiled(CUtensorMap* map, CUtensorMapDataType type, cuuint32_t rank, void* address,
@@ -35,15 +51,7 @@ CUresult CUDAAPI cuTensorMapEncodeTiled(CUtensorMap* map, CUtensorMapDataType ty
                                         CUtensorMapFloatOOBfill oob) {
   // The rank first: it bounds every array read below.
   if (!box || rank < 1 || rank > kTensorMapMaxRank) return CUDA_ERROR_INVALID_VALUE;
-  TensorMapReq r{};
-  r.kind = kTensorMapTiled;
-  r.data_type = type;
-  r.rank = rank;
-  r.interleave = interleave;
-  r.swizzle = swizzle;
-  r.l2_promotion = l2;
-  r.oob_fill = oob;
-  r.global_address = reinterpret_cast<uintptr_t>(address);
+  TensorMapReq r = request(kTensorMapTiled, type, rank, address, interleave, swizzle, l2, oob);
   for (uint32_t i = 0; i < rank; ++i) r.box_dim[i] = box[i];
   return encode(r, map, dims, strides, element_strides);
 }
@@ -55,17 +63,9 @@ CUresult CUDAAPI cuTensorMapEncodeIm2col(CUtensorMap* map, CUtensorMapDataType t
                                          CUtensorMapInterleave interleave, CUtensorMapSwizzle swizzle,
                                          CUtensorMapL2promotion l2, CUtensorMapFloatOOBfill oob) {
   if (!lower || !upper || rank < 3 || rank > kTensorMapMaxRank) return CUDA_ERROR_INVALID_VALUE;
-  TensorMapReq r{};
-  r.kind = kTensorMapIm2col;
-  r.data_type = type;
-  r.rank = rank;
-  r.interleave = interleave;
-  r.swizzle = swizzle;
-  r.l2_promotion = l2;
-  r.oob_fill = oob;
+  TensorMapReq r = request(kTensorMapIm2col, type, rank, address, interleave, swizzle, l2, oob);
   r.channels_per_pixel = channels_per_pixel;
   r.pixels_per_column = pixels_per_column;
-  r.global_address = reinterpret_cast<uintptr_t>(address);
   for (uint32_t i = 0; i + 2 < rank; ++i) {  // the spatial dimensions
     r.lower_corner[i] = lower[i];
     r.upper_corner[i] = upper[i];
