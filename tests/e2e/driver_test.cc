@@ -864,6 +864,53 @@ TEST_F(Driver, ModuleLoadOfGarbageFails) {
   CU_OK(cuModuleUnload(m));
 }
 
+// A fatbin container holding one ELF entry built for `arch` only (layout as
+// nvcc writes it: 16-byte header, then entries with kind, header size,
+// payload size and architecture at +0x1c).
+std::vector<uint64_t> one_arch_fatbin(uint32_t arch) {
+  const uint32_t magic = 0xBA55ED50u, eh = 64, kind = 2;
+  const uint16_t ver = 1, hsize = 16;
+  const uint64_t payload = 64, fat = eh + payload;
+  std::vector<uint64_t> words((16 + fat) / 8, 0);
+  auto* b = reinterpret_cast<unsigned char*>(words.data());
+  std::memcpy(b, &magic, 4);
+  std::memcpy(b + 4, &ver, 2);
+  std::memcpy(b + 6, &hsize, 2);
+  std::memcpy(b + 8, &fat, 8);
+  std::memcpy(b + 16, &kind, 2);
+  std::memcpy(b + 16 + 4, &eh, 4);
+  std::memcpy(b + 16 + 8, &payload, 8);
+  std::memcpy(b + 16 + 0x1c, &arch, 4);
+  return words;
+}
+
+TEST_F(Driver, LibraryWithoutCodeForThisGpuFailsOnlyWhenUsed) {
+  // Lazy loading, the driver's default, as NVIDIA's runtime asks for it.
+  CUmoduleLoadingMode mode{};
+  CU_OK(cuModuleGetLoadingMode(&mode));
+  EXPECT_EQ(CU_MODULE_LAZY_LOADING, mode);
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuModuleGetLoadingMode(nullptr));
+  const auto sm75 = one_arch_fatbin(75);
+  // A module is loaded at once: the error now.
+  CUmodule m = nullptr;
+  EXPECT_EQ(CUDA_ERROR_NO_BINARY_FOR_GPU, cuModuleLoadData(&m, sm75.data()));
+  // A library loads; the error comes with its first kernel, global or module.
+  CUlibrary lib = nullptr;
+  CU_OK(cuLibraryLoadData(&lib, sm75.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  CUkernel k = nullptr;
+  EXPECT_EQ(CUDA_ERROR_NO_BINARY_FOR_GPU, cuLibraryGetKernel(&k, lib, "_Z1kv"));
+  CUdeviceptr p = 0;
+  size_t n = 0;
+  EXPECT_EQ(CUDA_ERROR_NO_BINARY_FOR_GPU, cuLibraryGetGlobal(&p, &n, lib, "g"));
+  EXPECT_EQ(CUDA_ERROR_NO_BINARY_FOR_GPU, cuLibraryGetModule(&m, lib));
+  CU_OK(cuLibraryUnload(lib));
+  // Code for this GPU (sm_90) loads both ways.
+  const auto sm90 = one_arch_fatbin(90);
+  CU_OK(cuLibraryLoadData(&lib, sm90.data(), nullptr, nullptr, 0, nullptr, nullptr, 0));
+  CU_OK(cuLibraryGetModule(&m, lib));
+  CU_OK(cuLibraryUnload(lib));
+}
+
 // ---- entry points and error texts --------------------------------------------------
 
 TEST_F(Driver, GetProcAddressReturnsOurFunctions) {

@@ -417,7 +417,7 @@ TEST_F(CpuBackendTest, ModulesRegisterButKernelsAreRefused) {
 
 TEST_F(CpuBackendTest, FullyCompressedFatbinNamesCannotBeCheckedSoTheyAreAccepted) {
   // A fatbin container: header, then entries (ELF, PTX) with flags at +0x28.
-  auto fatbin = [](std::vector<uint64_t> entry_flags) {
+  auto fatbin = [](std::vector<uint64_t> entry_flags, uint32_t arch = 90) {
     const uint32_t eh = 64;
     const uint64_t payload = 32;
     const uint64_t fat = entry_flags.size() * (eh + payload);
@@ -434,6 +434,7 @@ TEST_F(CpuBackendTest, FullyCompressedFatbinNamesCannotBeCheckedSoTheyAreAccepte
       std::memcpy(e, &kind, 2);
       std::memcpy(e + 4, &eh, 4);
       std::memcpy(e + 8, &payload, 8);
+      std::memcpy(e + 0x1c, &arch, 4);
       std::memcpy(e + 0x28, &entry_flags[i], 8);
     }
     return fb;
@@ -453,6 +454,14 @@ TEST_F(CpuBackendTest, FullyCompressedFatbinNamesCannotBeCheckedSoTheyAreAccepte
   auto plain = fatbin({0x11});
   ASSERT_EQ(be.module_load(plain.data(), plain.size(), &m), st::kOk);
   EXPECT_EQ(be.module_function(m, "_Z1kv", &fn, &params, &pst), st::kNotFound);
+  // Code for other GPUs only (an sm_75 ELF and sm_120 PTX): the driver's
+  // CUDA_ERROR_NO_BINARY_FOR_GPU. PTX for an older GPU is compiled, so it loads.
+  auto other = fatbin({0x11}, 75);
+  EXPECT_EQ(be.module_load(other.data(), other.size(), &m), st::kNoBinaryForGpu);
+  auto newer = fatbin({0x11, 0x11}, 120);
+  EXPECT_EQ(be.module_load(newer.data(), newer.size(), &m), st::kNoBinaryForGpu);
+  auto old_ptx = fatbin({0x11, 0x11}, 80);  // entry 0 an sm_80 ELF (no), entry 1 compute_80 PTX (yes)
+  EXPECT_EQ(be.module_load(old_ptx.data(), old_ptx.size(), &m), st::kOk);
 }
 
 // ---- VMM --------------------------------------------------------------------------------------

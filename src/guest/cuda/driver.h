@@ -73,7 +73,14 @@ CUresult load_function(Handle module, const char* name, GuestFunction** out);
 // Module handle as the guest holds it (points at the host id).
 struct GuestModule {
   Handle host;
+  // A library whose image has no code for this GPU: under lazy loading
+  // NVIDIA's driver accepts it and reports the error when a kernel or global
+  // of it is asked for; that error is kept here (host is 0 then).
+  CUresult deferred = CUDA_SUCCESS;
 };
+// CUDA_MODULE_LOADING as NVIDIA's driver reads it: lazy unless the process
+// asks for EAGER.
+bool lazy_module_loading();
 CUresult load_module_image(const void* image, size_t bytes, Handle* out);
 
 // Packs and posts a launch. `args`/`extra` as cuLaunchKernel takes them.

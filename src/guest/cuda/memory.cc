@@ -363,6 +363,13 @@ CUresult CUDAAPI cuPointerGetAttribute(void* data, CUpointer_attribute attr, CUd
       if (dev) break;
       *static_cast<size_t*>(data) = h.bytes;
       return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES:
+      // The handle types this memory could be exported as: none, since the
+      // guest exports no memory (cuMemExportToShareableHandle and IPC are
+      // refused across the VM boundary). XLA asks before it tries.
+      if (!dev) break;
+      *static_cast<unsigned int*>(data) = CU_MEM_HANDLE_TYPE_NONE;  // 4 bytes, as the driver writes
+      return CUDA_SUCCESS;
     default:
       break;
   }

@@ -3,6 +3,7 @@
 // cuFuncGetParamInfo and are cached in the GuestFunction.
 #include <elf.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -208,17 +209,53 @@ CUresult CUDAAPI cuModuleGetGlobal_v2(CUdeviceptr* p, size_t* bytes, CUmodule m,
 }
 
 // Libraries (context-independent modules) map onto modules: one context per session.
+//
+// Under lazy loading (the default) NVIDIA's driver loads a library's code
+// only when one of its kernels or globals is asked for, so a library whose
+// image holds no code for this GPU loads fine and the error comes then.
+// NVIDIA's own libraries rely on it: cuBLAS 13 carries containers built only
+// for sm_75 or only for sm_120, which its runtime registers on every GPU.
+// The host's driver is asked at once (it loads lazily itself); that one
+// error is kept for later, any other is returned now.
+bool vgpu::guest::lazy_module_loading() {
+  static const bool lazy = [] {
+    const char* v = std::getenv("CUDA_MODULE_LOADING");
+    return !(v && std::strcmp(v, "EAGER") == 0);
+  }();
+  return lazy;
+}
+CUresult CUDAAPI cuModuleGetLoadingMode(CUmoduleLoadingMode* mode) {
+  if (!mode) return CUDA_ERROR_INVALID_VALUE;
+  *mode = lazy_module_loading() ? CU_MODULE_LAZY_LOADING : CU_MODULE_EAGER_LOADING;
+  return CUDA_SUCCESS;
+}
+namespace {
+GuestModule* library(CUlibrary lib) { return reinterpret_cast<GuestModule*>(lib); }
+}  // namespace
 CUresult CUDAAPI cuLibraryLoadData(CUlibrary* lib, const void* code, CUjit_option*, void**, unsigned int, CUlibraryOption*,
                                    void**, unsigned int) {
-  return new_module(reinterpret_cast<CUmodule*>(lib), code);
+  CUresult r = new_module(reinterpret_cast<CUmodule*>(lib), code);
+  if (r == CUDA_ERROR_NO_BINARY_FOR_GPU && lib && lazy_module_loading()) {
+    *lib = reinterpret_cast<CUlibrary>(new GuestModule{0, r});
+    return CUDA_SUCCESS;
+  }
+  return r;
 }
-CUresult CUDAAPI cuLibraryUnload(CUlibrary lib) { return cuModuleUnload(reinterpret_cast<CUmodule>(lib)); }
+CUresult CUDAAPI cuLibraryUnload(CUlibrary lib) {
+  if (lib && library(lib)->deferred != CUDA_SUCCESS) {
+    delete library(lib);
+    return CUDA_SUCCESS;
+  }
+  return cuModuleUnload(reinterpret_cast<CUmodule>(lib));
+}
 CUresult CUDAAPI cuLibraryGetModule(CUmodule* m, CUlibrary lib) {
   if (!m || !lib) return CUDA_ERROR_INVALID_VALUE;
+  if (library(lib)->deferred != CUDA_SUCCESS) return library(lib)->deferred;
   *m = reinterpret_cast<CUmodule>(lib);
   return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuLibraryGetKernel(CUkernel* k, CUlibrary lib, const char* name) {
+  if (lib && library(lib)->deferred != CUDA_SUCCESS) return library(lib)->deferred;
   return cuModuleGetFunction(reinterpret_cast<CUfunction*>(k), reinterpret_cast<CUmodule>(lib), name);
 }
 CUresult CUDAAPI cuKernelGetFunction(CUfunction* f, CUkernel k) {
@@ -227,6 +264,7 @@ CUresult CUDAAPI cuKernelGetFunction(CUfunction* f, CUkernel k) {
   return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuLibraryGetGlobal(CUdeviceptr* p, size_t* bytes, CUlibrary lib, const char* name) {
+  if (lib && library(lib)->deferred != CUDA_SUCCESS) return library(lib)->deferred;
   return cuModuleGetGlobal_v2(p, bytes, reinterpret_cast<CUmodule>(lib), name);
 }
 

@@ -496,6 +496,52 @@ bool has_opaque_fatbin(const std::vector<uint8_t>& img) {
   return false;
 }
 
+// Whether a fatbin image holds code this device (compute capability 9.0)
+// can run, as the driver decides: an ELF for sm_90 (cubins run only on their
+// own major version, at the same or a higher minor), or PTX for 9.0 or older,
+// which the driver compiles. Containers built for other GPUs only (cuBLAS 13
+// ships some for sm_75 or sm_120 alone) give CUDA_ERROR_NO_BINARY_FOR_GPU.
+// Entry headers: kind at +0 (1 PTX, 2 ELF), header size at +4, payload size
+// at +8, architecture (major * 10 + minor) at +0x1c.
+bool fatbin_has_code_for(const std::vector<uint8_t>& img, uint32_t arch) {
+  auto rd = [&](uint64_t off, auto* v) {
+    if (off + sizeof(*v) > img.size()) return false;
+    std::memcpy(v, img.data() + off, sizeof(*v));
+    return true;
+  };
+  uint64_t off = 0;
+  bool any_container = false;
+  while (off + 16 <= img.size()) {
+    uint32_t magic = 0;
+    uint16_t hsize = 0;
+    uint64_t fat = 0;
+    if (!rd(off, &magic) || magic != 0xBA55ED50u) {
+      off += 8;
+      continue;
+    }
+    any_container = true;
+    rd(off + 6, &hsize);
+    rd(off + 8, &fat);
+    const uint64_t end = std::min<uint64_t>(img.size(), off + hsize + std::min<uint64_t>(fat, img.size()));
+    for (uint64_t e = off + hsize; e + 0x20 <= end;) {
+      uint16_t kind = 0;
+      uint32_t eh = 0, entry_arch = 0;
+      uint64_t payload = 0;
+      rd(e, &kind);
+      rd(e + 4, &eh);
+      rd(e + 8, &payload);
+      rd(e + 0x1c, &entry_arch);
+      if (kind == 2 && entry_arch / 10 == arch / 10 && entry_arch % 10 <= arch % 10) return true;
+      if (kind == 1 && entry_arch <= arch) return true;
+      if (eh == 0 || payload > end || e + eh + payload <= e) break;
+      e += eh + payload;
+    }
+    off = std::max(off + 16, end);
+    off = (off + 7) & ~7ull;
+  }
+  return !any_container;
+}
+
 }  // namespace
 
 namespace {
@@ -516,6 +562,7 @@ Status CpuBackend::module_load(const void* image, uint64_t bytes, Native* out) {
   if (!looks_like_image(static_cast<const uint8_t*>(image), bytes)) return st::kInvalidImage;
   Module m;
   m.image.assign(static_cast<const uint8_t*>(image), static_cast<const uint8_t*>(image) + bytes);
+  if (!fatbin_has_code_for(m.image, 90)) return st::kNoBinaryForGpu;
   *out = next_handle();
   modules_[*out] = std::move(m);
   return st::kOk;
