@@ -5,6 +5,7 @@
 # vgpu, same model, same prompt.
 #
 #   bash bench/ollama/gpu_session.sh         (carry .cache/ollama-carry, .cache/llama-src, .debs)
+#   OLLAMA_BUILD_ONLY=1 bash bench/ollama/gpu_session.sh   (build the tree and the model, run nothing)
 #
 # The "guest" is a folder that stands for the VM's root file system:
 # $GR/opt/ollama (the Ollama tree) and $GR/usr/lib/x86_64-linux-gnu (its system
@@ -53,12 +54,17 @@ if [ ! -x "$T/bin/ollama" ]; then
   [ -f "$CARRY/ggml-src.tar.gz" ] || { echo "no $CARRY (run bench/ollama/fetch.sh on the dev machine and carry it)"; exit 1; }
   rm -rf "$W/src" && mkdir -p "$W/src" "$T/bin" && tar -xzf "$CARRY/ggml-src.tar.gz" -C "$W/src"
   (cd "$W/src" &&
-    cmake --preset CPU >"$OUT/ollama-cpu.log" 2>&1 && cmake --build --preset CPU -j "$(nproc)" >>"$OUT/ollama-cpu.log" 2>&1 &&
-    cmake --install build --component CPU --strip --prefix "$T" >>"$OUT/ollama-cpu.log" 2>&1 &&
-    cmake --preset "CUDA 13" -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/ollama-cuda.log" 2>&1 &&
+    # Ollama's CMakeLists fixes its library folder (PREFIX/lib/ollama/RUNNER_DIR)
+    # at configure time from CMAKE_INSTALL_PREFIX (the presets' ${sourceDir}/dist),
+    # so the tree's prefix is given there; `cmake --install --prefix` would not move it.
+    cmake --preset CPU -DCMAKE_INSTALL_PREFIX="$T" >"$OUT/ollama-cpu.log" 2>&1 &&
+    cmake --build --preset CPU -j "$(nproc)" >>"$OUT/ollama-cpu.log" 2>&1 &&
+    cmake --install build --component CPU --strip >>"$OUT/ollama-cpu.log" 2>&1 &&
+    cmake --preset "CUDA 13" -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_INSTALL_PREFIX="$T" >"$OUT/ollama-cuda.log" 2>&1 &&
     cmake --build --preset "CUDA 13" -j "$(nproc)" >>"$OUT/ollama-cuda.log" 2>&1 &&
-    cmake --install build --component CUDA --strip --prefix "$T" >>"$OUT/ollama-cuda.log" 2>&1) ||
+    cmake --install build --component CUDA --strip >>"$OUT/ollama-cuda.log" 2>&1) ||
     { tail -25 "$OUT"/ollama-c*.log; exit 1; }
+  [ -e "$T/lib/ollama/cuda_v13/libggml-cuda.so" ] || { echo "Ollama's install left no $T/lib/ollama/cuda_v13/libggml-cuda.so"; exit 1; }
   xz -dc "$CARRY/ollama.xz" >"$T/bin/ollama" && chmod +x "$T/bin/ollama"
   mkdir -p "$GR/usr/lib/x86_64-linux-gnu"
 fi
@@ -72,16 +78,25 @@ if [ ! -f "$M" ]; then
   GG=$(dirname "$(find "$LS" -maxdepth 3 -name gguf-py -type d | head -1)")
   python3 "$ROOT/bench/llama/make_model.py" "$M" --src "$GG" >"$OUT/model.log" 2>&1 || { tail "$OUT/model.log"; exit 1; }
 fi
+# OLLAMA_BUILD_ONLY=1: stop here (the build and the model), so the runs below
+# can come later, when nothing else competes for the GPU and the CPUs.
+[ "${OLLAMA_BUILD_ONLY:-0}" = 1 ] && { say "built (OLLAMA_BUILD_ONLY=1)"; exit 0; }
 printf 'FROM %s\nPARAMETER temperature 0\nPARAMETER seed 7\nPARAMETER num_predict 64\nTEMPLATE "{{ .Prompt }}"\n' "$M" >"$W/Modelfile"
 
 # ---- one server run: create (first time), run, ps, parallel requests
 serve() {  # LABEL ENV...
   local label=$1; shift
   local log=$OUT/serve-$label.log
+  # A server left from an earlier run would answer in this one's place.
+  if curl -fs "http://127.0.0.1:$PORT/api/version" >/dev/null 2>&1; then
+    note "$label: port $PORT already has a server; stopping it"
+    pkill -f "$T/bin/ollama serve" 2>/dev/null; pkill -f "$T/bin/ollama runner" 2>/dev/null; sleep 1
+  fi
   env "$@" OLLAMA_HOST=127.0.0.1:$PORT OLLAMA_MODELS="$MODELS" OLLAMA_NUM_PARALLEL=4 OLLAMA_DEBUG=1 \
     OLLAMA_KEEP_ALIVE=10m "$T/bin/ollama" serve >"$log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/api/version" >/dev/null && break; sleep 0.2; done
+  kill -0 "$pid" 2>/dev/null || { note "$label: ollama serve exited: $(tail -2 "$log" | tr '\n' ' ')"; return 1; }
   local cli=(env OLLAMA_HOST=127.0.0.1:$PORT "$T/bin/ollama")
   if ! "${cli[@]}" list 2>/dev/null | grep -q "^$NAME"; then
     "${cli[@]}" create "$NAME" -q q8_0 -f "$W/Modelfile" >"$OUT/create.log" 2>&1 || { tail "$OUT/create.log"; }
