@@ -8,7 +8,7 @@
 #   tests/gpu/nvidia_libs.sh [BUILD_DIR]            (default: build)
 # Environment: PYTHON (python3), FRAMEWORKS ("cupy torch jax"), TIMEOUT (per
 # process, 60 s; the whole run stays under 4 minutes), BACKEND (cuda; cpu for a dry run of the plumbing), NVML (1: preload our NVML too; 0: only our libcuda),
-# LOG_DIR (a temp dir).
+# LOG_DIR (a temp dir), HOSTD_ARGS (extra vgpu-hostd flags, e.g. --trace).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(readlink -f "${1:-$ROOT/build}")
@@ -27,7 +27,8 @@ REGION=/dev/shm/vgpu-nvlibs-$$
 PRELOAD="$BUILD/lib/libcuda.so.1"
 [ "${NVML:-1}" = 1 ] && PRELOAD="$PRELOAD:$BUILD/lib/libnvidia-ml.so.1"
 
-"$BUILD/bin/vgpu-hostd" --region "$REGION" --backend "${BACKEND:-cuda}" 2>"$LOG/hostd.log" &
+# shellcheck disable=SC2086  # HOSTD_ARGS: extra daemon flags, e.g. --trace, word-split on purpose
+"$BUILD/bin/vgpu-hostd" --region "$REGION" --backend "${BACKEND:-cuda}" ${HOSTD_ARGS:-} 2>"$LOG/hostd.log" &
 HOSTD=$!
 trap 'kill $HOSTD 2>/dev/null; wait $HOSTD 2>/dev/null; rm -f "$REGION" "$REGION.stats"' EXIT
 for _ in $(seq 200); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
