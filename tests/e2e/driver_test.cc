@@ -282,6 +282,9 @@ TEST_F(Driver, AllocFree) {
   CU_OK(cuMemFree(p));
   EXPECT_NE(CUDA_SUCCESS, cuMemFree(p)) << "double free accepted";
   EXPECT_NE(CUDA_SUCCESS, cuMemFree(0x12345000)) << "free of a pointer never allocated accepted";
+  // NVIDIA's static runtime (inside cuBLAS, cuFFT, ...) makes its context
+  // current with cudaFree(0), which comes here; the driver frees 0 as a no-op.
+  EXPECT_EQ(CUDA_SUCCESS, cuMemFree(0));
   EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuMemAlloc(&p, 0));
   EXPECT_EQ(CUDA_ERROR_OUT_OF_MEMORY, cuMemAlloc(&p, total + (1ull << 30)));
   size_t free2 = 0;
@@ -374,6 +377,37 @@ TEST_P(PinnedCopies, SyncAndAsync) {
   CU_OK(cuMemFree(d));
   CU_OK(cuMemFreeHost(hin));
   CU_OK(cuMemFreeHost(hout));
+}
+
+// Unified addressing: pinned memory is a device address too. XLA zeroes and
+// reads back a check word in pinned memory with the driver's memset and copy.
+TEST_F(Driver, PinnedMemoryServesAsADeviceAddress) {
+  void* h = nullptr;
+  CU_OK(cuMemAllocHost(&h, 4096));
+  CUdeviceptr mapped = 0;
+  if (cuMemHostGetDevicePointer(&mapped, h, 0) == CUDA_ERROR_NOT_SUPPORTED) {
+    CU_OK(cuMemFreeHost(h));
+    GTEST_SKIP() << "this backend has no device-mapped host memory (the CPU backend)";
+  }
+  auto* w = static_cast<uint32_t*>(h);
+  std::fill(w, w + 1024, 0xffffffffu);
+  CUstream s;
+  CU_OK(cuStreamCreate(&s, 0));
+  const auto hp = reinterpret_cast<CUdeviceptr>(h);
+  CU_OK(cuMemsetD32Async(hp, 0x11223344u, 4, s));
+  CUdeviceptr d;
+  CU_OK(cuMemAlloc(&d, 64));
+  CU_OK(cuMemsetD32Async(d, 0x55667788u, 16, s));
+  CU_OK(cuMemcpyDtoDAsync(hp + 64, d, 64, s));
+  uint32_t back[4] = {};
+  CU_OK(cuMemcpyDtoHAsync(back, hp, sizeof back, s));
+  CU_OK(cuStreamSynchronize(s));
+  for (uint32_t v : back) EXPECT_EQ(0x11223344u, v);
+  EXPECT_EQ(0xffffffffu, w[4]) << "the memset went past its end";
+  for (int i = 16; i < 32; ++i) EXPECT_EQ(0x55667788u, w[i]) << i;
+  CU_OK(cuMemFree(d));
+  CU_OK(cuStreamDestroy(s));
+  CU_OK(cuMemFreeHost(h));
 }
 
 TEST_P(Copies, DeviceToDevice) {

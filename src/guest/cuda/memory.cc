@@ -109,6 +109,17 @@ bool find_host_alloc(const void* p, HostAllocInfo* out) {
   return true;
 }
 
+// Unified addressing (the host reports it, as the driver does): a pointer to
+// pinned host memory is also a device address, and callers use it so (XLA
+// zeroes and reads back its autotuner's check word in pinned memory with
+// cuMemsetD32Async / cuMemcpyDtoHAsync). Our pinned memory is the arena, which
+// the host has device-mapped at another address: the device side of a copy or
+// memset that is arena memory travels as that address.
+CUdeviceptr device_side(Client* c, CUdeviceptr p, size_t n) {
+  const auto* h = reinterpret_cast<const void*>(p);
+  return c->hello().host_arena_base && c->in_arena(h, n) ? c->device_address_of(h) : p;
+}
+
 }  // namespace vgpu::guest
 
 using namespace vgpu;
@@ -134,6 +145,11 @@ CUresult CUDAAPI cuMemAllocPitch_v2(CUdeviceptr* p, size_t* pitch, size_t width,
 
 CUresult CUDAAPI cuMemFree_v2(CUdeviceptr p) {
   VGPU_DRIVER_OR_RETURN(c);
+  // Freeing 0 does nothing and succeeds, as with NVIDIA's driver: its static
+  // runtime's cudaFree(0), the idiom that makes a context current, comes here,
+  // and cublasCreate, cufftPlan*, curandCreateGenerator and cusolverDnCreate
+  // fail with "not initialized" if it does not succeed.
+  if (p == 0) return CUDA_SUCCESS;
   Status s = c->call<Op::MemFree>(MemFreeReq{p});
   if (s == st::kOk) forget_device_range(p);
   return to_cu(s);
@@ -163,33 +179,33 @@ CUresult CUDAAPI cuMemGetAddressRange_v2(CUdeviceptr* base, size_t* size, CUdevi
 CUresult CUDAAPI cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) {
   VGPU_DRIVER_OR_RETURN(c);
   if (n && !src) return CUDA_ERROR_INVALID_VALUE;
-  return to_cu(c->copy_htod(dst, src, n, kStreamLegacy, true));
+  return to_cu(c->copy_htod(device_side(c, dst, n), src, n, kStreamLegacy, true));
 }
 CUresult CUDAAPI cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
   if (n && !src) return CUDA_ERROR_INVALID_VALUE;
-  return to_cu(c->copy_htod(dst, src, n, stream_id(s), false));
+  return to_cu(c->copy_htod(device_side(c, dst, n), src, n, stream_id(s), false));
 }
 CUresult CUDAAPI cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) {
   VGPU_DRIVER_OR_RETURN(c);
   if (n && !dst) return CUDA_ERROR_INVALID_VALUE;
-  return to_cu(c->copy_dtoh(dst, src, n, kStreamLegacy, true));
+  return to_cu(c->copy_dtoh(dst, device_side(c, src, n), n, kStreamLegacy, true));
 }
 CUresult CUDAAPI cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
   if (n && !dst) return CUDA_ERROR_INVALID_VALUE;
-  return to_cu(c->copy_dtoh(dst, src, n, stream_id(s), false));
+  return to_cu(c->copy_dtoh(dst, device_side(c, src, n), n, stream_id(s), false));
 }
 CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
   VGPU_DRIVER_OR_RETURN(c);
   // Synchronous with respect to the host for the legacy stream, as CUDA's is.
-  Status s = c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{dst, src, n, kStreamLegacy});
+  Status s = c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{device_side(c, dst, n), device_side(c, src, n), n, kStreamLegacy});
   if (s != st::kOk) return to_cu(s);
   return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{kStreamLegacy}));
 }
 CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{dst, src, n, stream_id(s)}));
+  return to_cu(c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{device_side(c, dst, n), device_side(c, src, n), n, stream_id(s)}));
 }
 
 // Unified copies: classify each side by where the pointer lives.
@@ -275,7 +291,7 @@ CUresult CUDAAPI cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D* p, CUstream s) { return
 namespace {
 CUresult memset_impl(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t count, CUstream s, bool sync) {
   VGPU_DRIVER_OR_RETURN(c);
-  Status st = c->post<Op::Memset>(MemsetReq{dst, value, elem, count, stream_id(s)});
+  Status st = c->post<Op::Memset>(MemsetReq{device_side(c, dst, count * elem), value, elem, count, stream_id(s)});
   if (st != st::kOk || !sync) return to_cu(st);
   return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{stream_id(s)}));
 }
