@@ -516,6 +516,67 @@ TEST(Memory, PitchedAnd2DCopies) {
   ASSERT_CUDA(cudaFree(d2));
 }
 
+// 3-D copies of pitched memory: two slices at offsets, a peer copy of one
+// slice the way ggml's cross-device copy (Ollama's build) makes it, and a
+// 3-D memset.
+cudaExtent make_cudaExtent(size_t w, size_t h, size_t d) { return cudaExtent{w, h, d}; }
+cudaPos make_cudaPos(size_t x, size_t y, size_t z) { return cudaPos{x, y, z}; }
+cudaPitchedPtr make_cudaPitchedPtr(void* p, size_t pitch, size_t xsize, size_t ysize) { return cudaPitchedPtr{p, pitch, xsize, ysize}; }
+TEST(Memory, ThreeDimensionalCopiesAndMemsets) {
+  const size_t w = 48, h = 5, depth = 2;
+  cudaPitchedPtr d{};
+  ASSERT_CUDA(cudaMalloc3D(&d, make_cudaExtent(w, h, depth)));
+  ASSERT_GE(d.pitch, w);
+  const auto src = random_bytes(w * h * depth, 21);
+  cudaMemcpy3DParms up{};
+  up.srcPtr = make_cudaPitchedPtr(const_cast<unsigned char*>(src.data()), w, w, h);
+  up.dstPtr = d;
+  up.extent = make_cudaExtent(w, h, depth);
+  up.kind = cudaMemcpyHostToDevice;
+  ASSERT_CUDA(cudaMemcpy3D(&up));
+  // Back, from slice 1 row 2 byte 8 on: a 16 x 3 x 1 box.
+  std::vector<unsigned char> box(16 * 3, 0);
+  cudaMemcpy3DParms down{};
+  down.srcPtr = d;
+  down.srcPos = make_cudaPos(8, 2, 1);
+  down.dstPtr = make_cudaPitchedPtr(box.data(), 16, 16, 3);
+  down.extent = make_cudaExtent(16, 3, 1);
+  down.kind = cudaMemcpyDeviceToHost;
+  ASSERT_CUDA(cudaMemcpy3DAsync(&down, nullptr));
+  ASSERT_CUDA(cudaStreamSynchronize(nullptr));
+  for (size_t y = 0; y < 3; ++y)
+    for (size_t x = 0; x < 16; ++x) ASSERT_EQ(box[y * 16 + x], src[(1 * h + 2 + y) * w + 8 + x]) << x << "," << y;
+  // A peer copy of slice 0 into a second buffer, then all of it back.
+  cudaPitchedPtr e{};
+  ASSERT_CUDA(cudaMalloc3D(&e, make_cudaExtent(w, h, 1)));
+  cudaMemcpy3DPeerParms peer{};
+  peer.srcPtr = make_cudaPitchedPtr(d.ptr, d.pitch, d.pitch, h);
+  peer.dstPtr = make_cudaPitchedPtr(e.ptr, e.pitch, e.pitch, h);
+  peer.extent = make_cudaExtent(w, h, 1);
+  ASSERT_CUDA(cudaMemcpy3DPeerAsync(&peer, nullptr));
+  std::vector<unsigned char> back(w * h);
+  ASSERT_CUDA(cudaMemcpy2D(back.data(), w, e.ptr, e.pitch, w, h, cudaMemcpyDeviceToHost));
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), src.begin()));
+  peer.dstDevice = 1;
+  EXPECT_EQ(cudaMemcpy3DPeer(&peer), cudaErrorInvalidDevice);
+  cudaGetLastError();
+  // Memset of the second slice only.
+  cudaPitchedPtr slice1 = d;
+  slice1.ptr = static_cast<char*>(d.ptr) + d.pitch * h;
+  ASSERT_CUDA(cudaMemset3D(slice1, 0x5a, make_cudaExtent(w, h, 1)));
+  std::vector<unsigned char> all(w * h * depth);
+  cudaMemcpy3DParms all_down{};
+  all_down.srcPtr = d;
+  all_down.dstPtr = make_cudaPitchedPtr(all.data(), w, w, h);
+  all_down.extent = make_cudaExtent(w, h, depth);
+  all_down.kind = cudaMemcpyDeviceToHost;
+  ASSERT_CUDA(cudaMemcpy3D(&all_down));
+  EXPECT_TRUE(std::equal(all.begin(), all.begin() + w * h, src.begin()));
+  EXPECT_TRUE(std::all_of(all.begin() + w * h, all.end(), [](unsigned char c) { return c == 0x5a; }));
+  ASSERT_CUDA(cudaFree(d.ptr));
+  ASSERT_CUDA(cudaFree(e.ptr));
+}
+
 TEST(Memory, HostRegister) {
   std::vector<unsigned char> buf = random_bytes(300000, 11);
   ASSERT_CUDA(cudaHostRegister(buf.data(), buf.size(), cudaHostRegisterPortable));

@@ -210,7 +210,16 @@ VGPU_RT cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
 VGPU_RT cudaError_t cudaFreeAsync_ptsz(void* p, cudaStream_t s) { return cudaFreeAsync(p, ptsz(s)); }
 
 VGPU_RT cudaError_t cudaMallocManaged(void**, size_t, unsigned int) { VGPU_RT_REFUSE("cudaMallocManaged"); }
-VGPU_RT cudaError_t cudaMalloc3D(struct cudaPitchedPtr*, struct cudaExtent) { VGPU_RT_REFUSE("cudaMalloc3D"); }
+// Pitched linear memory for width x height x depth: height * depth rows of one pitch.
+VGPU_RT cudaError_t cudaMalloc3D(struct cudaPitchedPtr* p, struct cudaExtent e) {
+  VGPU_RT_INIT();
+  if (!p) return record(cudaErrorInvalidValue);
+  size_t pitch = 0;
+  void* d = nullptr;
+  if (cudaError_t r = cudaMallocPitch(&d, &pitch, e.width, e.height * e.depth)) return r;
+  *p = cudaPitchedPtr{d, pitch, e.width, e.height};
+  return cudaSuccess;
+}
 VGPU_RT cudaError_t cudaMallocArray(cudaArray_t*, const struct cudaChannelFormatDesc*, size_t, size_t, unsigned int) {
   VGPU_RT_REFUSE("cudaMallocArray");
 }
@@ -527,6 +536,73 @@ VGPU_RT cudaError_t cudaMemset2DAsync_ptsz(void* p, size_t pitch, int value, siz
                                            cudaStream_t s) {
   return memset2d_impl(p, pitch, value, width, height, ptsz(s), true);
 }
-VGPU_RT cudaError_t cudaMemset3D(struct cudaPitchedPtr, int, struct cudaExtent) { VGPU_RT_REFUSE("cudaMemset3D"); }
-VGPU_RT cudaError_t cudaMemcpy3D(const struct cudaMemcpy3DParms*) { VGPU_RT_REFUSE("cudaMemcpy3D"); }
-VGPU_RT cudaError_t cudaMemcpy3DAsync(const struct cudaMemcpy3DParms*, cudaStream_t) { VGPU_RT_REFUSE("cudaMemcpy3DAsync"); }
+// ---- 3-D copies and memsets of pitched linear memory --------------------------------------------
+// A z-slice is one 2-D copy (positions: x in bytes, y in rows, z in slices of
+// pitch * ysize bytes; extents of linear memory are in bytes too). CUDA
+// arrays are refused: the guest has none. ggml's cross-device 2-D copy
+// (ggml_cuda_Memcpy2DPeerAsync, in Ollama's build) is a cudaMemcpy3DPeerAsync
+// of one slice.
+namespace {
+char* at(const cudaPitchedPtr& p, const cudaPos& pos, size_t z) {
+  return static_cast<char*>(p.ptr) + (pos.z + z) * p.pitch * p.ysize + pos.y * p.pitch + pos.x;
+}
+cudaError_t copy3d(const cudaPitchedPtr& dp, const cudaPos& dpos, const cudaPitchedPtr& sp, const cudaPos& spos,
+                   const cudaExtent& e, cudaMemcpyKind kind, cudaStream_t s, bool async) {
+  for (size_t z = 0; z < e.depth; ++z)
+    if (cudaError_t r = copy2d(at(dp, dpos, z), dp.pitch, at(sp, spos, z), sp.pitch, e.width, e.height, kind, s, async))
+      return r;
+  return cudaSuccess;
+}
+cudaError_t copy3d(const cudaMemcpy3DParms* p, cudaStream_t s, bool async) {
+  VGPU_RT_INIT();
+  if (!p) return record(cudaErrorInvalidValue);
+  if (p->srcArray || p->dstArray) VGPU_RT_REFUSE("cudaMemcpy3D with CUDA arrays");
+  return copy3d(p->dstPtr, p->dstPos, p->srcPtr, p->srcPos, p->extent, p->kind, s, async);
+}
+cudaError_t copy3d_peer(const cudaMemcpy3DPeerParms* p, cudaStream_t s, bool async) {
+  VGPU_RT_INIT();
+  if (!p) return record(cudaErrorInvalidValue);
+  if (p->srcArray || p->dstArray) VGPU_RT_REFUSE("cudaMemcpy3DPeer with CUDA arrays");
+  if (!vgpu::guest::device_info_of(p->dstDevice) || !vgpu::guest::device_info_of(p->srcDevice))
+    return record(cudaErrorInvalidDevice);
+  // One device: a peer copy is a device-to-device copy.
+  return copy3d(p->dstPtr, p->dstPos, p->srcPtr, p->srcPos, p->extent, cudaMemcpyDeviceToDevice, s, async);
+}
+cudaError_t memset3d(const cudaPitchedPtr& p, int value, const cudaExtent& e, cudaStream_t s, bool async) {
+  for (size_t z = 0; z < e.depth; ++z)
+    if (cudaError_t r = memset2d_impl(at(p, cudaPos{0, 0, 0}, z), p.pitch, value, e.width, e.height, s, async)) return r;
+  return cudaSuccess;
+}
+}  // namespace
+VGPU_RT cudaError_t cudaMemcpy3D(const struct cudaMemcpy3DParms* p) { return copy3d(p, nullptr, false); }
+VGPU_RT cudaError_t cudaMemcpy3D_ptds(const struct cudaMemcpy3DParms* p) {
+  if (cudaError_t e = copy3d(p, cudaStreamPerThread, true)) return e;
+  return record_cu(cuStreamSynchronize(cu(cudaStreamPerThread)));
+}
+VGPU_RT cudaError_t cudaMemcpy3DAsync(const struct cudaMemcpy3DParms* p, cudaStream_t s) { return copy3d(p, s, true); }
+VGPU_RT cudaError_t cudaMemcpy3DAsync_ptsz(const struct cudaMemcpy3DParms* p, cudaStream_t s) {
+  return copy3d(p, ptsz(s), true);
+}
+VGPU_RT cudaError_t cudaMemcpy3DPeer(const struct cudaMemcpy3DPeerParms* p) { return copy3d_peer(p, nullptr, false); }
+VGPU_RT cudaError_t cudaMemcpy3DPeer_ptds(const struct cudaMemcpy3DPeerParms* p) {
+  if (cudaError_t e = copy3d_peer(p, cudaStreamPerThread, true)) return e;
+  return record_cu(cuStreamSynchronize(cu(cudaStreamPerThread)));
+}
+VGPU_RT cudaError_t cudaMemcpy3DPeerAsync(const struct cudaMemcpy3DPeerParms* p, cudaStream_t s) {
+  return copy3d_peer(p, s, true);
+}
+VGPU_RT cudaError_t cudaMemcpy3DPeerAsync_ptsz(const struct cudaMemcpy3DPeerParms* p, cudaStream_t s) {
+  return copy3d_peer(p, ptsz(s), true);
+}
+VGPU_RT cudaError_t cudaMemset3D(struct cudaPitchedPtr p, int value, struct cudaExtent e) {
+  return memset3d(p, value, e, nullptr, false);
+}
+VGPU_RT cudaError_t cudaMemset3D_ptds(struct cudaPitchedPtr p, int value, struct cudaExtent e) {
+  return memset3d(p, value, e, cudaStreamPerThread, false);
+}
+VGPU_RT cudaError_t cudaMemset3DAsync(struct cudaPitchedPtr p, int value, struct cudaExtent e, cudaStream_t s) {
+  return memset3d(p, value, e, s, true);
+}
+VGPU_RT cudaError_t cudaMemset3DAsync_ptsz(struct cudaPitchedPtr p, int value, struct cudaExtent e, cudaStream_t s) {
+  return memset3d(p, value, e, ptsz(s), true);
+}
