@@ -92,7 +92,7 @@ serve() {  # LABEL ENV...
     note "$label: port $PORT already has a server; stopping it"
     pkill -f "$T/bin/ollama serve" 2>/dev/null; pkill -f "$T/bin/ollama runner" 2>/dev/null; sleep 1
   fi
-  env "$@" OLLAMA_HOST=127.0.0.1:$PORT OLLAMA_MODELS="$MODELS" OLLAMA_NUM_PARALLEL=4 OLLAMA_DEBUG=1 \
+  env "$@" OLLAMA_HOST=127.0.0.1:$PORT OLLAMA_MODELS="$MODELS" OLLAMA_NUM_PARALLEL=4 OLLAMA_DEBUG="${OLLAMA_DEBUG:-1}" \
     OLLAMA_KEEP_ALIVE=10m "$T/bin/ollama" serve >"$log" 2>&1 &
   local pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/api/version" >/dev/null && break; sleep 0.2; done
