@@ -131,6 +131,9 @@ def decode_graph(cfg, model, prompt):
 
 
 def bench_decode():
+    # Serving settings, not the training part's deterministic mode (StaticCache's
+    # index_copy_ has no deterministic CUDA kernel and would raise).
+    torch.use_deterministic_algorithms(False)
     cfg, model, prompt = llama()
     out = {"config": LLAMA, "params": sum(p.numel() for p in model.parameters())}
     with torch.no_grad():
