@@ -241,6 +241,62 @@ def memory_stats():
             "num_alloc_retries": s["num_alloc_retries"], "num_ooms": s["num_ooms"]}
 
 
+def cudnn_deterministic(fn):
+    # cuDNN picks its algorithms by timing unless told not to: fixed, deterministic
+    # ones give the same bits natively and remoted.
+    def wrapped():
+        prev = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        try:
+            return fn()
+        finally:
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev
+    wrapped.__name__ = fn.__name__
+    return wrapped
+
+
+@case
+@cudnn_deterministic
+def cudnn_conv2d():
+    # Forward and backward (data and weight gradients) through cuDNN, fp32 and fp16 (channels last).
+    assert torch.backends.cudnn.is_available(), "cuDNN is not available"
+    out = {"cudnn_version": torch.backends.cudnn.version()}
+    for dtype, fmt in ((torch.float32, torch.contiguous_format), (torch.float16, torch.channels_last)):
+        torch.manual_seed(30)
+        conv = torch.nn.Conv2d(16, 32, 3, padding=1).to(dtype).cuda().to(memory_format=fmt)
+        x = rand(4, 16, 32, 32, dtype=dtype, seed=31).to(memory_format=fmt).requires_grad_()
+        y = conv(x)
+        y.square().sum().backward()
+        k = str(dtype)
+        out.update({k + "_y": y, k + "_dx": x.grad, k + "_dw": conv.weight.grad, k + "_db": conv.bias.grad})
+    return out
+
+
+@case
+@cudnn_deterministic
+def cudnn_batch_norm():
+    # Training-mode batch norm (cuDNN's kernels for 4-d input), its backward and running statistics, then eval.
+    torch.manual_seed(32)
+    bn = torch.nn.BatchNorm2d(32).cuda()
+    x = rand(8, 32, 16, 16, seed=33).requires_grad_()
+    y = bn(x)
+    (y * rand(8, 32, 16, 16, seed=34)).sum().backward()
+    bn.eval()
+    return {"y": y, "dx": x.grad, "dweight": bn.weight.grad, "dbias": bn.bias.grad, "running_mean": bn.running_mean,
+            "running_var": bn.running_var, "eval": bn(rand(2, 32, 16, 16, seed=35))}
+
+
+@case
+def sdpa_cudnn():
+    # SDPA with cuDNN's attention (forward and backward), as PyTorch picks it on Hopper.
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    q, k, v = (rand(2, 8, 128, 64, dtype=torch.bfloat16, seed=s).requires_grad_() for s in (36, 37, 38))
+    with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        out.float().square().sum().backward()
+    return {"out": out, "dq": q.grad, "dk": k.grad, "dv": v.grad}
+
+
 def to_cpu(v):
     if isinstance(v, torch.Tensor):
         return v.detach().cpu()
