@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine: NVIDIA's own runtime and libraries (the ones CuPy,
 # PyTorch and JAX ship: libcudart, cuBLAS, cuFFT, cuRAND, cuSOLVER, cuSPARSE,
-# cuDNN, NVRTC) natively, then over OUR libcuda.so.1 (and libnvidia-ml.so.1)
+# cuDNN, NVRTC, NCCL for one rank) natively, then over OUR libcuda.so.1 (and libnvidia-ml.so.1)
 # with vgpu-hostd on the CUDA backend, in one run; compares every value.
 # No network. Prints the export tables the libraries asked for, what was
 # refused, and a summary table last.

@@ -21,14 +21,25 @@ IMG = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
 W = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
 
 
+def save():
+    """Writes what is there so far: a run killed by its timeout (a hang) still
+    leaves every earlier result, and the check it hung in says so."""
+    np.savez(out, **{k: v for k, v in results.items()})
+    with open(out + ".json", "w") as f:
+        json.dump(status, f)
+
+
 def check(name):
     def wrap(f):
+        status[name] = "error: did not finish (the process hung or crashed in it)"
+        save()
         try:
             results[name] = np.asarray(f())
             status[name] = "ok"
         except Exception as e:  # a failed check is a result, not the end of the run
             status[name] = "error: " + (str(e).splitlines() or [type(e).__name__])[0][:160]
             traceback.print_exc()
+        save()
         return f
     return wrap
 
@@ -86,6 +97,27 @@ if fw == "cupy":
         m = sp.csr_matrix(cp.asarray(d))
         return cp.asnumpy(m @ cp.asarray(B[:, 0]))
 
+    @check("cupy NCCL one rank (libnccl.so.2)")
+    def _():
+        # NVIDIA's libnccl.so.2 over the driver: a communicator of one rank.
+        # With one rank every collective is a copy, so the values are known.
+        from cupy.cuda import nccl
+        if not nccl.available:
+            raise RuntimeError("cupy.cuda.nccl: libnccl.so.2 not loadable")
+        comm = nccl.NcclCommunicator(1, nccl.get_unique_id(), 0)
+        s = cp.cuda.Stream()
+        x = cp.asarray(V[:4096])
+        red, bc, gat = cp.empty_like(x), x.copy(), cp.empty_like(x)
+        comm.allReduce(x.data.ptr, red.data.ptr, x.size, nccl.NCCL_FLOAT32, nccl.NCCL_SUM, s.ptr)
+        comm.bcast(bc.data.ptr, bc.size, nccl.NCCL_FLOAT32, 0, s.ptr)
+        comm.allGather(x.data.ptr, gat.data.ptr, x.size, nccl.NCCL_FLOAT32, s.ptr)
+        s.synchronize()
+        out = np.stack([cp.asnumpy(red), cp.asnumpy(bc), cp.asnumpy(gat)])
+        comm.destroy()
+        if not (out == V[:4096]).all():
+            raise RuntimeError("NCCL one-rank collectives gave wrong values")
+        return out
+
     cp.cuda.Device().synchronize()
 
 elif fw == "torch":
@@ -124,6 +156,30 @@ elif fw == "torch":
         a = torch.from_numpy(A).to(dev) + 256 * torch.eye(256, device=dev)
         return torch.linalg.solve(a, torch.from_numpy(B[:, :4]).to(dev)).cpu().numpy()
 
+    @check("torch.distributed nccl one rank")
+    def _():
+        # ProcessGroupNCCL over NVIDIA's libnccl.so.2, world size 1: all-reduce,
+        # broadcast and all-gather of one rank return the input.
+        import os
+        import tempfile
+        import torch.distributed as dist
+        store = dist.FileStore(os.path.join(tempfile.mkdtemp(), "store"), 1)
+        dist.init_process_group("nccl", store=store, rank=0, world_size=1, device_id=torch.device(dev, 0))
+        try:
+            x = torch.from_numpy(V[:4096]).to(dev)
+            red, bc = x.clone(), x.clone()
+            dist.all_reduce(red)
+            dist.broadcast(bc, 0)
+            gat = torch.empty_like(x)
+            dist.all_gather_into_tensor(gat, x)
+            torch.cuda.synchronize()
+            out = torch.stack([red, bc, gat]).cpu().numpy()
+        finally:
+            dist.destroy_process_group()
+        if not (out == V[:4096]).all():
+            raise RuntimeError("NCCL one-rank collectives gave wrong values")
+        return out
+
     torch.cuda.synchronize()
 
 elif fw == "jax":
@@ -147,6 +203,4 @@ elif fw == "jax":
     def _():
         return np.asarray(jax.lax.conv(jnp.asarray(IMG), jnp.asarray(W), (1, 1), "SAME"))
 
-np.savez(out, **{k: v for k, v in results.items()})
-with open(out + ".json", "w") as f:
-    json.dump(status, f)
+save()
