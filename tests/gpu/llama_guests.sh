@@ -23,7 +23,7 @@
 # Environment (defaults): STEPS ("scale fault"), NS ("1 2 4 8"), MODES ("native nmps
 # vgpu"), PP_REPS (30), TG_REPS (4), THREADS (2, llama-bench -t), NGL (99),
 # BENCH_TIMEOUT (180 s a process), FAULT_CASES ("on:guest off:guest on:worker"),
-# FAULT_TOKENS (1024), HOSTD_BACKEND (cuda), LLAMA_BUILD (.cache/llama/build), MODEL,
+# FAULT_TOKENS (1024), HOSTD_BACKEND (cuda), ARENA_MB (128: 8 slots, a 2 GiB region), LLAMA_BUILD (.cache/llama/build), MODEL,
 # LOG_DIR (/tmp/llama-guests), OUT (the summary and a tarball of the logs go there).
 # Exit status 0: everything ran and every target was met; 1 otherwise.
 set -uo pipefail
@@ -45,6 +45,7 @@ FAULT_CASES=${FAULT_CASES:-on:guest off:guest on:worker}
 FAULT_TOKENS=${FAULT_TOKENS:-1024}
 FAULT_PROMPT=${FAULT_PROMPT:-The quick brown fox jumps over the lazy dog, and then}
 HOSTD_BACKEND=${HOSTD_BACKEND:-cuda}
+ARENA_MB=${ARENA_MB:-128}
 LOG=${LOG_DIR:-/tmp/llama-guests}
 PY=${PYTHON:-python3}
 PARSE=$HERE/llama_guests_parse.py
@@ -118,8 +119,8 @@ HSTARTS=0
 hostd_start() {  # extra args...
   HSTARTS=$((HSTARTS + 1)); HLOG=$LOG/hostd.$HSTARTS.log
   rm -f "$REGION" "$REGION.stats"
-  echo "+ vgpu-hostd --region $REGION --backend $HOSTD_BACKEND --slots 8 --arena-mb 256 $*" >"$HLOG"
-  "$VGPU_BUILD/bin/vgpu-hostd" --region "$REGION" --backend "$HOSTD_BACKEND" --slots 8 --arena-mb 256 "$@" \
+  echo "+ vgpu-hostd --region $REGION --backend $HOSTD_BACKEND --slots 8 --arena-mb $ARENA_MB $*" >"$HLOG"
+  "$VGPU_BUILD/bin/vgpu-hostd" --region "$REGION" --backend "$HOSTD_BACKEND" --slots 8 --arena-mb "$ARENA_MB" "$@" \
     >>"$HLOG" 2>&1 </dev/null &
   H=$!; KIDS+=("$H")
   for _ in $(seq 300); do
@@ -130,7 +131,7 @@ hostd_start() {  # extra args...
   if ! kill -0 "$H" 2>/dev/null || [ ! -e "$REGION" ]; then
     problem "vgpu-hostd $* did not start ($(tail -n 2 "$HLOG" | tr '\n' ' '))"; hostd_stop; return 1
   fi
-  say "vgpu-hostd $* up: $(grep -m1 -i 'mps' "$HLOG" | cut -c1-160)"
+  say "vgpu-hostd $* up: $(grep -m1 '^vgpu-hostd: MPS' "$HLOG" | cut -c13-172)"
 }
 hostd_stop() {
   if [ -n "$H" ]; then
@@ -145,7 +146,7 @@ served() { awk '/serving guest pid/ { c++ } END { print c + 0 }' "$HLOG" 2>/dev/
 settle() {
   [ -n "$H" ] || { sleep 0.3; return 0; }
   for _ in $(seq 150); do
-    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --once --json 2>/dev/null | grep -q '"active":true' || return 0
+    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --interval 0 --once --json 2>/dev/null | grep -q '"active":true' || return 0
     sleep 0.1
   done
   say "slots still active after 15 s"
@@ -207,8 +208,8 @@ sample_memory() {  # MODE N PREFIX
   local used; used=$(used_mib)
   local a; a=$(apps)
   if [ -n "$H" ]; then
-    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --once >"$prefix.vgpu-smi.txt" 2>&1
-    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --once --json >"$prefix.vgpu-smi.json" 2>&1
+    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --interval 0 --once >"$prefix.vgpu-smi.txt" 2>&1
+    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --interval 0 --once --json >"$prefix.vgpu-smi.json" 2>&1
     a="$a; vgpu-smi: $(grep -o '"mps":true' "$prefix.vgpu-smi.json" | wc -l)/$n guests MPS clients"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$n" "$used" "$MODE_BASE" "$(minus "$used" "$MODE_BASE" "$n")" "$a" >>"$MEM"
@@ -289,9 +290,12 @@ fault_case() {  # MPS(on|off) VICTIM(guest|worker)
     ( gen vgpu "$d/$tag.other$i.txt" "$d/$tag.other$i.log"; echo $? >"$d/$tag.other$i.rc" ) &
     pids+=($!); KIDS+=($!)
   done
-  side_env vgpu timeout -k 5 "$BENCH_TIMEOUT" "$BIN/llama-bench" -m "$MODEL" -ngl "$NGL" -t "$THREADS" -p 0 -n 128 -r 1000 \
-    --progress -o jsonl >"$d/$tag.victim.out" 2>"$d/$tag.victim.err" </dev/null &
-  local vt=$! vpid=""
+  # The victim execs itself into llama-bench, so that $! is the guest's own pid (no
+  # timeout in front: it is killed here, and at the latest by the exit trap).
+  ( exec env VGPU_REGION="$REGION" LD_LIBRARY_PATH="$VGPU_BUILD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      "$BIN/llama-bench" -m "$MODEL" -ngl "$NGL" -t "$THREADS" -p 0 -n 128 -r 1000 --progress -o jsonl \
+      >"$d/$tag.victim.out" 2>"$d/$tag.victim.err" </dev/null ) &
+  local vt=$! vpid=$!
   KIDS+=("$vt")
   # Mid-run: the victim measuring and every other one printing tokens.
   local plen=${#FAULT_PROMPT} ready=0
@@ -306,7 +310,6 @@ fault_case() {  # MPS(on|off) VICTIM(guest|worker)
     sleep 0.05
   done
   sleep 0.5
-  vpid=$(pgrep -P "$vt" -x llama-bench || echo "$vt")   # timeout's child
   local used4; used4=$(used_mib)
   local wpid; wpid=$(grep -o "serving guest pid $vpid on .*(worker pid [0-9]*)" "$HLOG" | grep -o 'worker pid [0-9]*' | grep -o '[0-9]*$' | tail -1)
   local killed=$vpid what="guest llama-bench pid $vpid"

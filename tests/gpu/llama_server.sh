@@ -12,7 +12,7 @@
 #
 # Needs llama.cpp built with the server and the model (see tests/gpu/llama_guests.sh).
 # Environment (defaults): SIDES ("native vgpu"), PARALLEL (8), N_PREDICT (128),
-# ROUNDS (5), CTX (8192, -c: shared by the slots), THREADS (4), NGL (99),
+# ROUNDS (8), CTX (8192, -c: shared by the slots), THREADS (4), NGL (99),
 # HOSTD_ARGS ("--mps off": one guest, nothing to share), HOSTD_BACKEND (cuda),
 # PORT (18080), LLAMA_BUILD, MODEL, LOG_DIR (/tmp/llama-server), OUT.
 # Exit status 0: both ran, the target was met and the texts agree; 1 otherwise.
@@ -26,7 +26,7 @@ MODEL=${MODEL:-$ROOT/.cache/llama/models/random-llama-3.2-1b-q8_0.gguf}
 SIDES=${SIDES:-native vgpu}
 PARALLEL=${PARALLEL:-8}
 N_PREDICT=${N_PREDICT:-128}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-8}
 CTX=${CTX:-8192}
 THREADS=${THREADS:-4}
 NGL=${NGL:-99}
@@ -103,7 +103,7 @@ for side in $SIDES; do
   if [ "$side" = vgpu ] && [ "$(grep -c 'serving guest pid' "$LOG/hostd.log")" -lt 1 ]; then
     problem "vgpu: the server was never a vgpu guest (no 'serving guest pid' in the daemon's log)"
   fi
-  [ "$side" = vgpu ] && [ -e "$REGION.stats" ] && "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --once --all >"$LOG/vgpu-smi.txt" 2>&1
+  [ "$side" = vgpu ] && [ -e "$REGION.stats" ] && "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --interval 0 --once --all >"$LOG/vgpu-smi.txt" 2>&1
   server_stop; hostd_stop
   grep -qE 'offloaded ([0-9]+)/\1 layers to GPU' "$LOG/server.$side.log" || [ "$NGL" = 0 ] ||
     problem "$side: the model was not all offloaded to the GPU (see server.$side.log)"
