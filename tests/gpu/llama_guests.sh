@@ -23,7 +23,8 @@
 # Environment (defaults): STEPS ("scale fault"), NS ("1 2 4 8"), MODES ("native nmps
 # vgpu"), PP_REPS (30), TG_REPS (4), THREADS (2, llama-bench -t), NGL (99),
 # BENCH_TIMEOUT (180 s a process), FAULT_CASES ("on:guest off:guest on:worker"),
-# FAULT_TOKENS (1024), HOSTD_BACKEND (cuda), ARENA_MB (128: 8 slots, a 2 GiB region), LLAMA_BUILD (.cache/llama/build), MODEL,
+# FAULT_TOKENS (1024), FAULT_TIMEOUT (60 s a generation: a guest stuck after
+# the kill counts as not finished), HOSTD_BACKEND (cuda), ARENA_MB (128: 8 slots, a 2 GiB region), LLAMA_BUILD (.cache/llama/build), MODEL,
 # LOG_DIR (/tmp/llama-guests), OUT (the summary and a tarball of the logs go there).
 # Exit status 0: everything ran and every target was met; 1 otherwise.
 set -uo pipefail
@@ -43,6 +44,7 @@ NGL=${NGL:-99}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-180}
 FAULT_CASES=${FAULT_CASES:-on:guest off:guest on:worker}
 FAULT_TOKENS=${FAULT_TOKENS:-1024}
+FAULT_TIMEOUT=${FAULT_TIMEOUT:-60}
 FAULT_PROMPT=${FAULT_PROMPT:-The quick brown fox jumps over the lazy dog, and then}
 HOSTD_BACKEND=${HOSTD_BACKEND:-cuda}
 ARENA_MB=${ARENA_MB:-128}
@@ -277,7 +279,7 @@ step_scale() {
 # ---- fault -----------------------------------------------------------------------------
 gen() {  # MODE OUTFILE ERRFILE: the fault step's text generation
   local mode=$1 out=$2 err=$3
-  side_env "$mode" timeout -k 5 "$BENCH_TIMEOUT" "$BIN/llama-simple" -m "$MODEL" -n "$FAULT_TOKENS" -ngl "$NGL" \
+  side_env "$mode" timeout -k 5 "$FAULT_TIMEOUT" "$BIN/llama-simple" -m "$MODEL" -n "$FAULT_TOKENS" -ngl "$NGL" \
     "$FAULT_PROMPT" >"$out" 2>"$err" </dev/null
 }
 fault_case() {  # MPS(on|off) VICTIM(guest|worker)
