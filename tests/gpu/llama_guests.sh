@@ -321,7 +321,7 @@ fault_case() {  # MPS(on|off) VICTIM(guest|worker)
   fi
   [ -n "$killed" ] && kill -9 "$killed" 2>/dev/null
   say "fault $tag: killed $what with -9 ($used4 MiB in use with 4 guests)"
-  sleep 2
+  sleep 3   # past --guest-timeout-ms 2000: the victim's worker has seen it go
   local used_after_kill; used_after_kill=$(used_mib)
   wait "${pids[@]}"
   # The victim: gone (guest killed), or failing since its worker is (worker killed).
@@ -340,12 +340,14 @@ fault_case() {  # MPS(on|off) VICTIM(guest|worker)
   hostd_stop; sleep 1
   local used_stop; used_stop=$(used_mib)
   local line="mps $mps, $what killed: $finished/3 others finished, $same/3 with the native text;"
-  line+=" GPU memory MiB: baseline $base0, 4 guests $used4, 2 s after the kill $used_after_kill,"
+  line+=" GPU memory MiB: baseline $base0, 4 guests $used4, 3 s after the kill $used_after_kill,"
   line+=" guests gone (daemon up) $used_idle, daemon stopped $used_stop; victim's session ended in the host log: $([ "$released" -gt 0 ] && echo yes || echo no)"
   [ -n "$notes" ] && line+=";$notes"
   echo "$line" >>"$FAULTS"
   say "fault: $line"
-  [ "$same" = 3 ] || problem "fault $tag: only $same/3 others gave the native text"
+  # A guest killed is the case that must leave the others alone; a worker killed under
+  # MPS is a measurement (an MPS client dying mid-kernel), reported above either way.
+  [ "$same" = 3 ] || [ "$victim" = worker ] || problem "fault $tag: only $same/3 others gave the native text"
   [ "$used_stop" = "?" ] || [ "$base0" = "?" ] || [ "$used_stop" -le $((base0 + 16)) ] || problem "fault $tag: GPU memory $used_stop MiB after the daemon stopped, baseline $base0 MiB"
 }
 step_fault() {
