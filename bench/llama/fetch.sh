@@ -84,7 +84,7 @@ tarball="$CARRY/llama.cpp-$short.tar.gz"
 # A tarball from before the server was kept (tools/server missing) is made again; that
 # needs only the clone, no network.
 if [[ -s "$tarball" ]] && gzip -t "$tarball" 2>/dev/null \
-    && tar -tzf "$tarball" | grep -qx 'llama.cpp/tools/server/server.cpp'; then
+    && tar -tzf "$tarball" | grep -x 'llama.cpp/tools/server/server.cpp' >/dev/null; then  # (no -q: tar must not die of SIGPIPE under pipefail)
     log "trimmed tarball already present: $tarball ($(du -h "$tarball" | cut -f1))"
 else
     # Everything CMake needs for ggml-cuda, llama, common, tools, tests, examples and

@@ -147,8 +147,10 @@ served() { awk '/serving guest pid/ { c++ } END { print c + 0 }' "$HLOG" 2>/dev/
 # Until the last batch's workers are gone (their slots free again).
 settle() {
   [ -n "$H" ] || { sleep 0.3; return 0; }
+  local j
   for _ in $(seq 150); do
-    "$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --interval 0 --once --json 2>/dev/null | grep -q '"active":true' || return 0
+    j=$("$VGPU_BUILD/bin/vgpu-smi" --stats "$REGION.stats" --interval 0 --once --json 2>/dev/null)
+    case $j in *'"active":true'*) ;; *) return 0 ;; esac
     sleep 0.1
   done
   say "slots still active after 15 s"
