@@ -12,8 +12,12 @@
 # Environment:
 #   JOBS            parallel build jobs (default: nproc)
 #   CUDA_ARCH       CMAKE_CUDA_ARCHITECTURES (default 90)
-#   TARGETS         what to build (default: llama-bench test-backend-ops llama-quantize llama-simple)
+#   TARGETS         what to build (default: llama-bench test-backend-ops llama-quantize
+#                   llama-simple llama-server)
 #   CONFIGURE_ONLY  1: stop after the CMake configure step
+#   REBUILD         1: configure and build even when BUILD_DIR/bin holds every target already
+#                   (by default such a build is reused as it is: a GPU machine that still has
+#                   it saves the ~4 minutes)
 #   EXTRA_CMAKE_ARGS  appended to the configure command (word-split)
 set -euo pipefail
 
@@ -22,7 +26,7 @@ SRC="${1:-$ROOT/.cache/llama/src}"
 BUILD="${2:-$ROOT/.cache/llama/build}"
 JOBS="${JOBS:-$(nproc)}"
 CUDA_ARCH="${CUDA_ARCH:-90}"
-read -r -a TARGET_LIST <<< "${TARGETS:-llama-bench test-backend-ops llama-quantize llama-simple}"
+read -r -a TARGET_LIST <<< "${TARGETS:-llama-bench test-backend-ops llama-quantize llama-simple llama-server}"
 read -r -a EXTRA <<< "${EXTRA_CMAKE_ARGS:-}"
 
 log() { printf '[build] %s\n' "$*" >&2; }
@@ -32,7 +36,24 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 t_start="$(now)"
 
-# 1. Source tree.
+# 0. Reuse a finished build (every target there and the configure cache says CUDA).
+if [[ "${REBUILD:-0}" != 1 && "${CONFIGURE_ONLY:-0}" != 1 ]] \
+    && grep -qs '^GGML_CUDA:BOOL=ON' "$BUILD/CMakeCache.txt"; then
+    have=1
+    for t in "${TARGET_LIST[@]}"; do [[ -x "$BUILD/bin/$t" ]] || have=0; done
+    if (( have )); then
+        log "already built in $BUILD/bin: ${TARGET_LIST[*]} (REBUILD=1 builds again)"
+        echo "BUILD_TIME_SECONDS=0"
+        exit 0
+    fi
+fi
+
+# 1. Source tree. A tree unpacked from an older tarball without the server is unpacked
+# again (a git clone is left alone: it has everything).
+if [[ -f "$SRC/.vgpu-llama-commit" && ! -f "$SRC/tools/server/CMakeLists.txt" ]]; then
+    log "$SRC has no tools/server (an older trimmed tarball): unpacking again"
+    rm -rf "$SRC"
+fi
 if [[ ! -f "$SRC/CMakeLists.txt" ]]; then
     tarball=""
     for f in "$ROOT"/.cache/llama-src/llama.cpp-*.tar.gz; do
@@ -91,7 +112,9 @@ cfg=(
     -DGGML_CCACHE=OFF
     -DLLAMA_CURL=OFF
     -DLLAMA_OPENSSL=OFF
-    -DLLAMA_BUILD_SERVER=OFF
+    -DLLAMA_BUILD_SERVER=ON
+    -DLLAMA_BUILD_UI=OFF
+    -DLLAMA_USE_PREBUILT_UI=OFF
     -DLLAMA_BUILD_APP=OFF
     -DLLAMA_BUILD_TESTS=ON
     -DLLAMA_BUILD_TOOLS=ON

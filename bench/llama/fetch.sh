@@ -9,8 +9,9 @@
 #                                         the npm package node-llama-cpp@$NODE_LLAMA_CPP_VERSION
 #   .cache/llama/llama.cpp.info.json      the package's note of which llama.cpp it is
 #   .cache/llama/src/                     a clone of the bundle (~210 MB, stays here)
-#   .cache/llama-src/llama.cpp-SHA.tar.gz a trimmed source tree (~5 MB: no docs, models,
-#                                         web UI or non-CUDA GPU backends). THIS is what to
+#   .cache/llama-src/llama.cpp-SHA.tar.gz a trimmed source tree (~6 MB: no docs, models,
+#                                         web UI sources or non-CUDA GPU backends; the
+#                                         server is in). THIS is what to
 #                                         carry to the GPU machine (carry: .cache/llama-src);
 #                                         build.sh there unpacks it.
 #   .cache/llama-src/COMMIT               the commit that tarball holds
@@ -80,13 +81,23 @@ log "llama.cpp commit $commit"
 # 3. The trimmed source tarball to carry to the GPU machine.
 short="${commit:0:12}"
 tarball="$CARRY/llama.cpp-$short.tar.gz"
-if [[ -s "$tarball" ]] && gzip -t "$tarball" 2>/dev/null; then
+# A tarball from before the server was kept (tools/server missing) is made again; that
+# needs only the clone, no network.
+if [[ -s "$tarball" ]] && gzip -t "$tarball" 2>/dev/null \
+    && tar -tzf "$tarball" | grep -x 'llama.cpp/tools/server/server.cpp' >/dev/null; then  # (no -q: tar must not die of SIGPIPE under pipefail)
     log "trimmed tarball already present: $tarball ($(du -h "$tarball" | cut -f1))"
 else
-    # Everything CMake needs for ggml-cuda, llama, common, tools, tests and examples
-    # stays; left out: documentation, vocab test models, the server and its web UI
-    # (LLAMA_BUILD_SERVER=OFF), and GPU backends other than CUDA (never configured).
-    excludes=(docs models media benches scripts conversion skills tools/ui tools/server)
+    # Everything CMake needs for ggml-cuda, llama, common, tools, tests, examples and
+    # llama-server stays; left out: documentation, vocab test models, the web UI's
+    # sources (the server is built without an embedded UI: LLAMA_BUILD_UI=OFF,
+    # LLAMA_USE_PREBUILT_UI=OFF), the server's Python tests, and GPU backends other than
+    # CUDA (never configured). Of scripts/ and tools/ui/ only the CMake glue the server's
+    # build reads stays.
+    excludes=(docs models media benches conversion skills tools/server/tests tools/server/bench)
+    keep_ui=" tools/ui/CMakeLists.txt tools/ui/ui.cpp.in tools/ui/ui.h.in scripts/ui-assets.cmake "
+    while IFS= read -r e; do
+        [[ "$keep_ui" == *" $e "* ]] || excludes+=("$e")
+    done < <(git -C "$SRC" ls-tree --name-only HEAD scripts/ tools/ui/)
     for b in blas cann et hexagon hip metal musa opencl openvino rpc sycl virtgpu vulkan \
              webgpu zdnn zendnn; do
         excludes+=("ggml/src/ggml-$b")

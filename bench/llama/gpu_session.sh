@@ -17,6 +17,8 @@
 #          bench/gpu_run.sh; if it cannot be built, `run` goes on with VGPU=0 (native only)
 #          and the session fails
 #   llama  bench/llama/build.sh (a no-op when already built)
+#   model  only the model step of run.sh (the random Q8_0 model; a no-op when it is there):
+#          what tests/gpu/llama_guests.sh and llama_server.sh need, with PHASES="vgpu llama model"
 #   run    bench/llama/run.sh (makes the model, then gen / bench / ops)
 # Everything run.sh reads from the environment passes through (STEPS, OPS, TBO_JOBS, ...).
 # SESSION_DIR (default .cache/llama/session) holds session.log, status and phases.tsv.
@@ -101,7 +103,8 @@ cmd_run() {
                     read -r -a extra <<< "${VGPU_CMAKE_ARGS:-}"
                     # What the llama.cpp runs need; if these targets cannot be named, build all.
                     local -a want=(vgpu-hostd vgpu_backend_cuda lib/libcuda.so.1 lib/libcudart.so.13
-                                   lib/libcublas.so.13 lib/libcublasLt.so.13 lib/libnvidia-ml.so.1)
+                                   lib/libcublas.so.13 lib/libcublasLt.so.13 lib/libnvidia-ml.so.1
+                                   vgpu-smi)
                     {
                         cmake -S "$ROOT" -B "$VGPU_BUILD" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" \
                             && { cmake --build "$VGPU_BUILD" -j "$(nproc)" --target "${want[@]}" \
@@ -117,6 +120,9 @@ cmd_run() {
                 ;;
             llama)
                 "$HERE/build.sh" "${LLAMA_SRC:-$ROOT/.cache/llama/src}" "$LLAMA_BUILD" 2>&1 || rc=$?
+                ;;
+            model)
+                VGPU=0 STEPS=model "$HERE/run.sh" 2>&1 || rc=$?
                 ;;
             run)
                 "$HERE/run.sh" 2>&1 || rc=$?
