@@ -54,7 +54,8 @@ struct Empty {
 //    NvmlFieldValues; cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate
 //    carries flags; GraphNodeCount; ThreadCaptureMode; StreamWriteValue;
 //    TensorMapEncode; CtxLimit.
-inline constexpr uint32_t kGuestAbi = 3;
+// 4: OccupancySmem, OccupancyClusters.
+inline constexpr uint32_t kGuestAbi = 4;
 struct HelloReq {
   uint32_t abi;
   uint32_t pid;
@@ -277,6 +278,33 @@ struct OccupancyReq {
   uint64_t dyn_smem;
   VGPU_TRACE("function={} block={} smem={} flags={}", function, block_size, dyn_smem, flags)
 };
+// cuOccupancyAvailableDynamicSMemPerBlock: the dynamic shared memory a block
+// may still use when num_blocks blocks of block_size threads share an SM
+// (NVIDIA's runtime asks it before it trusts a kernel's shared memory limit).
+struct OccupancySmemReq {
+  Handle function;
+  int32_t num_blocks;
+  int32_t block_size;
+  VGPU_TRACE("function={} blocks={} block={}", function, num_blocks, block_size)
+};
+// cuOccupancyMaxActiveClusters / cuOccupancyMaxPotentialClusterSize: the
+// launch configuration as it matters to occupancy (the stream and other
+// launch attributes do not). cluster all 0: the kernel's compile-time one.
+inline constexpr uint32_t kOccupancyMaxActiveClusters = 0;
+inline constexpr uint32_t kOccupancyMaxPotentialClusterSize = 1;
+struct OccupancyClustersReq {
+  Handle function;
+  uint32_t grid[3];
+  uint32_t block[3];
+  uint32_t cluster[3];
+  uint32_t smem;
+  uint32_t policy;  // CUclusterSchedulingPolicy
+  uint32_t query;   // kOccupancyMaxActiveClusters or kOccupancyMaxPotentialClusterSize
+  VGPU_TRACE("function={} query={} grid=({},{},{}) block=({},{},{}) cluster=({},{},{}) smem={} policy={}", function,
+             query, grid[0], grid[1], grid[2], block[0], block[1], block[2], cluster[0], cluster[1], cluster[2], smem,
+             policy)
+};
+static_assert(sizeof(OccupancySmemReq) == 16 && sizeof(OccupancyClustersReq) == 56);
 // Kernel launch; the packed parameter buffer (param_bytes) is inline.
 inline constexpr uint32_t kLaunchCooperative = 1;
 inline constexpr uint32_t kLaunchProgrammaticSerialization = 2;
@@ -701,6 +729,8 @@ struct TensorMapRep {
   X(FuncGetAttribute, kSync, FuncAttrReq, IntRep)                     \
   X(FuncSetAttribute, kSync, FuncAttrReq, Empty)                      \
   X(OccupancyMaxBlocks, kSync, OccupancyReq, IntRep)                  \
+  X(OccupancySmem, kSync, OccupancySmemReq, IntRep)                   \
+  X(OccupancyClusters, kSync, OccupancyClustersReq, IntRep)           \
   X(Launch, kPosted, LaunchReq, Empty)                                \
   X(MemAddressReserve, kSync, AddressReserveReq, DevPtrRep)           \
   X(MemAddressFree, kSync, AddressRangeReq, Empty)                    \

@@ -118,6 +118,8 @@ class Backend {
   virtual Status func_get_attribute(Native fn, int attr, int* value) = 0;
   virtual Status func_set_attribute(Native fn, int attr, int value) = 0;
   virtual Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) = 0;
+  virtual Status occupancy_available_smem(Native fn, int num_blocks, int block_size, uint64_t* bytes) = 0;
+  virtual Status occupancy_clusters(Native fn, const OccupancyClustersReq& r, int* value) = 0;
   // A tensor map descriptor (cuTensorMapEncode*), written to out[16]. Only a
   // backend with NVIDIA's driver can encode one.
   virtual Status tensor_map_encode(const TensorMapReq&, uint64_t* /*out[16]*/) { return st::kNotSupported; }

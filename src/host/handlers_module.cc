@@ -150,6 +150,25 @@ Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
   return s;
 }
 
+Status on_OccupancySmem(Call& c, const OccupancySmemReq& r, IntRep& out) {
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  uint64_t bytes = 0;
+  Status s = c.s.be->occupancy_available_smem(e->native, r.num_blocks, r.block_size, &bytes);
+  out.value = static_cast<int64_t>(bytes);
+  return s;
+}
+
+Status on_OccupancyClusters(Call& c, const OccupancyClustersReq& r, IntRep& out) {
+  if (r.query > kOccupancyMaxPotentialClusterSize) return st::kInvalidValue;
+  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  if (!e) return st::kInvalidHandle;
+  int v = 0;
+  Status s = c.s.be->occupancy_clusters(e->native, r, &v);
+  out.value = v;
+  return s;
+}
+
 Status on_TensorMapEncode(Call& c, const TensorMapReq& r, TensorMapRep& out) {
   if (r.rank < 1 || r.rank > kTensorMapMaxRank) return st::kInvalidValue;
   if (r.kind != kTensorMapTiled && (r.kind != kTensorMapIm2col || r.rank < 3)) return st::kInvalidValue;

@@ -865,6 +865,12 @@ TEST_F(Driver, ForgedModuleAndFunctionHandles) {
     const CUfunction ff = vgpu_e2e_forge_function(id);
     EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, ff)) << id;
     EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuFuncSetAttribute(ff, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 0)) << id;
+    size_t smem = 0;
+    EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuOccupancyAvailableDynamicSMemPerBlock(&smem, ff, 1, 128)) << id;
+    CUlaunchConfig cfg{};
+    cfg.gridDimX = cfg.gridDimY = cfg.gridDimZ = cfg.blockDimY = cfg.blockDimZ = 1;
+    cfg.blockDimX = 128;
+    EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuOccupancyMaxActiveClusters(&v, ff, &cfg)) << id;
     // A launch is posted: the host's refusal comes back at the next synchronising call.
     CUdeviceptr arg = 0;
     void* args[] = {&arg};
@@ -877,6 +883,23 @@ TEST_F(Driver, ForgedModuleAndFunctionHandles) {
   CUdeviceptr arg = 0;
   void* args[] = {&arg};
   EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, nullptr, args, nullptr));
+  // Nor are occupancy figures made up for it (NVIDIA's runtime asks them before
+  // it trusts a kernel's shared memory limit; tests/gpu has the real answers).
+  size_t smem = 0;
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuOccupancyAvailableDynamicSMemPerBlock(&smem, f, 1, 128));
+  CUlaunchAttribute cluster{};
+  cluster.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+  cluster.value.clusterDim.x = 2, cluster.value.clusterDim.y = cluster.value.clusterDim.z = 1;
+  CUlaunchConfig cfg{};
+  cfg.gridDimX = 2, cfg.gridDimY = cfg.gridDimZ = cfg.blockDimY = cfg.blockDimZ = 1;
+  cfg.blockDimX = 128;
+  cfg.attrs = &cluster;
+  cfg.numAttrs = 1;
+  int clusters = 0;
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuOccupancyMaxActiveClusters(&clusters, f, &cfg));
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuOccupancyMaxPotentialClusterSize(&clusters, f, &cfg));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuOccupancyAvailableDynamicSMemPerBlock(nullptr, f, 1, 128));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuOccupancyMaxActiveClusters(&clusters, f, nullptr));
 
   CU_OK(cuModuleUnload(m));
   EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f))

@@ -154,6 +154,8 @@ int main(int argc, char** argv) {
     s.rec(Op::FuncGetAttribute, FuncAttrReq{handle(kFunction, 2), 0, 0});
     s.rec(Op::FuncSetAttribute, FuncAttrReq{handle(kFunction, 2), 8, 1024});
     s.rec(Op::OccupancyMaxBlocks, OccupancyReq{handle(kFunction, 2), 128, 0, 0});
+    s.rec(Op::OccupancySmem, OccupancySmemReq{handle(kFunction, 2), 1, 128});
+    s.rec(Op::OccupancyClusters, OccupancyClustersReq{handle(kFunction, 2), {8, 1, 1}, {128, 1, 1}, {2, 1, 1}, 0, 0, 9});
     const uint64_t param = 0;
     LaunchReq l{};
     l.function = handle(kFunction, 2);

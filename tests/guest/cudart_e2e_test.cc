@@ -907,6 +907,24 @@ TEST(Launch, GpuKernelsRun) {
   int blocks = 0;
   ASSERT_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, cudart_test::add_stub(), 128, 0));
   EXPECT_GT(blocks, 0);
+  // What NVIDIA's runtime (inside cuBLAS, cuFFT, ...) asks before it trusts a
+  // kernel's shared memory: the host's real answers.
+  size_t smem = 0;
+  ASSERT_CUDA(cudaOccupancyAvailableDynamicSMemPerBlock(&smem, cudart_test::add_stub(), 1, 128));
+  EXPECT_GT(smem, 0u);
+  cudaLaunchConfig_t occ{};
+  occ.gridDim = dim3(8);
+  occ.blockDim = dim3(128);
+  cudaLaunchAttribute cl{};
+  cl.id = cudaLaunchAttributeClusterDimension;
+  cl.val.clusterDim.x = 2, cl.val.clusterDim.y = cl.val.clusterDim.z = 1;
+  occ.attrs = &cl;
+  occ.numAttrs = 1;
+  int clusters = 0, cluster_size = 0;
+  ASSERT_CUDA(cudaOccupancyMaxActiveClusters(&clusters, cudart_test::add_stub(), &occ));
+  EXPECT_GT(clusters, 0);
+  ASSERT_CUDA(cudaOccupancyMaxPotentialClusterSize(&cluster_size, cudart_test::add_stub(), &occ));
+  EXPECT_GE(cluster_size, 1);
 
   // Capture a kernel into a graph and replay it.
   float* x = nullptr;

@@ -552,6 +552,20 @@ TEST_F(CudaBackendModuleTest, GlobalsAttributesOccupancy) {
   int blocks = 0;
   ASSERT_EQ(be_->occupancy_max_blocks(fn, 128, 0, 0, &blocks), st::kOk);
   EXPECT_GT(blocks, 0);
+  uint64_t smem = 0;
+  ASSERT_EQ(be_->occupancy_available_smem(fn, 1, 128, &smem), st::kOk);
+  EXPECT_GE(smem, 64u * 1024);  // at least the limit set above
+  OccupancyClustersReq q{};
+  q.grid[0] = 8, q.grid[1] = q.grid[2] = 1;
+  q.block[0] = 128, q.block[1] = q.block[2] = 1;
+  q.cluster[0] = 2, q.cluster[1] = q.cluster[2] = 1;
+  q.query = kOccupancyMaxActiveClusters;
+  int v2 = 0;
+  ASSERT_EQ(be_->occupancy_clusters(fn, q, &v2), st::kOk);
+  EXPECT_GT(v2, 0);
+  q.query = kOccupancyMaxPotentialClusterSize;
+  ASSERT_EQ(be_->occupancy_clusters(fn, q, &v2), st::kOk);
+  EXPECT_GE(v2, 1);
 }
 
 TEST_F(CudaBackendTest, RefusesBadImages) {

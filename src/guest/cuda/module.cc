@@ -370,6 +370,54 @@ CUresult CUDAAPI cuOccupancyMaxActiveBlocksPerMultiprocessor(int* n, CUfunction 
   return cuOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(n, f, block, smem, 0);
 }
 
+CUresult CUDAAPI cuOccupancyAvailableDynamicSMemPerBlock(size_t* bytes, CUfunction f, int num_blocks, int block) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!bytes || !f) return CUDA_ERROR_INVALID_VALUE;
+  IntRep rep{};
+  Status s = c->call<Op::OccupancySmem>(OccupancySmemReq{reinterpret_cast<GuestFunction*>(f)->host, num_blocks, block},
+                                        &rep);
+  if (s != st::kOk) return to_cu(s);
+  *bytes = static_cast<size_t>(rep.value);
+  return CUDA_SUCCESS;
+}
+
+namespace {
+// The cluster queries: the configuration's shape and its cluster attributes go
+// to the host; its stream and the attributes that do not change occupancy
+// (priority, programmatic serialisation, ...) stay here.
+CUresult occupancy_clusters(int* out, CUfunction f, const CUlaunchConfig* cfg, uint32_t query) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!out || !f || !cfg) return CUDA_ERROR_INVALID_VALUE;
+  OccupancyClustersReq r{};
+  r.function = reinterpret_cast<GuestFunction*>(f)->host;
+  r.grid[0] = cfg->gridDimX, r.grid[1] = cfg->gridDimY, r.grid[2] = cfg->gridDimZ;
+  r.block[0] = cfg->blockDimX, r.block[1] = cfg->blockDimY, r.block[2] = cfg->blockDimZ;
+  r.smem = cfg->sharedMemBytes;
+  r.query = query;
+  if (cfg->numAttrs && !cfg->attrs) return CUDA_ERROR_INVALID_VALUE;
+  for (unsigned i = 0; i < cfg->numAttrs; ++i) {
+    const CUlaunchAttribute& a = cfg->attrs[i];
+    if (a.id == CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION) {
+      r.cluster[0] = a.value.clusterDim.x, r.cluster[1] = a.value.clusterDim.y, r.cluster[2] = a.value.clusterDim.z;
+    } else if (a.id == CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE) {
+      r.policy = static_cast<uint32_t>(a.value.clusterSchedulingPolicyPreference);
+    }
+  }
+  IntRep rep{};
+  Status s = c->call<Op::OccupancyClusters>(r, &rep);
+  if (s != st::kOk) return to_cu(s);
+  *out = static_cast<int>(rep.value);
+  return CUDA_SUCCESS;
+}
+}  // namespace
+
+CUresult CUDAAPI cuOccupancyMaxActiveClusters(int* clusters, CUfunction f, const CUlaunchConfig* cfg) {
+  return occupancy_clusters(clusters, f, cfg, kOccupancyMaxActiveClusters);
+}
+CUresult CUDAAPI cuOccupancyMaxPotentialClusterSize(int* size, CUfunction f, const CUlaunchConfig* cfg) {
+  return occupancy_clusters(size, f, cfg, kOccupancyMaxPotentialClusterSize);
+}
+
 CUresult CUDAAPI cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
                                 unsigned int by, unsigned int bz, unsigned int smem, CUstream s, void** args, void** extra) {
   const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};

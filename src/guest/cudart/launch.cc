@@ -491,12 +491,38 @@ VGPU_RT cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessorWithFlags(int* 
                                                                            size_t smem, unsigned int flags) {
   return occupancy(n, func, block, smem, flags);
 }
-VGPU_RT cudaError_t cudaOccupancyAvailableDynamicSMemPerBlock(size_t*, const void*, int, int) {
-  VGPU_RT_REFUSE("cudaOccupancyAvailableDynamicSMemPerBlock");
+VGPU_RT cudaError_t cudaOccupancyAvailableDynamicSMemPerBlock(size_t* bytes, const void* func, int num_blocks,
+                                                               int block) {
+  if (!bytes) return record(cudaErrorInvalidValue);
+  VGPU_RT_INIT();
+  Kernel* k = nullptr;
+  CUfunction f = nullptr;
+  if (cudaError_t e = function_of(func, &k, &f)) return record(e);
+  return record_cu(cuOccupancyAvailableDynamicSMemPerBlock(bytes, f, num_blocks, block), Ctx::kFunction);
 }
-VGPU_RT cudaError_t cudaOccupancyMaxPotentialClusterSize(int*, const void*, const cudaLaunchConfig_t*) {
-  VGPU_RT_REFUSE("cudaOccupancyMaxPotentialClusterSize");
+namespace {
+// The runtime's launch configuration as the driver's: cudaLaunchAttribute
+// and CUlaunchAttribute share their ids and value layout.
+cudaError_t occupancy_clusters(int* out, const void* func, const cudaLaunchConfig_t* cfg, bool potential) {
+  if (!out || !cfg) return record(cudaErrorInvalidValue);
+  static_assert(sizeof(cudaLaunchAttribute) == sizeof(CUlaunchAttribute));
+  VGPU_RT_INIT();
+  Kernel* k = nullptr;
+  CUfunction f = nullptr;
+  if (cudaError_t e = function_of(func, &k, &f)) return record(e);
+  CUlaunchConfig c{};
+  c.gridDimX = cfg->gridDim.x, c.gridDimY = cfg->gridDim.y, c.gridDimZ = cfg->gridDim.z;
+  c.blockDimX = cfg->blockDim.x, c.blockDimY = cfg->blockDim.y, c.blockDimZ = cfg->blockDim.z;
+  c.sharedMemBytes = static_cast<unsigned>(cfg->dynamicSmemBytes);
+  c.attrs = reinterpret_cast<CUlaunchAttribute*>(cfg->attrs);
+  c.numAttrs = cfg->numAttrs;
+  CUresult r = potential ? cuOccupancyMaxPotentialClusterSize(out, f, &c) : cuOccupancyMaxActiveClusters(out, f, &c);
+  return record_cu(r, Ctx::kFunction);
 }
-VGPU_RT cudaError_t cudaOccupancyMaxActiveClusters(int*, const void*, const cudaLaunchConfig_t*) {
-  VGPU_RT_REFUSE("cudaOccupancyMaxActiveClusters");
+}  // namespace
+VGPU_RT cudaError_t cudaOccupancyMaxPotentialClusterSize(int* size, const void* func, const cudaLaunchConfig_t* cfg) {
+  return occupancy_clusters(size, func, cfg, true);
+}
+VGPU_RT cudaError_t cudaOccupancyMaxActiveClusters(int* clusters, const void* func, const cudaLaunchConfig_t* cfg) {
+  return occupancy_clusters(clusters, func, cfg, false);
 }

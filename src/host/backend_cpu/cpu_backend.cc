@@ -622,6 +622,14 @@ Status CpuBackend::occupancy_max_blocks(Native fn, int, uint64_t, uint32_t, int*
   if (functions_.count(fn) == 0) return st::kInvalidHandle;
   return st::kNotSupported;
 }
+Status CpuBackend::occupancy_available_smem(Native fn, int, int, uint64_t*) {
+  if (functions_.count(fn) == 0) return st::kInvalidHandle;
+  return st::kNotSupported;
+}
+Status CpuBackend::occupancy_clusters(Native fn, const OccupancyClustersReq&, int*) {
+  if (functions_.count(fn) == 0) return st::kInvalidHandle;
+  return st::kNotSupported;
+}
 
 // App kernels are device code; they cannot run on the CPU. Always refused.
 Status CpuBackend::launch(Native, const LaunchReq&, Native, void*, uint32_t) { return st::kNotSupported; }

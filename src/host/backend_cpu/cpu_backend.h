@@ -179,6 +179,8 @@ class CpuBackend : public Backend {
   Status func_get_attribute(Native fn, int attr, int* value) override;
   Status func_set_attribute(Native fn, int attr, int value) override;
   Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) override;
+  Status occupancy_available_smem(Native fn, int num_blocks, int block_size, uint64_t* bytes) override;
+  Status occupancy_clusters(Native fn, const OccupancyClustersReq& r, int* value) override;
   Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) override;
 
   Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) override;

@@ -137,6 +137,8 @@ class CudaBackend final : public Backend {
   Status func_get_attribute(Native fn, int attr, int* value) override;
   Status func_set_attribute(Native fn, int attr, int value) override;
   Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) override;
+  Status occupancy_available_smem(Native fn, int num_blocks, int block_size, uint64_t* bytes) override;
+  Status occupancy_clusters(Native fn, const OccupancyClustersReq& r, int* value) override;
   Status tensor_map_encode(const TensorMapReq& r, uint64_t* out) override;
   Status ctx_limit(int limit, bool set, uint64_t value, uint64_t* out) override;  // cuda_modules.cc
   Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) override;

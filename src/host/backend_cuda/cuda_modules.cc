@@ -175,6 +175,48 @@ Status CudaBackend::occupancy_max_blocks(Native fn, int block_size, uint64_t dyn
   return to_status(r);
 }
 
+Status CudaBackend::occupancy_available_smem(Native fn, int num_blocks, int block_size, uint64_t* bytes) {
+  size_t n = 0;
+  CUresult r = cuOccupancyAvailableDynamicSMemPerBlock(&n, from_native<CUfunction>(fn), num_blocks, block_size);
+  *bytes = n;
+  return to_status(r);
+}
+
+// The guest's launch configuration rebuilt: no stream (occupancy does not
+// depend on one), the cluster shape and scheduling policy as attributes.
+Status CudaBackend::occupancy_clusters(Native fn, const OccupancyClustersReq& r, int* value) {
+  CUlaunchAttribute attrs[2];
+  unsigned n = 0;
+  if (r.cluster[0] | r.cluster[1] | r.cluster[2]) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+    attrs[n].value.clusterDim.x = r.cluster[0];
+    attrs[n].value.clusterDim.y = r.cluster[1];
+    attrs[n].value.clusterDim.z = r.cluster[2];
+    ++n;
+  }
+  if (r.policy != 0) {
+    attrs[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_SCHEDULING_POLICY_PREFERENCE;
+    attrs[n].value.clusterSchedulingPolicyPreference = static_cast<CUclusterSchedulingPolicy>(r.policy);
+    ++n;
+  }
+  CUlaunchConfig cfg{};
+  cfg.gridDimX = r.grid[0];
+  cfg.gridDimY = r.grid[1];
+  cfg.gridDimZ = r.grid[2];
+  cfg.blockDimX = r.block[0];
+  cfg.blockDimY = r.block[1];
+  cfg.blockDimZ = r.block[2];
+  cfg.sharedMemBytes = r.smem;
+  cfg.attrs = n ? attrs : nullptr;
+  cfg.numAttrs = n;
+  int v = 0;
+  const auto f = from_native<CUfunction>(fn);
+  CUresult res = r.query == kOccupancyMaxActiveClusters ? cuOccupancyMaxActiveClusters(&v, f, &cfg)
+                                                         : cuOccupancyMaxPotentialClusterSize(&v, f, &cfg);
+  *value = v;
+  return to_status(res);
+}
+
 // The hot path: no allocation, no logging.
 Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) {
   constexpr uint32_t kKnownFlags = kLaunchCooperative | kLaunchProgrammaticSerialization;
