@@ -97,28 +97,51 @@ serve() {  # LABEL ENV...
   local pid=$!
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$PORT/api/version" >/dev/null && break; sleep 0.2; done
   kill -0 "$pid" 2>/dev/null || { note "$label: ollama serve exited: $(tail -2 "$log" | tr '\n' ' ')"; return 1; }
-  local cli=(env OLLAMA_HOST=127.0.0.1:$PORT "$T/bin/ollama")
+  local cli=(env "OLLAMA_HOST=127.0.0.1:$PORT" "$T/bin/ollama")
   if ! "${cli[@]}" list 2>/dev/null | grep -q "^$NAME"; then
     "${cli[@]}" create "$NAME" -q q8_0 -f "$W/Modelfile" >"$OUT/create.log" 2>&1 || { tail "$OUT/create.log"; }
   fi
   "${cli[@]}" run --verbose "$NAME" "$PROMPT" >"$OUT/run-$label.txt" 2>"$OUT/run-$label.err"
   "${cli[@]}" ps >"$OUT/ps-$label.txt" 2>&1
+  [ -n "${SMI_DURING:-}" ] && "$B/bin/vgpu-smi" --stats "$REGION.stats" --once --all >"$SMI_DURING" 2>&1
   # Which libraries the runner mapped (the runner is `ollama runner ...`, a child of the server).
   local rp; rp=$(pgrep -P "$pid" -f "ollama runner" | head -1)
   if [ -n "$rp" ]; then
     grep -oE '/[^ ]*lib(cudart|cublas|cublasLt|cuda|nvidia-ml)\.so[^ ]*' "/proc/$rp/maps" | sort -u >"$OUT/maps-$label.txt"
   fi
   # 4 requests at once through the HTTP API; tokens/s = sum(eval_count) / max(total duration).
-  local i
+  # (Their own pids: the shell's other jobs include vgpu-hostd, which must not be waited for.)
+  local i; local -a reqs=()
   for i in 1 2 3 4; do
-    curl -fs "http://127.0.0.1:$PORT/api/generate" -d "{\"model\":\"$NAME\",\"prompt\":\"Story $i: once upon a time\",\"stream\":false,\"options\":{\"num_predict\":128,\"temperature\":0}}" >"$OUT/par-$label-$i.json" &
+    curl -fs -m 120 "http://127.0.0.1:$PORT/api/generate" -d "{\"model\":\"$NAME\",\"prompt\":\"Story $i: once upon a time\",\"stream\":false,\"options\":{\"num_predict\":128,\"temperature\":0}}" >"$OUT/par-$label-$i.json" &
+    reqs+=($!)
   done
-  local t1=$SECONDS; wait $(jobs -p | grep -v "^$pid$") 2>/dev/null; true
-  kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+  wait "${reqs[@]}" 2>/dev/null
+  # Decode speed of one request at a time, longer than the run above (64
+  # tokens are ~0.1 s: too short to time): 3 requests of 256 tokens, best kept.
+  for i in 1 2 3; do
+    curl -fs -m 120 "http://127.0.0.1:$PORT/api/generate" -d "{\"model\":\"$NAME\",\"prompt\":\"Chapter $i\",\"stream\":false,\"options\":{\"num_predict\":256,\"temperature\":0}}" >"$OUT/one-$label-$i.json"
+  done
+  kill "$pid" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
   pkill -f "$T/bin/ollama runner" 2>/dev/null; sleep 0.5
 }
 rate() {  # LABEL: eval rate of ollama run --verbose
   grep -E '^eval rate' "$OUT/run-$1.err" | awk '{print $3}'
+}
+one_rate() {  # LABEL: best decode tokens/s of the single 256-token requests
+  python3 - "$OUT" "$1" <<'PY'
+import json, sys, glob
+out, label = sys.argv[1:]
+r = []
+for f in glob.glob(f"{out}/one-{label}-*.json"):
+    try:
+        j = json.load(open(f)); r.append(j["eval_count"] / (j["eval_duration"] / 1e9))
+    except Exception:
+        pass
+print(f"{max(r):.1f}" if r else "n/a")
+PY
 }
 par_rate() {  # LABEL: aggregate tokens/s of the parallel requests
   python3 - "$OUT" "$1" <<'PY'
@@ -143,27 +166,42 @@ note "native: text: $(tr '\n' ' ' <"$OUT/run-native.txt" | cut -c1-160)"
 note "native: eval rate $(rate native) tok/s; 4 parallel: $(par_rate native) tok/s; ps: $(tail -n1 "$OUT/ps-native.txt" | tr -s ' ')"
 note "native: runner mapped: $(tr '\n' ' ' <"$OUT/maps-native.txt" 2>/dev/null)"
 
-# ---- 5. through vgpu
-"$B/bin/vgpu-hostd" --region "$REGION" --backend cuda --arena-mb 1024 --slots 4 2>"$OUT/hostd.log" &
-H=$!
-trap 'kill $H 2>/dev/null; wait $H 2>/dev/null' EXIT
-for _ in $(seq 300); do [ -e "$REGION.stats" ] && break; sleep 0.1; done
+# ---- 5. through vgpu, once per MPS mode of the daemon (VGPU_MPS_MODES; auto
+# is the default a host gets: MPS on when the driver ships it). The guest
+# tree is the same; only the daemon is started again.
+smi_rows() {  # FILE: one line per guest that ran: its launches, GEMMs and graph launches
+  awk 'NR==2{for(i=1;i<=NF;i++)c[$i]=i; next} NR>2 && $(c["LAUNCH"])+$(c["GEMM"])+$(c["GRAPH"])>0 {
+    printf "slot %s: %s launches, %s GEMMs, %s graph launches; ", $1, $(c["LAUNCH"]), $(c["GEMM"]), $(c["GRAPH"])}' "$1"
+}
 bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" >"$OUT/install.log" 2>&1 ||
   { note "vgpu-install FAILED: $(tail -3 "$OUT/install.log")"; }
 bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" --check >"$OUT/check.log" 2>&1
 note "vgpu-install --check: rc=$? $(tail -n1 "$OUT/check.log")"
-say "vgpu run"
-serve vgpu LD_LIBRARY_PATH="$GR/usr/lib/x86_64-linux-gnu" VGPU_REGION="$REGION"
-"$B/bin/vgpu-smi" --stats "$REGION.stats" --once --all >"$OUT/vgpu-smi.txt" 2>&1
-note "vgpu: text: $(tr '\n' ' ' <"$OUT/run-vgpu.txt" | cut -c1-160)"
-note "vgpu: eval rate $(rate vgpu) tok/s; 4 parallel: $(par_rate vgpu) tok/s; ps: $(tail -n1 "$OUT/ps-vgpu.txt" | tr -s ' ')"
-note "vgpu: runner mapped: $(tr '\n' ' ' <"$OUT/maps-vgpu.txt" 2>/dev/null)"
-if cmp -s "$OUT/run-native.txt" "$OUT/run-vgpu.txt"; then note "text: IDENTICAL"; else note "text: DIFFERENT"; fi
-for l in native vgpu; do
-  note "$l log: $(grep -m1 -o 'msg="inference compute".*' "$OUT/serve-$l.log" | cut -c1-220)"
-  note "$l log: initial_count: $(grep -o 'initial_count=[0-9]*' "$OUT/serve-$l.log" | sort | uniq -c | tr '\n' ' ') library=cpu lines: $(grep -c 'library=cpu' "$OUT/serve-$l.log")"
+H=
+trap '[ -n "$H" ] && kill $H 2>/dev/null' EXIT
+labels=(native)
+for mode in ${VGPU_MPS_MODES:-auto off}; do
+  l=vgpu-mps-$mode; labels+=("$l")
+  "$B/bin/vgpu-hostd" --region "$REGION" --backend cuda --arena-mb 1024 --slots 4 --mps "$mode" 2>"$OUT/hostd-$l.log" &
+  H=$!
+  for _ in $(seq 300); do [ -e "$REGION.stats" ] && break; sleep 0.1; done
+  note "$l: daemon: $(grep -m1 'MPS' "$OUT/hostd-$l.log")"
+  say "$l run"
+  SMI_DURING="$OUT/vgpu-smi-$l-1.txt" serve "$l" LD_LIBRARY_PATH="$GR/usr/lib/x86_64-linux-gnu" VGPU_REGION="$REGION"
+  "$B/bin/vgpu-smi" --stats "$REGION.stats" --once --all >"$OUT/vgpu-smi-$l-2.txt" 2>&1
+  kill "$H" 2>/dev/null; wait "$H" 2>/dev/null; H=
+  rm -f "$REGION" "$REGION.stats"
+  note "$l: text: $(tr '\n' ' ' <"$OUT/run-$l.txt" | cut -c1-160)"
+  note "$l: eval rate $(rate "$l") tok/s (native $(rate native)); 256-token requests best $(one_rate "$l") tok/s (native $(one_rate native)); 4 parallel: $(par_rate "$l") tok/s (native $(par_rate native)); ps: $(tail -n1 "$OUT/ps-$l.txt" | tr -s ' ')"
+  note "$l: runner mapped: $(tr '\n' ' ' <"$OUT/maps-$l.txt" 2>/dev/null)"
+  if cmp -s "$OUT/run-native.txt" "$OUT/run-$l.txt"; then note "$l: text IDENTICAL to native"; else note "$l: text DIFFERENT from native"; fi
+  note "$l: vgpu-smi after the run: $(smi_rows "$OUT/vgpu-smi-$l-1.txt")"
+  note "$l: vgpu-smi after the API requests: $(smi_rows "$OUT/vgpu-smi-$l-2.txt")"
 done
-note "vgpu-smi: $(grep -E 'launch|gemm|GEMM|calls' "$OUT/vgpu-smi.txt" | head -4 | tr -s ' ' | tr '\n' '|')"
+for l in "${labels[@]}"; do
+  note "$l log: $(grep -m1 -o 'msg="inference compute".*' "$OUT/serve-$l.log" | cut -c1-220)"
+  note "$l log: initial_count: $(grep -o 'initial_count=[0-9]*' "$OUT/serve-$l.log" | sort | uniq -c | tr '\n' ' ') library=cpu lines: $(grep -c 'library=cpu' "$OUT/serve-$l.log"); $(grep -m1 -o 'offloaded [0-9/]* layers to GPU' "$OUT/serve-$l.log")"
+done
 
 # ---- 6. uninstall: NVIDIA's files back byte for byte
 bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --uninstall >"$OUT/uninstall.log" 2>&1
