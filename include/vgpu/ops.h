@@ -54,7 +54,7 @@ struct Empty {
 //    NvmlFieldValues; cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate
 //    carries flags; GraphNodeCount; ThreadCaptureMode; StreamWriteValue;
 //    TensorMapEncode; CtxLimit.
-// 4: OccupancySmem, OccupancyClusters.
+// 4: OccupancySmem, OccupancyClusters, StreamWaitValue.
 inline constexpr uint32_t kGuestAbi = 4;
 struct HelloReq {
   uint32_t abi;
@@ -184,6 +184,18 @@ struct StreamWriteValueReq {
   uint32_t flags;  // CUstreamWriteValue_flags
   VGPU_TRACE("stream={} addr={:#x} value={:#x} bytes={} flags={}", stream, addr, value, bytes, flags)
 };
+// cuStreamWaitValue32/64: the stream's later work waits until the 4 or 8
+// bytes at `addr` meet the condition in `flags` (CUstreamWaitValue_flags:
+// GEQ, EQ, AND, NOR; FLUSH).
+struct StreamWaitValueReq {
+  Handle stream;
+  DevPtr addr;
+  uint64_t value;
+  uint32_t bytes;  // 4 or 8
+  uint32_t flags;
+  VGPU_TRACE("stream={} addr={:#x} value={:#x} bytes={} flags={}", stream, addr, value, bytes, flags)
+};
+static_assert(sizeof(StreamWaitValueReq) == 32);
 struct BeginCaptureReq {
   Handle stream;
   uint32_t mode;  // CUstreamCaptureMode
@@ -711,6 +723,7 @@ struct TensorMapRep {
   X(StreamQuery, kSync, StreamReq, Empty)                             \
   X(StreamWaitEvent, kPosted, StreamWaitEventReq, Empty)              \
   X(StreamWriteValue, kPosted, StreamWriteValueReq, Empty)            \
+  X(StreamWaitValue, kPosted, StreamWaitValueReq, Empty)              \
   X(StreamBeginCapture, kSync, BeginCaptureReq, Empty)                \
   X(StreamEndCapture, kSync, StreamReq, HandleRep)                    \
   X(StreamCaptureStatus, kSync, StreamReq, CaptureStatusRep)          \

@@ -79,6 +79,7 @@ class Backend {
   }
   // The guest's cuStreamWriteValue32/64 (bytes 4 or 8) to device memory.
   virtual Status stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) = 0;
+  virtual Status stream_wait_value(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) = 0;
   virtual Status stream_wait_event(Native s, Native e, uint32_t flags) = 0;
   virtual Status event_create(uint32_t flags, Native* out) = 0;
   virtual Status event_destroy(Native e) = 0;

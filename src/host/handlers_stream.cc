@@ -59,6 +59,13 @@ Status on_StreamWriteValue(Call& c, const StreamWriteValueReq& r, Empty&) {
   return c.s.be->stream_store(n, r.addr, r.value, r.bytes, r.flags);
 }
 
+Status on_StreamWaitValue(Call& c, const StreamWaitValueReq& r, Empty&) {
+  if (r.bytes != 4 && r.bytes != 8) return st::kInvalidValue;
+  Native n;
+  if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
+  return c.s.be->stream_wait_value(n, r.addr, r.value, r.bytes, r.flags);
+}
+
 Status on_StreamBeginCapture(Call& c, const BeginCaptureReq& r, Empty&) {
   Native n;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;

@@ -1059,6 +1059,85 @@ TEST_F(Driver, PyTorchDriverEntryPoints) {
   CU_OK(cuMemFree(p));
 }
 
+// cuFFT resolves this list of driver functions by name (dlsym) when it creates
+// its first plan, and fails with CUFFT_INTERNAL_ERROR if any is missing.
+TEST_F(Driver, CuFftsDriverFunctionsResolve) {
+  for (const char* name :
+       {"cuInit", "cuModuleLoadData", "cuModuleLoadDataEx", "cuModuleUnload", "cuModuleGetFunction",
+        "cuModuleGetGlobal_v2", "cuLaunchKernel", "cuGetErrorName", "cuLinkCreate_v2", "cuLinkAddData_v2",
+        "cuLinkComplete", "cuLinkDestroy", "cuFuncSetAttribute", "cuFuncGetAttribute", "cuFuncSetCacheConfig",
+        "cuOccupancyMaxActiveBlocksPerMultiprocessor", "cuCtxGetCurrent", "cuCtxSetCurrent", "cuCtxSynchronize",
+        "cuDevicePrimaryCtxRetain", "cuDevicePrimaryCtxRelease", "cuEventCreate", "cuEventDestroy_v2",
+        "cuEventElapsedTime", "cuEventQuery", "cuEventRecord", "cuEventSynchronize", "cuStreamWaitEvent",
+        "cuCtxPushCurrent_v2", "cuCtxPopCurrent_v2", "cuCtxGetDevice", "cuDeviceGet", "cuDeviceGetAttribute",
+        "cuStreamWaitValue32", "cuStreamBatchMemOp", "cuStreamGetCtx", "cuDeviceTotalMem_v2", "cuDeviceGetName",
+        "cuMemGetInfo_v2", "cuGraphKernelNodeGetParams", "cuGraphExecKernelNodeSetParams", "cuGraphExecDestroy",
+        "cuGraphLaunch", "cuGraphDestroy", "cuGraphInstantiate", "cuGraphGetNodes", "cuGraphNodeGetType",
+        "cuMemAlloc_v2", "cuMemFree_v2", "cuMemcpyHtoD_v2", "cuMemcpy", "cuMemcpyAsync", "cuMemcpy2DAsync_v2",
+        "cuMemcpy2D_v2", "cuMemcpyDtoDAsync_v2", "cuMemcpyDtoHAsync_v2", "cuMemcpyHtoDAsync_v2", "cuMemsetD8_v2",
+        "cuMemPrefetchAsync", "cuPointerGetAttribute", "cuPointerGetAttributes", "cuGetExportTable",
+        "cuStreamCreate", "cuStreamDestroy_v2", "cuStreamBeginCapture_v2", "cuStreamEndCapture",
+        "cuStreamIsCapturing", "cuStreamSynchronize", "cuGetErrorString", "cuCtxDisablePeerAccess",
+        "cuCtxEnablePeerAccess", "cuDeviceCanAccessPeer", "cuDriverGetVersion"})
+    EXPECT_NE(dlsym(RTLD_DEFAULT, name), nullptr) << name;
+}
+
+// What those answer where they cannot do the work: the errors NVIDIA's driver
+// gives for the same request on one device without managed memory.
+TEST_F(Driver, PeerPrefetchLinkAndLegacyInstantiate) {
+  CUcontext ctx = nullptr;
+  CU_OK(cuCtxGetCurrent(&ctx));
+  EXPECT_EQ(CUDA_ERROR_INVALID_DEVICE, cuCtxEnablePeerAccess(ctx, 0));  // its own device is no peer
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuCtxEnablePeerAccess(ctx, 1));
+  EXPECT_EQ(CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, cuCtxDisablePeerAccess(ctx));
+  CUdeviceptr p = 0;
+  CU_OK(cuMemAlloc(&p, 4096));
+  CUmemLocation here{};
+  here.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuMemPrefetchAsync(p, 4096, here, 0, nullptr));  // not managed memory
+  CUlinkState link = nullptr;
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuLinkCreate(0, nullptr, nullptr, &link));
+  // The CUDA 11 cuGraphInstantiate (error node, log buffer) by its exported name.
+  using Legacy = CUresult (*)(CUgraphExec*, CUgraph, CUgraphNode*, char*, size_t);
+  auto legacy = reinterpret_cast<Legacy>(dlsym(RTLD_DEFAULT, "cuGraphInstantiate"));
+  ASSERT_NE(legacy, nullptr);
+  // (The CPU backend has no capture, so no graph: both forms must give the
+  // flags form's answer for one the host never issued.)
+  const CUgraph bogus = reinterpret_cast<CUgraph>(uintptr_t{0x1234});
+  CUgraphExec x = nullptr;
+  char log[16] = "untouched";
+  const CUresult want = cuGraphInstantiateWithFlags(&x, bogus, 0);
+  EXPECT_NE(CUDA_SUCCESS, want);
+  EXPECT_EQ(want, legacy(&x, bogus, nullptr, log, sizeof log));
+  EXPECT_STREQ(log, "untouched");
+  CU_OK(cuMemFree(p));
+}
+
+// cuStreamWaitValue32/64: forwarded as stream work. The CPU backend runs
+// stream work as it arrives, so a condition that already holds lets the
+// stream go on and one that does not is refused (it would never be met).
+TEST_F(Driver, StreamWaitValue) {
+  CUdeviceptr p = 0;
+  CU_OK(cuMemAlloc(&p, 64));
+  CU_OK(cuMemsetD8(p, 0, 64));
+  CUstream s = nullptr;
+  CU_OK(cuStreamCreate(&s, 0));
+  CU_OK(cuStreamWriteValue32(s, p, 7, 0));
+  CU_OK(cuStreamWaitValue32(s, p, 5, CU_STREAM_WAIT_VALUE_GEQ));
+  CU_OK(cuStreamWaitValue32(s, p, 7, CU_STREAM_WAIT_VALUE_EQ));
+  CU_OK(cuStreamWaitValue32(s, p, 2, CU_STREAM_WAIT_VALUE_AND));
+  CU_OK(cuStreamWriteValue64(s, p + 8, 0x100000000ull, 0));
+  CU_OK(cuStreamWaitValue64(s, p + 8, 0x100000000ull, CU_STREAM_WAIT_VALUE_EQ));
+  CU_OK(cuStreamSynchronize(s));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuStreamWaitValue32(s, p, 1, 0x80));  // unknown flag
+  // Never met: refused, reported at the next synchronising call.
+  CUresult r = cuStreamWaitValue32(s, p, 8, CU_STREAM_WAIT_VALUE_EQ);
+  if (r == CUDA_SUCCESS) r = cuStreamSynchronize(s);
+  EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, r);
+  CU_OK(cuStreamDestroy(s));
+  CU_OK(cuMemFree(p));
+}
+
 TEST_F(Driver, ErrorStrings) {
   const char* s = nullptr;
   CU_OK(cuGetErrorName(CUDA_ERROR_INVALID_HANDLE, &s));

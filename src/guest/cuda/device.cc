@@ -222,3 +222,18 @@ CUresult CUDAAPI cuDeviceCanAccessPeer(int* can, CUdevice dev, CUdevice peer) {
   *can = 0;  // one device per session: there is no peer
   return CUDA_SUCCESS;
 }
+
+// Peer access is between contexts of different devices; a session has one
+// device, so any context named is on the caller's own device, which the
+// driver refuses as a peer (cuDeviceCanAccessPeer above says 0).
+CUresult CUDAAPI cuCtxEnablePeerAccess(CUcontext peer, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (!current_context() || !peer) return CUDA_ERROR_INVALID_CONTEXT;
+  return CUDA_ERROR_INVALID_DEVICE;
+}
+CUresult CUDAAPI cuCtxDisablePeerAccess(CUcontext peer) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!current_context() || !peer) return CUDA_ERROR_INVALID_CONTEXT;
+  return CUDA_ERROR_PEER_ACCESS_NOT_ENABLED;
+}

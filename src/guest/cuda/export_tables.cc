@@ -58,6 +58,11 @@ const char* declined(const CUuuid& id) {
   static const std::pair<CUuuid, const char*> known[] = {
       {uuid("F8CFF951-2146-8B4E-B9E2-FB469E7C0DD9"), "asked for before cuInit; its meaning is not public"},
       {uuid("DD9E98A4-F410-4844-99B0-E2AEB7B432B5"), "hybrid runtime loading: Windows only"},
+      // cuFFT needs both: plan creation fails without them (CUFFT_INTERNAL_ERROR).
+      // Served with refusing slots, cuFFT goes on to TOOLS_MODULE[7], which
+      // walks a module's functions handing out the driver's own records.
+      {uuid("21318C60-9714-3248-8CA6-41FF7324C8F2"), "TOOLS_CONTEXT (cuBLAS, cuFFT): its slots' meanings are not public"},
+      {uuid("6E163FBE-B958-444D-835C-E182AFF1991E"), "TOOLS_MODULE (cuFFT): its slots' meanings are not public"},
   };
   for (const auto& [u, why] : known)
     if (std::memcmp(u.bytes, id.bytes, sizeof id.bytes) == 0) return why;

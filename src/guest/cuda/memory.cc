@@ -406,6 +406,22 @@ CUresult CUDAAPI cuMemHostRegister(void* p, size_t bytes, unsigned int flags) { 
 CUresult CUDAAPI cuMemHostUnregister(void*) { VGPU_REFUSE("cuMemHostUnregister"); }
 
 CUresult CUDAAPI cuMemAllocManaged(CUdeviceptr*, size_t, unsigned int) { VGPU_REFUSE("cuMemAllocManaged"); }
+// Prefetching moves managed memory; with managed allocations refused there is
+// none, and the driver answers a prefetch of other memory with INVALID_VALUE.
+CUresult CUDAAPI cuMemPrefetchAsync(CUdeviceptr p, size_t n, CUdevice, CUstream) {
+  VGPU_DRIVER_OR_RETURN(c);
+  (void)p, (void)n;
+  return CUDA_ERROR_INVALID_VALUE;
+}
+CUresult CUDAAPI cuMemPrefetchAsync_ptsz(CUdeviceptr p, size_t n, CUdevice d, CUstream s) {
+  return cuMemPrefetchAsync(p, n, d, s);
+}
+CUresult CUDAAPI cuMemPrefetchAsync_v2(CUdeviceptr p, size_t n, CUmemLocation, unsigned int, CUstream s) {
+  return cuMemPrefetchAsync(p, n, 0, s);
+}
+CUresult CUDAAPI cuMemPrefetchAsync_v2_ptsz(CUdeviceptr p, size_t n, CUmemLocation l, unsigned int f, CUstream s) {
+  return cuMemPrefetchAsync_v2(p, n, l, f, s);
+}
 
 // ---- virtual memory management --------------------------------------------------------
 CUresult CUDAAPI cuMemAddressReserve(CUdeviceptr* p, size_t size, size_t align, CUdeviceptr addr, unsigned long long flags) {

@@ -162,6 +162,32 @@ Handle host_module(CUmodule m) { return m ? reinterpret_cast<GuestModule*>(m)->h
 
 CUresult CUDAAPI cuModuleLoadData(CUmodule* m, const void* image) { return new_module(m, image); }
 CUresult CUDAAPI cuModuleLoadFatBinary(CUmodule* m, const void* fatbin) { return new_module(m, fatbin); }
+// JIT linking (cuFFT's callbacks, NVRTC-with-LTO users) runs the driver's
+// linker, which the host has and this library does not; the linked image
+// would have to come back to the guest. Refused for now: a caller gets an
+// error at cuLinkCreate and links nothing.
+CUresult CUDAAPI cuLinkCreate_v2(unsigned int, CUjit_option*, void**, CUlinkState*) { VGPU_REFUSE("cuLinkCreate"); }
+CUresult CUDAAPI cuLinkCreate(unsigned int n, CUjit_option* o, void** v, CUlinkState* st) {
+  return cuLinkCreate_v2(n, o, v, st);
+}
+CUresult CUDAAPI cuLinkAddData_v2(CUlinkState, CUjitInputType, void*, size_t, const char*, unsigned int, CUjit_option*,
+                                  void**) {
+  return CUDA_ERROR_INVALID_HANDLE;  // no link state was ever created
+}
+CUresult CUDAAPI cuLinkAddData(CUlinkState s, CUjitInputType t, void* d, size_t n, const char* name, unsigned int k,
+                               CUjit_option* o, void** v) {
+  return cuLinkAddData_v2(s, t, d, n, name, k, o, v);
+}
+CUresult CUDAAPI cuLinkAddFile_v2(CUlinkState, CUjitInputType, const char*, unsigned int, CUjit_option*, void**) {
+  return CUDA_ERROR_INVALID_HANDLE;
+}
+CUresult CUDAAPI cuLinkAddFile(CUlinkState s, CUjitInputType t, const char* path, unsigned int k, CUjit_option* o,
+                               void** v) {
+  return cuLinkAddFile_v2(s, t, path, k, o, v);
+}
+CUresult CUDAAPI cuLinkComplete(CUlinkState, void**, size_t*) { return CUDA_ERROR_INVALID_HANDLE; }
+CUresult CUDAAPI cuLinkDestroy(CUlinkState) { return CUDA_ERROR_INVALID_HANDLE; }
+
 CUresult CUDAAPI cuModuleLoadDataEx(CUmodule* m, const void* image, unsigned int n, CUjit_option*, void**) {
   // JIT options only tune or log compilation; the host's driver compiles with its defaults.
   (void)n;

@@ -184,8 +184,30 @@ CUresult CUDAAPI cuGraphInstantiateWithFlags(CUgraphExec* x, CUgraph g, unsigned
   if (st == st::kOk) *x = reinterpret_cast<CUgraphExec>(rep.handle);
   return to_cu(st);
 }
-CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* x, CUgraph g, unsigned long long flags) {
-  return cuGraphInstantiateWithFlags(x, g, flags);
+// The exported cuGraphInstantiate and _v2 are the CUDA 11 forms (an error
+// node and a log buffer, no flags; cuda.h maps today's name to
+// cuGraphInstantiateWithFlags). A graph we hold instantiates or fails as a
+// whole, so there is no error node to name and nothing to log.
+CUresult CUDAAPI cuGraphInstantiate(CUgraphExec* x, CUgraph g, CUgraphNode*, char*, size_t) {
+  return cuGraphInstantiateWithFlags(x, g, 0);
+}
+CUresult CUDAAPI cuGraphInstantiate_v2(CUgraphExec* x, CUgraph g, CUgraphNode*, char*, size_t) {
+  return cuGraphInstantiateWithFlags(x, g, 0);
+}
+// Node handles are not handed out (cuGraphGetNodes below gives only the
+// count), so there is no node whose type or kernel parameters could be asked.
+CUresult CUDAAPI cuGraphNodeGetType(CUgraphNode, CUgraphNodeType*) { VGPU_REFUSE("cuGraphNodeGetType"); }
+CUresult CUDAAPI cuGraphKernelNodeGetParams(CUgraphNode, CUDA_KERNEL_NODE_PARAMS_v1*) {
+  VGPU_REFUSE("cuGraphKernelNodeGetParams");
+}
+CUresult CUDAAPI cuGraphKernelNodeGetParams_v2(CUgraphNode, CUDA_KERNEL_NODE_PARAMS*) {
+  VGPU_REFUSE("cuGraphKernelNodeGetParams");
+}
+CUresult CUDAAPI cuGraphExecKernelNodeSetParams(CUgraphExec, CUgraphNode, const CUDA_KERNEL_NODE_PARAMS_v1*) {
+  VGPU_REFUSE("cuGraphExecKernelNodeSetParams");
+}
+CUresult CUDAAPI cuGraphExecKernelNodeSetParams_v2(CUgraphExec, CUgraphNode, const CUDA_KERNEL_NODE_PARAMS*) {
+  VGPU_REFUSE("cuGraphExecKernelNodeSetParams");
 }
 
 // The node count (PyTorch warns about an empty captured graph). Node handles

@@ -35,6 +35,38 @@ CUresult CUDAAPI cuStreamWriteValue64(CUstream s, CUdeviceptr addr, cuuint64_t v
   return write_value(s, addr, value, 8, flags);
 }
 
+// Waits: the stream's later work holds until the word meets the condition.
+namespace {
+CUresult wait_value(CUstream s, CUdeviceptr addr, uint64_t value, uint32_t bytes, unsigned int flags) {
+  VGPU_DRIVER_OR_RETURN(c);
+  // The low two bits pick the condition (GEQ, EQ, AND, NOR); FLUSH may be added.
+  if ((flags & ~(3u | CU_STREAM_WAIT_VALUE_FLUSH)) != 0) return CUDA_ERROR_INVALID_VALUE;
+  return to_cu(c->post<Op::StreamWaitValue>(StreamWaitValueReq{stream_id(s), addr, value, bytes, flags}));
+}
+}  // namespace
+CUresult CUDAAPI cuStreamWaitValue32_v2(CUstream s, CUdeviceptr addr, cuuint32_t value, unsigned int flags) {
+  return wait_value(s, addr, value, 4, flags);
+}
+CUresult CUDAAPI cuStreamWaitValue32(CUstream s, CUdeviceptr addr, cuuint32_t value, unsigned int flags) {
+  return wait_value(s, addr, value, 4, flags);
+}
+CUresult CUDAAPI cuStreamWaitValue32_ptsz(CUstream s, CUdeviceptr addr, cuuint32_t value, unsigned int flags) {
+  return wait_value(s ? s : CU_STREAM_PER_THREAD, addr, value, 4, flags);
+}
+CUresult CUDAAPI cuStreamWaitValue64_v2(CUstream s, CUdeviceptr addr, cuuint64_t value, unsigned int flags) {
+  return wait_value(s, addr, value, 8, flags);
+}
+CUresult CUDAAPI cuStreamWaitValue64(CUstream s, CUdeviceptr addr, cuuint64_t value, unsigned int flags) {
+  return wait_value(s, addr, value, 8, flags);
+}
+// A batch of the above (and flushes) in one call: not forwarded as a batch.
+CUresult CUDAAPI cuStreamBatchMemOp(CUstream, unsigned int, CUstreamBatchMemOpParams*, unsigned int) {
+  VGPU_REFUSE("cuStreamBatchMemOp");
+}
+CUresult CUDAAPI cuStreamBatchMemOp_v2(CUstream, unsigned int, CUstreamBatchMemOpParams*, unsigned int) {
+  VGPU_REFUSE("cuStreamBatchMemOp");
+}
+
 // ---- VMM sharing between processes ---------------------------------------------------------
 CUresult CUDAAPI cuMemExportToShareableHandle(void*, CUmemGenericAllocationHandle, CUmemAllocationHandleType,
                                               unsigned long long) {

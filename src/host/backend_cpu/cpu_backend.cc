@@ -351,6 +351,34 @@ Status CpuBackend::stream_store(Native s, DevPtr addr, uint64_t value, uint32_t 
   return st::kOk;
 }
 
+// Stream work here runs when it arrives, so everything the wait could be
+// waiting for has already happened: a condition that holds lets the stream go
+// on; one that does not would block it for ever, and that is refused instead.
+Status CpuBackend::stream_wait_value(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) {
+  if (!stream_ok(s)) return st::kInvalidHandle;
+  if (addr % bytes != 0) return st::kInvalidValue;
+  const uint8_t* p = dev(addr, bytes, kRead);
+  if (p == nullptr) return st::kInvalidValue;
+  uint64_t v = 0;
+  std::memcpy(&v, p, bytes);
+  const uint64_t mask = bytes == 4 ? 0xffffffffull : ~0ull;
+  v &= mask;
+  value &= mask;
+  bool met = false;
+  // CUstreamWaitValue_flags (cuda.h): GEQ 0, EQ 1, AND 2, NOR 3; FLUSH 1 << 30.
+  switch (flags & ~(1u << 30)) {
+    case 0:  // GEQ: a wrapping comparison, as the driver makes it
+      met = bytes == 4 ? static_cast<int32_t>(static_cast<uint32_t>(v - value)) >= 0
+                       : static_cast<int64_t>(v - value) >= 0;
+      break;
+    case 1: met = v == value; break;
+    case 2: met = (v & value) != 0; break;
+    case 3: met = (~(v | value) & mask) != 0; break;
+    default: return st::kInvalidValue;
+  }
+  return met ? st::kOk : st::kNotSupported;
+}
+
 Status CpuBackend::stream_wait_event(Native s, Native e, uint32_t) {
   if (!stream_ok(s) || events_.count(e) == 0) return st::kInvalidHandle;
   return st::kOk;

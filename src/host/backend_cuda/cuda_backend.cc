@@ -357,6 +357,12 @@ Status CudaBackend::stream_store(Native s, DevPtr addr, uint64_t value, uint32_t
   return to_status(cuStreamWriteValue64(to_cu_stream(s), addr, value, flags));
 }
 
+Status CudaBackend::stream_wait_value(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) {
+  if (bytes == 4)
+    return to_status(cuStreamWaitValue32(to_cu_stream(s), addr, static_cast<cuuint32_t>(value), flags));
+  return to_status(cuStreamWaitValue64(to_cu_stream(s), addr, value, flags));
+}
+
 Status CudaBackend::stream_wait_event(Native s, Native e, uint32_t flags) {
   return to_status(cuStreamWaitEvent(to_cu_stream(s), from_native<CUevent>(e), flags));
 }

@@ -107,6 +107,7 @@ class CudaBackend final : public Backend {
   Status stream_query(Native s) override;
   Status stream_write_value(Native s, uint64_t device_addr, uint64_t value) override;
   Status stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) override;
+  Status stream_wait_value(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) override;
   Status stream_wait_event(Native s, Native e, uint32_t flags) override;
   Status event_create(uint32_t flags, Native* out) override;
   Status event_destroy(Native e) override;
