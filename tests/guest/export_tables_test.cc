@@ -77,8 +77,22 @@ TEST_F(ExportTables, UnknownSlotsRefuse) {
   EXPECT_EQ(slot<CUresult (*)()>(kHeap, 1)(), CUDA_ERROR_NOT_SUPPORTED);
   EXPECT_EQ(slot<CUresult (*)()>(kDeviceExt, 5)(), CUDA_ERROR_NOT_SUPPORTED);
   EXPECT_EQ(slot<CUresult (*)()>(kStorage, 3)(), CUDA_ERROR_NOT_SUPPORTED);
-  // TOOLS_TLS holds data for tools, not functions: empty past its size.
+  // TOOLS_TLS slots 1 and 3 hold data for tools, not functions: empty.
   EXPECT_EQ(table(kToolsTls)[1], nullptr);
+  EXPECT_EQ(table(kToolsTls)[3], nullptr);
+}
+
+// TOOLS_TLS slot 2, as cuBLASLt's matmul heuristics call it: the calling
+// thread's current context.
+TEST_F(ExportTables, ToolsTlsGivesTheThreadsContext) {
+  auto get = slot<CUresult (*)(CUcontext*)>(kToolsTls, 2);
+  ASSERT_NE(get, nullptr);
+  CUcontext want = nullptr, got = nullptr;
+  ASSERT_EQ(cuCtxGetCurrent(&want), CUDA_SUCCESS);
+  ASSERT_NE(want, nullptr);
+  EXPECT_EQ(get(&got), CUDA_SUCCESS);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(get(nullptr), CUDA_ERROR_INVALID_VALUE);
 }
 
 using Dtor = void (*)(CUcontext, void*, void*);

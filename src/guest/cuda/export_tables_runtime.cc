@@ -68,11 +68,23 @@ const auto g_runtime = [] {
 }();
 
 // ---- TOOLS_TLS and TOOLS_RUNTIME_CALLBACK_HOOKS: for profilers ---------------------------------
-// Tools (CUPTI) hook the runtime through these. Without a tool attached the
-// runtime only reads the size of TOOLS_TLS; its other slots stay empty, as
-// they are data the driver fills for a tool, not functions.
+// Tools (CUPTI) hook the runtime through these. The runtime reads the size of
+// TOOLS_TLS; slots 1 and 3 stay empty (data the driver fills for a tool).
+// Slot 2 is a function: the calling thread's current context into *out
+// (public notes name it get_thread_context). cuBLASLt 13 calls it in its
+// matmul heuristics to key per-context caches (then asks TOOLS_CONTEXT,
+// which we decline, for the context's number, and copes without it); an
+// empty slot there was a call to address 0.
+constexpr char kToolsTls[] = "TOOLS_TLS";
+CUresult tls_thread_context(CUcontext* out) {
+  trace_slot(kToolsTls, 2);
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  *out = current_context();
+  return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
 constexpr size_t kToolsTlsSlots = 4;
-const std::array<const void*, kToolsTlsSlots> g_tools_tls = {size_slot<kToolsTlsSlots>(), nullptr, nullptr, nullptr};
+const std::array<const void*, kToolsTlsSlots> g_tools_tls = {size_slot<kToolsTlsSlots>(), nullptr,
+                                                             fn(&tls_thread_context), nullptr};
 
 // Slots 2 and 6 hand the runtime a zeroed buffer and its size: the place
 // where an attached tool's callback state would live. No tool is attached in
@@ -155,7 +167,7 @@ const Table& runtime_interface_table() {
   return t;
 }
 const Table& tools_tls_table() {
-  static const Table t{"TOOLS_TLS", uuid("42D85A81-23F6-CB47-8298-F6E78A3AECDC"), g_tools_tls.data()};
+  static const Table t{kToolsTls, uuid("42D85A81-23F6-CB47-8298-F6E78A3AECDC"), g_tools_tls.data()};
   return t;
 }
 const Table& tools_callbacks_table() {
