@@ -3,11 +3,13 @@
 // daemon_fixture.h). This process is the guest: it links our libcuda.so.1.
 #include <cuda.h>
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -904,6 +906,32 @@ TEST_F(Driver, ForgedModuleAndFunctionHandles) {
   CU_OK(cuModuleUnload(m));
   EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuFuncGetAttribute(&v, CU_FUNC_ATTRIBUTE_NUM_REGS, f))
       << "function of an unloaded module still valid";
+}
+
+// Images from files: cuModuleLoad and cuLibraryLoadFromFile (which cuDNN's
+// runtime-compiled engines require of a driver) read the file in the guest.
+TEST_F(Driver, ModulesAndLibrariesFromFiles) {
+  static const char ptx[] =
+      ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry vgpu_file_kernel()\n{\n ret;\n}\n";
+  char path[] = "/tmp/vgpu-e2e-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, ptx, sizeof ptx - 1), static_cast<ssize_t>(sizeof ptx - 1));
+  close(fd);
+  CUmodule m = nullptr;
+  CU_OK(cuModuleLoad(&m, path));
+  CUfunction f = nullptr;
+  CU_OK(cuModuleGetFunction(&f, m, "vgpu_file_kernel"));
+  CU_OK(cuModuleUnload(m));
+  CUlibrary lib = nullptr;
+  CU_OK(cuLibraryLoadFromFile(&lib, path, nullptr, nullptr, 0, nullptr, nullptr, 0));
+  CUkernel k = nullptr;
+  CU_OK(cuLibraryGetKernel(&k, lib, "vgpu_file_kernel"));
+  EXPECT_EQ(CUDA_ERROR_NOT_FOUND, cuLibraryGetKernel(&k, lib, "no_such_kernel"));
+  CU_OK(cuLibraryUnload(lib));
+  unlink(path);
+  EXPECT_EQ(CUDA_ERROR_FILE_NOT_FOUND, cuLibraryLoadFromFile(&lib, path, nullptr, nullptr, 0, nullptr, nullptr, 0));
+  EXPECT_EQ(CUDA_ERROR_FILE_NOT_FOUND, cuModuleLoad(&m, path));
 }
 
 TEST_F(Driver, ModuleLoadOfGarbageFails) {

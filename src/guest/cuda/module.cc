@@ -193,16 +193,24 @@ CUresult CUDAAPI cuModuleLoadDataEx(CUmodule* m, const void* image, unsigned int
   (void)n;
   return new_module(m, image);
 }
-CUresult CUDAAPI cuModuleLoad(CUmodule* m, const char* path) {
-  VGPU_DRIVER_OR_RETURN(c);
+namespace {
+// A module or library file (cubin, fatbin or PTX) read whole, NUL-terminated
+// (PTX is text); the image then travels like one given in memory.
+CUresult read_image(const char* path, std::vector<char>* data) {
   if (!path) return CUDA_ERROR_INVALID_VALUE;
   FILE* f = std::fopen(path, "rb");
   if (!f) return CUDA_ERROR_FILE_NOT_FOUND;
-  std::vector<char> data;
   char buf[65536];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data.insert(data.end(), buf, buf + n);
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) data->insert(data->end(), buf, buf + n);
   std::fclose(f);
-  data.push_back('\0');  // PTX files are text
+  data->push_back('\0');
+  return CUDA_SUCCESS;
+}
+}  // namespace
+CUresult CUDAAPI cuModuleLoad(CUmodule* m, const char* path) {
+  VGPU_DRIVER_OR_RETURN(c);
+  std::vector<char> data;
+  if (CUresult r = read_image(path, &data)) return r;
   return new_module(m, data.data());
 }
 
@@ -266,6 +274,15 @@ CUresult CUDAAPI cuLibraryLoadData(CUlibrary* lib, const void* code, CUjit_optio
     return CUDA_SUCCESS;
   }
   return r;
+}
+// cuDNN's runtime-compiled engines (SDPA among them) need this entry point
+// to count the driver as usable.
+CUresult CUDAAPI cuLibraryLoadFromFile(CUlibrary* lib, const char* path, CUjit_option* jo, void** jv, unsigned int nj,
+                                       CUlibraryOption* lo, void** lv, unsigned int nl) {
+  VGPU_DRIVER_OR_RETURN(c);
+  std::vector<char> data;
+  if (CUresult r = read_image(path, &data)) return r;
+  return cuLibraryLoadData(lib, data.data(), jo, jv, nj, lo, lv, nl);
 }
 CUresult CUDAAPI cuLibraryUnload(CUlibrary lib) {
   if (lib && library(lib)->deferred != CUDA_SUCCESS) {
