@@ -440,20 +440,21 @@ struct TrsmBatchedReq {
   VGPU_TRACE("handle={} m={} n={} batch={}", s.handle, m, n, batch_count)
 };
 // Level-1/2 single precision: op selects the routine.
-enum class BlasL12 : uint32_t { kSaxpy = 1, kSscal = 2, kSdot = 3, kSnrm2 = 4, kSgemv = 5 };
+enum class BlasL12 : uint32_t { kSaxpy = 1, kSscal = 2, kSdot = 3, kSnrm2 = 4, kSgemv = 5, kDotEx = 6 };
 struct BlasL12Req {
   BlasState s;
   uint32_t routine;  // BlasL12
   int32_t trans;
   int32_t m, n;
-  int32_t incx, incy, lda, reserved;
+  int32_t incx, incy, lda;
+  uint32_t types;  // DotEx: the cudaDataType of x, y, result and execution, a byte each (x lowest)
   float alpha, beta;
-  DevPtr x, y, a;
-  VGPU_TRACE("handle={} routine={} m={} n={}", s.handle, routine, m, n)
+  DevPtr x, y, a;  // a: also where a device-resident dot/nrm2 result goes
+  VGPU_TRACE("handle={} routine={} m={} n={} types={:#x}", s.handle, routine, m, n, types)
 };
 struct BlasRep {
   int32_t status;  // cublasStatus_t
-  float value;     // Sdot / Snrm2 result in host pointer mode
+  float value;     // Sdot / Snrm2 result in host pointer mode; DotEx: the result's own bytes (2 or 4)
 };
 
 // ---- cuBLASLt -----------------------------------------------------------------

@@ -250,6 +250,47 @@ TEST_F(Blas, StrsmBatchedSolves) {
 }
 
 // ---- level 1 and 2 ----------------------------------------------------------------------------
+// cublasDotEx, as PyTorch calls it for torch.dot and 1-D matmul of half and
+// bfloat16: values k/8 (|k| <= 8) and n = 8, so every product and sum is exact
+// in the result type and the answer must equal the reference exactly.
+TEST_F(Blas, DotExHalfAndBfloat16) {
+  const int n = 8;
+  std::vector<float> x(n), y(n);
+  for (int i = 0; i < n; ++i) x[i] = static_cast<float>(i - 4) / 8.0f, y[i] = static_cast<float>(7 - 2 * (i % 5)) / 8.0f;
+  double want = 0;
+  for (int i = 0; i < n; ++i) want += static_cast<double>(x[i]) * y[i];
+  auto hx = halves(x), hy = halves(y);
+  Dev dx(n * 2), dy(n * 2);
+  dx.put(hx), dy.put(hy);
+  uint16_t hres = 0xffff;
+  ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16F, 1, dy.as<void>(), CUDA_R_16F, 1, &hres, CUDA_R_16F, CUDA_R_32F),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(from_half(hres), static_cast<float>(want));
+  float fres = -1;
+  ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16F, 1, dy.as<void>(), CUDA_R_16F, 1, &fres, CUDA_R_32F, CUDA_R_32F),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(fres, static_cast<float>(want));
+  // bfloat16: the top half of a float's bits (exact for these values).
+  std::vector<uint16_t> bx(n), by(n);
+  for (int i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, &x[i], 4), bx[i] = static_cast<uint16_t>(u >> 16);
+    std::memcpy(&u, &y[i], 4), by[i] = static_cast<uint16_t>(u >> 16);
+  }
+  dx.put(bx), dy.put(by);
+  fres = -1;
+  ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16BF, 1, dy.as<void>(), CUDA_R_16BF, 1, &fres, CUDA_R_32F, CUDA_R_32F),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(fres, static_cast<float>(want));
+  // Refused, not faked: double execution and complex types.
+  EXPECT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16BF, 1, dy.as<void>(), CUDA_R_16BF, 1, &fres, CUDA_R_32F, CUDA_R_64F),
+            CUBLAS_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_C_32F, 1, dy.as<void>(), CUDA_C_32F, 1, &fres, CUDA_C_32F, CUDA_C_32F),
+            CUBLAS_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16F, 1, dy.as<void>(), CUDA_R_16F, 1, nullptr, CUDA_R_16F, CUDA_R_32F),
+            CUBLAS_STATUS_INVALID_VALUE);
+}
+
 TEST_F(Blas, Level1) {
   const int n = 100;
   auto x = random_vec<float>(n * 2, 100), y = random_vec<float>(n * 3, 101);

@@ -1,11 +1,12 @@
-// Single-precision level-1 and level-2 routines: Saxpy, Sscal, Sdot, Snrm2,
-// Sgemv. One synchronous BlasL12 call each (Sdot/Snrm2 answer a value; the
+// Level-1 and level-2 routines: Saxpy, Sscal, Sdot, Snrm2, Sgemv (single
+// precision) and DotEx. One synchronous BlasL12 call each (Sdot/Snrm2 answer a value; the
 // others are cheap enough that the round trip buys exact cuBLAS statuses).
 //
 // Scalars (alpha, beta) travel by value. In device pointer mode they are read
 // from device memory first, on the handle's stream; a device-resident result
 // of Sdot/Snrm2 is written by the host's cuBLAS where the caller pointed.
 #include <algorithm>
+#include <cstring>
 
 #include "blas.h"
 
@@ -91,6 +92,38 @@ cublasStatus_t CUBLASWINAPI cublasSdot_v2(cublasHandle_t handle, int n, const fl
     return run(r, nullptr);
   }
   return run(r, result);
+}
+
+// A dot product in other types (PyTorch's torch.dot and 1-D matmul of half
+// and bfloat16 come here): x, y and the result in half, bfloat16 or float,
+// summed in float. In host pointer mode the result comes back as its own
+// bytes.
+cublasStatus_t CUBLASWINAPI cublasDotEx(cublasHandle_t handle, int n, const void* x, cudaDataType xType, int incx,
+                                        const void* y, cudaDataType yType, int incy, void* result,
+                                        cudaDataType resultType, cudaDataType executionType) {
+  if (!blas::valid(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (result == nullptr) return CUBLAS_STATUS_INVALID_VALUE;
+  auto size_of = [](cudaDataType t) -> size_t {
+    return t == CUDA_R_32F ? 4 : (t == CUDA_R_16F || t == CUDA_R_16BF) ? 2 : 0;
+  };
+  if (!size_of(xType) || !size_of(yType) || !size_of(resultType) || executionType != CUDA_R_32F)
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  BlasL12Req r = request(handle, BlasL12::kDotEx);
+  r.n = n;
+  r.x = reinterpret_cast<DevPtr>(x);
+  r.incx = incx;
+  r.y = reinterpret_cast<DevPtr>(y);
+  r.incy = incy;
+  r.types = static_cast<uint32_t>(xType) | static_cast<uint32_t>(yType) << 8 | static_cast<uint32_t>(resultType) << 16 |
+            static_cast<uint32_t>(executionType) << 24;
+  if (handle->pointer_mode == CUBLAS_POINTER_MODE_DEVICE) {
+    r.a = reinterpret_cast<DevPtr>(result);
+    return run(r, nullptr);
+  }
+  float bytes = 0;
+  if (cublasStatus_t s = run(r, &bytes)) return s;
+  std::memcpy(result, &bytes, size_of(resultType));
+  return CUBLAS_STATUS_SUCCESS;
 }
 
 cublasStatus_t CUBLASWINAPI cublasSnrm2_v2(cublasHandle_t handle, int n, const float* x, int incx, float* result) {

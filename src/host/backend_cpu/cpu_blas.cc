@@ -421,7 +421,7 @@ Status CpuBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float*
   if (blas_handles_.count(h) == 0 || !stream_ok(stream)) return st::kInvalidHandle;
   const auto routine = static_cast<BlasL12>(r.routine);
   *blas_status = blas_st::kInvalidValue;
-  if (routine < BlasL12::kSaxpy || routine > BlasL12::kSgemv) return st::kOk;
+  if (routine < BlasL12::kSaxpy || routine > BlasL12::kDotEx) return st::kOk;
   // Scalars travel as floats and Sdot/Snrm2 answer in the reply: device
   // pointer mode (scalars and result in device memory) cannot be carried.
   *blas_status = blas_st::kNotSupported;
@@ -526,6 +526,34 @@ Status CpuBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float*
         if (r.beta != 0.0f) v += static_cast<double>(r.beta) * y.get(i);
         y.set(i, static_cast<float>(v));
       }
+      return st::kOk;
+    }
+    case BlasL12::kDotEx: {
+      // x and y in their own types, the sum in double, the result stored in
+      // its type and sent as its bytes (BlasRep::value).
+      Elem ex, ey, er;
+      auto type = [&](int i) { return static_cast<int>((r.types >> (8 * i)) & 0xff); };
+      *blas_status = blas_st::kNotSupported;
+      if (!elem_of(type(0), &ex) || !elem_of(type(1), &ey) || !elem_of(type(2), &er) || er == Elem::kF64 ||
+          (type(3) != dt::kR32F && type(3) != dt::kR64F))
+        return st::kOk;
+      *blas_status = blas_st::kSuccess;
+      double sum = 0;
+      if (n > 0) {
+        auto span = [n](int64_t inc, Elem e) {
+          return (static_cast<unsigned __int128>(n - 1) * static_cast<uint64_t>(inc < 0 ? -inc : inc) + 1) * elem_size(e);
+        };
+        const unsigned __int128 sx = span(r.incx, ex), sy = span(r.incy, ey), lim = static_cast<unsigned __int128>(1) << 63;
+        const uint8_t* xb = sx < lim ? dev(r.x, static_cast<uint64_t>(sx), kRead) : nullptr;
+        const uint8_t* yb = sy < lim ? dev(r.y, static_cast<uint64_t>(sy), kRead) : nullptr;
+        if (xb == nullptr || yb == nullptr) break;
+        auto idx = [n](int64_t i, int64_t inc) { return inc >= 0 ? i * inc : (n - 1 - i) * -inc; };
+        for (int64_t i = 0; i < n; ++i)
+          sum += load<double>(ex, xb, idx(i, r.incx)) * load<double>(ey, yb, idx(i, r.incy));
+      }
+      uint8_t out[8] = {};  // room for any Elem; F64 results were refused above
+      store<double>(er, out, 0, sum);
+      std::memcpy(value, out, sizeof *value);
       return st::kOk;
     }
   }

@@ -187,7 +187,7 @@ Status CudaBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float
   // Only the result of Sdot/Snrm2 may live on the device (at r.a); alpha and
   // beta travel by value.
   const bool device_result =
-      (routine == BlasL12::kSdot || routine == BlasL12::kSnrm2) && r.s.pointer_mode == 1;
+      (routine == BlasL12::kSdot || routine == BlasL12::kSnrm2 || routine == BlasL12::kDotEx) && r.s.pointer_mode == 1;
   cublasStatus_t s = blas_apply(ch, *c, to_cu_stream(stream), r.s, device_result ? 1 : 0);
   if (s != CUBLAS_STATUS_SUCCESS) {
     *blas_status = s;
@@ -213,11 +213,21 @@ Status CudaBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float
       s = cublasSgemv(ch, static_cast<cublasOperation_t>(r.trans), r.m, r.n, &alpha, f(r.a), r.lda, f(r.x), r.incx,
                       &beta, f(r.y), r.incy);
       break;
+    case BlasL12::kDotEx: {
+      // The result in its own type (cuBLAS checks the combination); in host
+      // pointer mode its bytes travel in the reply's float, unconverted.
+      auto type = [&](int i) { return static_cast<cudaDataType>((r.types >> (8 * i)) & 0xff); };
+      alignas(8) unsigned char bytes[8] = {};
+      void* out = device_result ? reinterpret_cast<void*>(static_cast<uintptr_t>(r.a)) : bytes;
+      s = cublasDotEx(ch, r.n, f(r.x), type(0), r.incx, f(r.y), type(1), r.incy, out, type(2), type(3));
+      if (!device_result) std::memcpy(&host_result, bytes, sizeof host_result);
+      break;
+    }
     default:
       s = CUBLAS_STATUS_INVALID_VALUE;
       break;
   }
-  if (!device_result && value && s == CUBLAS_STATUS_SUCCESS) *value = host_result;
+  if (!device_result && value && s == CUBLAS_STATUS_SUCCESS) std::memcpy(value, &host_result, sizeof host_result);
   *blas_status = s;
   return st::kOk;
 }
