@@ -1141,6 +1141,27 @@ TEST_F(Driver, PeerPrefetchLinkAndLegacyInstantiate) {
   CU_OK(cuMemFree(p));
 }
 
+// cuCtxGetId: unique per context for the process's life, never reused.
+TEST_F(Driver, ContextIds) {
+  CUcontext cur = nullptr;
+  CU_OK(cuCtxGetCurrent(&cur));
+  unsigned long long a = 0, b = 0, c = 0, d = 0;
+  CU_OK(cuCtxGetId(cur, &a));
+  CU_OK(cuCtxGetId(nullptr, &d));  // the current one
+  EXPECT_EQ(a, d);
+  CUcontext x = nullptr, y = nullptr;
+  CU_OK(cuCtxCreate(&x, nullptr, 0, dev_));
+  CU_OK(cuCtxGetId(x, &b));
+  CU_OK(cuCtxDestroy(x));
+  CU_OK(cuCtxCreate(&y, nullptr, 0, dev_));
+  CU_OK(cuCtxGetId(y, &c));
+  CU_OK(cuCtxDestroy(y));
+  EXPECT_NE(a, b);
+  EXPECT_NE(b, c) << "an id came back after its context was destroyed";
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuCtxGetId(cur, nullptr));
+  CU_OK(cuCtxSetCurrent(cur));
+}
+
 // cuStreamWaitValue32/64: forwarded as stream work. The CPU backend runs
 // stream work as it arrives, so a condition that already holds lets the
 // stream go on and one that does not is refused (it would never be met).

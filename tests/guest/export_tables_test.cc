@@ -34,6 +34,7 @@ const CUuuid kHeap = id("195BCBF4D67D024AACC51D29CEA631AE");
 const CUuuid kDeviceExt = id("B10541E1F7C7C74A9F64F223BE99F1E2");
 const CUuuid kIntegrity = id("D4082055BDE6704B8D34BA123C66E1F2");
 const CUuuid kChecks = id("263E88607CD2614392F6BBD5006DFA7E");
+const CUuuid kToolsContext = id("21318C60971432488CA641FF7324C8F2");
 
 const void* const* table(const CUuuid& u) {
   const void* t = nullptr;
@@ -66,7 +67,8 @@ TEST_F(ExportTables, UnknownUuidsAndBadArgumentsAreInvalidValue) {
 
 TEST_F(ExportTables, SlotZeroHoldsTheTableSize) {
   const std::pair<const CUuuid*, size_t> sized[] = {{&kRuntime, 13}, {&kToolsTls, 4}, {&kCallbacks, 7}, {&kBypass, 2},
-                                                    {&kHeap, 3},     {&kDeviceExt, 26}, {&kIntegrity, 3}, {&kChecks, 4}};
+                                                    {&kHeap, 3},     {&kDeviceExt, 26}, {&kIntegrity, 3}, {&kChecks, 4},
+                                                    {&kToolsContext, 95}};
   for (auto [u, n] : sized) EXPECT_EQ(reinterpret_cast<uintptr_t>(table(*u)[0]), n * sizeof(void*));
   // Context-local storage has no size: slot 0 is its first function.
   EXPECT_NE(reinterpret_cast<uintptr_t>(table(kStorage)[0]), 4 * sizeof(void*));
@@ -80,6 +82,27 @@ TEST_F(ExportTables, UnknownSlotsRefuse) {
   // TOOLS_TLS slots 1 and 3 hold data for tools, not functions: empty.
   EXPECT_EQ(table(kToolsTls)[1], nullptr);
   EXPECT_EQ(table(kToolsTls)[3], nullptr);
+}
+
+// TOOLS_CONTEXT slot 4, as cuBLASLt calls it to key its heuristics cache: the
+// context's unique id (cuCtxGetId's), a null context meaning the current one.
+TEST_F(ExportTables, ToolsContextNumbersContexts) {
+  auto number = slot<CUresult (*)(CUcontext, unsigned long long*)>(kToolsContext, 4);
+  unsigned long long a = 0, b = 0, want = 0;
+  ASSERT_EQ(cuCtxGetId(primary_, &want), CUDA_SUCCESS);
+  EXPECT_EQ(number(primary_, &a), CUDA_SUCCESS);
+  EXPECT_EQ(number(nullptr, &b), CUDA_SUCCESS);  // the current context: the primary
+  EXPECT_EQ(a, want);
+  EXPECT_EQ(b, want);
+  CUcontext other = nullptr;
+  ASSERT_EQ(cuCtxCreate_v2(&other, 0, 0), CUDA_SUCCESS);
+  unsigned long long c = 0;
+  EXPECT_EQ(number(other, &c), CUDA_SUCCESS);
+  EXPECT_NE(c, a);
+  ASSERT_EQ(cuCtxDestroy(other), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxSetCurrent(primary_), CUDA_SUCCESS);
+  EXPECT_EQ(number(primary_, nullptr), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(slot<CUresult (*)()>(kToolsContext, 3)(), CUDA_ERROR_NOT_SUPPORTED);
 }
 
 // TOOLS_TLS slot 2, as cuBLASLt's matmul heuristics call it: the calling

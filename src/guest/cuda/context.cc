@@ -4,13 +4,17 @@
 // created never tears down the session.
 #include <vector>
 
+#include <atomic>
+
 #include "driver.h"
 #include "export_tables.h"
 
 namespace vgpu::guest {
 
 namespace {
-GuestContext g_primary[1] = {{0, 0, true}};
+GuestContext g_primary[1] = {{0, 0, true, 1}};
+// Ids of created contexts: after the primary's, never reused.
+std::atomic<unsigned long long> g_next_context_id{2};
 thread_local std::vector<CUcontext> t_stack;
 thread_local bool t_stack_init = false;
 
@@ -81,7 +85,7 @@ CUresult create_ctx(CUcontext* pctx, unsigned int flags, CUdevice dev) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!pctx) return CUDA_ERROR_INVALID_VALUE;
   if (!device_info_of(dev)) return CUDA_ERROR_INVALID_DEVICE;
-  auto* g = new GuestContext{dev, flags, false};
+  auto* g = new GuestContext{dev, flags, false, g_next_context_id.fetch_add(1)};
   c->set_wait_mode(wait_mode_of(flags));
   *pctx = reinterpret_cast<CUcontext>(g);
   t_stack_init = true;
@@ -168,6 +172,15 @@ CUresult CUDAAPI cuCtxGetFlags(unsigned int* flags) {
   if (!ctx) return CUDA_ERROR_INVALID_CONTEXT;
   if (!flags) return CUDA_ERROR_INVALID_VALUE;
   *flags = reinterpret_cast<GuestContext*>(ctx)->flags;
+  return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuCtxGetId(CUcontext ctx, unsigned long long* id) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!id) return CUDA_ERROR_INVALID_VALUE;
+  if (!ctx) ctx = current_context();
+  if (!ctx) return CUDA_ERROR_INVALID_CONTEXT;
+  *id = reinterpret_cast<GuestContext*>(ctx)->id;
   return CUDA_SUCCESS;
 }
 

@@ -48,6 +48,7 @@ struct GuestContext {
   CUdevice device;
   unsigned int flags;
   bool primary;
+  unsigned long long id;  // cuCtxGetId: unique for the process's life (the primary's is 1)
 };
 GuestContext* primary_context(CUdevice dev);
 CUcontext current_context();  // the calling thread's, or nullptr

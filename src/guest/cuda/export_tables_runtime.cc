@@ -138,6 +138,26 @@ const auto g_device_ext = [] {
   return t;
 }();
 
+// ---- TOOLS_CONTEXT -----------------------------------------------------------------------------
+// Asked for by cuBLAS(Lt) and cuFFT. Slot 4 (public notes: the context's
+// number) is (CUcontext, unsigned long long* out), a null context meaning the
+// current one: the context's unique id, what cuCtxGetId gives. cuBLASLt keys
+// its per-context heuristics cache by it; without the table its matmul
+// heuristics found no algorithm (CUBLAS_STATUS_NOT_SUPPORTED). The other 94
+// slots' meanings are not public: refused. 95 slots in all, the size a recent
+// driver reports.
+constexpr char kToolsContext[] = "TOOLS_CONTEXT";
+CUresult context_number(CUcontext ctx, unsigned long long* out) {
+  trace_slot(kToolsContext, 4);
+  return cuCtxGetId(ctx, out);
+}
+const auto g_tools_context = [] {
+  auto t = refusing_slots<kToolsContext, 95>();
+  t[0] = size_slot<95>();
+  t[4] = fn(&context_number);
+  return t;
+}();
+
 // ---- CONTEXT_CHECKS ----------------------------------------------------------------------------
 // Slot 2 asks whether a context carries some state bits (NVIDIA's driver
 // answers 0 for every ordinary context); slot 3 a global flag, also 0. Our
@@ -184,6 +204,10 @@ const Table& heap_access_table() {
 }
 const Table& device_extended_table() {
   static const Table t{kDeviceExt, uuid("B10541E1-F7C7-C74A-9F64-F223BE99F1E2"), g_device_ext.data()};
+  return t;
+}
+const Table& tools_context_table() {
+  static const Table t{kToolsContext, uuid("21318C60-9714-3248-8CA6-41FF7324C8F2"), g_tools_context.data()};
   return t;
 }
 const Table& context_checks_table() {
