@@ -170,7 +170,9 @@ note "native: runner mapped: $(tr '\n' ' ' <"$OUT/maps-native.txt" 2>/dev/null)"
 # is the default a host gets: MPS on when the driver ships it). The guest
 # tree is the same; only the daemon is started again.
 smi_rows() {  # FILE: one line per guest that ran: its launches, GEMMs and graph launches
-  awk 'NR==2{for(i=1;i<=NF;i++)c[$i]=i; next} NR>2 && $(c["LAUNCH"])+$(c["GEMM"])+$(c["GRAPH"])>0 {
+  # (The header's "MEM held/peak/quota" is two words, a row's value one.)
+  awk 'NR==2{for(i=1;i<=NF;i++){if($i=="held/peak/quota"){d=1;continue}; c[$i]=i-d}; next}
+       NR>2 && $(c["LAUNCH"])+$(c["GEMM"])+$(c["GRAPH"])>0 {
     printf "slot %s: %s launches, %s GEMMs, %s graph launches; ", $1, $(c["LAUNCH"]), $(c["GEMM"]), $(c["GRAPH"])}' "$1"
 }
 bash "$ROOT/tools/vgpu-install" --root "$GR" --ollama "$PREFIX" --lib-dir "$B/lib" >"$OUT/install.log" 2>&1 ||
