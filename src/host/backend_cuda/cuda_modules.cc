@@ -175,6 +175,21 @@ Status CudaBackend::occupancy_max_blocks(Native fn, int block_size, uint64_t dyn
   return to_status(r);
 }
 
+namespace {
+// The driver's launch configuration: for launches and the cluster queries.
+CUlaunchConfig launch_config(const uint32_t grid[3], const uint32_t block[3], unsigned smem, CUstream stream,
+                             CUlaunchAttribute* attrs, unsigned n) {
+  CUlaunchConfig cfg{};
+  cfg.gridDimX = grid[0], cfg.gridDimY = grid[1], cfg.gridDimZ = grid[2];
+  cfg.blockDimX = block[0], cfg.blockDimY = block[1], cfg.blockDimZ = block[2];
+  cfg.sharedMemBytes = smem;
+  cfg.hStream = stream;
+  cfg.attrs = attrs;
+  cfg.numAttrs = n;
+  return cfg;
+}
+}  // namespace
+
 Status CudaBackend::occupancy_available_smem(Native fn, int num_blocks, int block_size, uint64_t* bytes) {
   size_t n = 0;
   CUresult r = cuOccupancyAvailableDynamicSMemPerBlock(&n, from_native<CUfunction>(fn), num_blocks, block_size);
@@ -199,16 +214,7 @@ Status CudaBackend::occupancy_clusters(Native fn, const OccupancyClustersReq& r,
     attrs[n].value.clusterSchedulingPolicyPreference = static_cast<CUclusterSchedulingPolicy>(r.policy);
     ++n;
   }
-  CUlaunchConfig cfg{};
-  cfg.gridDimX = r.grid[0];
-  cfg.gridDimY = r.grid[1];
-  cfg.gridDimZ = r.grid[2];
-  cfg.blockDimX = r.block[0];
-  cfg.blockDimY = r.block[1];
-  cfg.blockDimZ = r.block[2];
-  cfg.sharedMemBytes = r.smem;
-  cfg.attrs = n ? attrs : nullptr;
-  cfg.numAttrs = n;
+  CUlaunchConfig cfg = launch_config(r.grid, r.block, r.smem, nullptr, n ? attrs : nullptr, n);
   int v = 0;
   const auto f = from_native<CUfunction>(fn);
   CUresult res = r.query == kOccupancyMaxActiveClusters ? cuOccupancyMaxActiveClusters(&v, f, &cfg)
@@ -251,17 +257,7 @@ Status CudaBackend::launch(Native fn, const LaunchReq& r, Native stream, void* p
     return to_status(cuLaunchKernel(from_native<CUfunction>(fn), r.grid[0], r.grid[1], r.grid[2], r.block[0],
                                     r.block[1], r.block[2], r.shared_bytes, to_cu_stream(stream), nullptr, ex));
 
-  CUlaunchConfig cfg;
-  cfg.gridDimX = r.grid[0];
-  cfg.gridDimY = r.grid[1];
-  cfg.gridDimZ = r.grid[2];
-  cfg.blockDimX = r.block[0];
-  cfg.blockDimY = r.block[1];
-  cfg.blockDimZ = r.block[2];
-  cfg.sharedMemBytes = r.shared_bytes;
-  cfg.hStream = to_cu_stream(stream);
-  cfg.attrs = attrs;
-  cfg.numAttrs = n;
+  CUlaunchConfig cfg = launch_config(r.grid, r.block, r.shared_bytes, to_cu_stream(stream), attrs, n);
   return to_status(cuLaunchKernelEx(&cfg, from_native<CUfunction>(fn), nullptr, ex));
 }
 
