@@ -1,10 +1,11 @@
 // The operation list: every call that crosses the ring, declared once.
 //
-// VGPU_OPS(X) names each op with its mode and its request and reply layouts.
-// From it come the opcode enum, the names used in traces and counters
-// (op_name), the per-op traits the guest encoder uses (OpTraits), and the
-// host's dispatch table and handler declarations (src/host/dispatch.*).
-// Adding an op means adding one line here, its two structs, and its handler.
+// VGPU_OPS(X) names each op with its mode, its policy and its request and
+// reply layouts. From it come the opcode enum, the names used in traces and
+// counters (op_name), the per-op traits the guest encoder uses (OpTraits: how
+// a record of the op is flagged), and the host's dispatch table and handler
+// declarations (src/host/dispatch.*). Adding an op: docs/design.md, "How to
+// add an operation".
 //
 // A record's payload is the request struct, then (for ops that say so) inline
 // bytes. A Sync op's reply struct is written at the start of the channel's
@@ -24,6 +25,8 @@
 #include <tuple>
 #include <type_traits>
 
+#include "vgpu/ring.h"
+
 namespace vgpu {
 
 using Handle = uint64_t;
@@ -35,7 +38,19 @@ inline constexpr Handle kStreamLegacy = 0;     // NULL / cudaStreamLegacy (1) ma
 inline constexpr Handle kStreamLegacyAlt = 1;
 inline constexpr Handle kStreamPerThread = 2;  // the calling guest thread's (channel's) stream
 
+// kSync: the guest waits for the host's answer (the record carries
+// kFlagWantCompletion). kPosted: it does not (errors come back later as
+// asynchronous errors), unless the op's policy says it may ask (kAwaitable).
 enum class Mode : uint8_t { kPosted, kSync };
+// What else the guest may ask of a record of the op (its ring flags):
+//   kPlain        nothing beyond its mode;
+//   kDeviceAnswer a Sync op the device itself may answer (kFlagDeviceAnswer:
+//                 the stream stores the record's seq, no host hop); the host
+//                 ignores that flag on any other op;
+//   kAwaitable    a Posted op the guest may still send wanting a completion,
+//                 to learn when its memory may be reused (the staged copies
+//                 through arena chunks, and pinned copies made synchronous).
+enum class Policy : uint8_t { kPlain, kDeviceAnswer, kAwaitable };
 
 // Each request declares how a trace line prints it, next to its fields.
 #define VGPU_TRACE(fmtstr, ...)                                   \
@@ -664,75 +679,75 @@ struct TensorMapRep {
 };
 
 // ---- the list -------------------------------------------------------------------
-// X(name, mode, request, reply)
-#define VGPU_OPS(X)                                                   \
-  X(Hello, kSync, HelloReq, HelloRep)                                 \
-  X(Bye, kPosted, Empty, Empty)                                       \
-  X(DeviceInfo, kSync, DeviceInfoReq, DeviceInfoRep)                  \
-  X(MemGetInfo, kSync, Empty, MemGetInfoRep)                          \
-  X(MemAlloc, kSync, MemAllocReq, DevPtrRep)                          \
-  X(MemFree, kSync, MemFreeReq, Empty)                                \
-  X(MemcpyHtoD, kPosted, MemcpyHtoDReq, Empty)                        \
-  X(MemcpyDtoH, kPosted, MemcpyDtoHReq, Empty)                        \
-  X(MemcpyDtoD, kPosted, MemcpyDtoDReq, Empty)                        \
-  X(Memcpy2D, kPosted, Memcpy2DReq, Empty)                            \
-  X(Memset, kPosted, MemsetReq, Empty)                                \
-  X(StreamCreate, kSync, StreamCreateReq, HandleRep)                  \
-  X(StreamDestroy, kSync, StreamReq, Empty)                           \
-  X(StreamSynchronize, kSync, StreamReq, Empty)                       \
-  X(StreamQuery, kSync, StreamReq, Empty)                             \
-  X(StreamWaitEvent, kPosted, StreamWaitEventReq, Empty)              \
-  X(StreamWriteValue, kPosted, StreamWriteValueReq, Empty)            \
-  X(StreamBeginCapture, kSync, BeginCaptureReq, Empty)                \
-  X(StreamEndCapture, kSync, StreamReq, HandleRep)                    \
-  X(StreamCaptureStatus, kSync, StreamReq, CaptureStatusRep)          \
-  X(EventCreate, kSync, EventCreateReq, HandleRep)                    \
-  X(EventDestroy, kSync, EventReq, Empty)                             \
-  X(EventRecord, kPosted, EventRecordReq, Empty)                      \
-  X(EventQuery, kSync, EventReq, Empty)                               \
-  X(EventSynchronize, kSync, EventReq, Empty)                         \
-  X(EventElapsed, kSync, EventElapsedReq, FloatRep)                   \
-  X(CtxSynchronize, kSync, Empty, Empty)                              \
-  X(BlobAppend, kPosted, BlobAppendReq, Empty)                        \
-  X(ModuleLoad, kSync, ModuleLoadReq, HandleRep)                      \
-  X(ModuleUnload, kSync, ModuleReq, Empty)                            \
-  X(ModuleGetFunction, kSync, ModuleSymbolReq, FunctionRep)           \
-  X(ModuleGetGlobal, kSync, ModuleSymbolReq, GlobalRep)               \
-  X(FuncGetAttribute, kSync, FuncAttrReq, IntRep)                     \
-  X(FuncSetAttribute, kSync, FuncAttrReq, Empty)                      \
-  X(OccupancyMaxBlocks, kSync, OccupancyReq, IntRep)                  \
-  X(Launch, kPosted, LaunchReq, Empty)                                \
-  X(MemAddressReserve, kSync, AddressReserveReq, DevPtrRep)           \
-  X(MemAddressFree, kSync, AddressRangeReq, Empty)                    \
-  X(MemCreate, kSync, MemCreateReq, HandleRep)                        \
-  X(MemRelease, kSync, GraphReq, Empty)                               \
-  X(MemMap, kSync, MemMapReq, Empty)                                  \
-  X(MemUnmap, kSync, AddressRangeReq, Empty)                          \
-  X(MemSetAccess, kSync, MemSetAccessReq, Empty)                      \
-  X(MemGranularity, kSync, MemCreateReq, IntRep)                      \
-  X(GraphInstantiate, kSync, GraphInstantiateReq, HandleRep)          \
-  X(GraphNodeCount, kSync, GraphReq, IntRep)                          \
-  X(ThreadCaptureMode, kPosted, CaptureModeReq, Empty)                \
-  X(GraphExecUpdate, kSync, GraphExecUpdateReq, GraphExecUpdateRep)   \
-  X(GraphLaunch, kPosted, GraphLaunchReq, Empty)                      \
-  X(GraphExecDestroy, kSync, GraphReq, Empty)                         \
-  X(GraphDestroy, kSync, GraphReq, Empty)                             \
-  X(BlasCreate, kSync, Empty, HandleRep)                              \
-  X(BlasDestroy, kSync, GraphReq, Empty)                              \
-  X(BlasGemm, kPosted, GemmReq, Empty)                                \
-  X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
-  X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
-  X(LtHeuristic, kSync, LtHeuristicReq, LtHeuristicRep)               \
-  X(LtMatmul, kPosted, LtMatmulReq, Empty)                            \
-  X(NvmlQuery, kSync, NvmlQueryReq, NvmlRep)                          \
-  X(NvmlProcesses, kSync, Empty, NvmlProcessesRep)                    \
-  X(NvmlFieldValues, kSync, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
-  X(TensorMapEncode, kSync, TensorMapReq, TensorMapRep)              \
-  X(CtxLimit, kSync, CtxLimitReq, IntRep)
+// X(name, mode, policy, request, reply)
+#define VGPU_OPS(X)                                                           \
+  X(Hello, kSync, kPlain, HelloReq, HelloRep)                                 \
+  X(Bye, kPosted, kPlain, Empty, Empty)                                       \
+  X(DeviceInfo, kSync, kPlain, DeviceInfoReq, DeviceInfoRep)                  \
+  X(MemGetInfo, kSync, kPlain, Empty, MemGetInfoRep)                          \
+  X(MemAlloc, kSync, kPlain, MemAllocReq, DevPtrRep)                          \
+  X(MemFree, kSync, kPlain, MemFreeReq, Empty)                                \
+  X(MemcpyHtoD, kPosted, kAwaitable, MemcpyHtoDReq, Empty)                    \
+  X(MemcpyDtoH, kPosted, kAwaitable, MemcpyDtoHReq, Empty)                    \
+  X(MemcpyDtoD, kPosted, kPlain, MemcpyDtoDReq, Empty)                        \
+  X(Memcpy2D, kPosted, kPlain, Memcpy2DReq, Empty)                            \
+  X(Memset, kPosted, kPlain, MemsetReq, Empty)                                \
+  X(StreamCreate, kSync, kPlain, StreamCreateReq, HandleRep)                  \
+  X(StreamDestroy, kSync, kPlain, StreamReq, Empty)                           \
+  X(StreamSynchronize, kSync, kDeviceAnswer, StreamReq, Empty)                \
+  X(StreamQuery, kSync, kPlain, StreamReq, Empty)                             \
+  X(StreamWaitEvent, kPosted, kPlain, StreamWaitEventReq, Empty)              \
+  X(StreamWriteValue, kPosted, kPlain, StreamWriteValueReq, Empty)            \
+  X(StreamBeginCapture, kSync, kPlain, BeginCaptureReq, Empty)                \
+  X(StreamEndCapture, kSync, kPlain, StreamReq, HandleRep)                    \
+  X(StreamCaptureStatus, kSync, kPlain, StreamReq, CaptureStatusRep)          \
+  X(EventCreate, kSync, kPlain, EventCreateReq, HandleRep)                    \
+  X(EventDestroy, kSync, kPlain, EventReq, Empty)                             \
+  X(EventRecord, kPosted, kPlain, EventRecordReq, Empty)                      \
+  X(EventQuery, kSync, kPlain, EventReq, Empty)                               \
+  X(EventSynchronize, kSync, kPlain, EventReq, Empty)                         \
+  X(EventElapsed, kSync, kPlain, EventElapsedReq, FloatRep)                   \
+  X(CtxSynchronize, kSync, kPlain, Empty, Empty)                              \
+  X(BlobAppend, kPosted, kPlain, BlobAppendReq, Empty)                        \
+  X(ModuleLoad, kSync, kPlain, ModuleLoadReq, HandleRep)                      \
+  X(ModuleUnload, kSync, kPlain, ModuleReq, Empty)                            \
+  X(ModuleGetFunction, kSync, kPlain, ModuleSymbolReq, FunctionRep)           \
+  X(ModuleGetGlobal, kSync, kPlain, ModuleSymbolReq, GlobalRep)               \
+  X(FuncGetAttribute, kSync, kPlain, FuncAttrReq, IntRep)                     \
+  X(FuncSetAttribute, kSync, kPlain, FuncAttrReq, Empty)                      \
+  X(OccupancyMaxBlocks, kSync, kPlain, OccupancyReq, IntRep)                  \
+  X(Launch, kPosted, kPlain, LaunchReq, Empty)                                \
+  X(MemAddressReserve, kSync, kPlain, AddressReserveReq, DevPtrRep)           \
+  X(MemAddressFree, kSync, kPlain, AddressRangeReq, Empty)                    \
+  X(MemCreate, kSync, kPlain, MemCreateReq, HandleRep)                        \
+  X(MemRelease, kSync, kPlain, GraphReq, Empty)                               \
+  X(MemMap, kSync, kPlain, MemMapReq, Empty)                                  \
+  X(MemUnmap, kSync, kPlain, AddressRangeReq, Empty)                          \
+  X(MemSetAccess, kSync, kPlain, MemSetAccessReq, Empty)                      \
+  X(MemGranularity, kSync, kPlain, MemCreateReq, IntRep)                      \
+  X(GraphInstantiate, kSync, kPlain, GraphInstantiateReq, HandleRep)          \
+  X(GraphNodeCount, kSync, kPlain, GraphReq, IntRep)                          \
+  X(ThreadCaptureMode, kPosted, kPlain, CaptureModeReq, Empty)                \
+  X(GraphExecUpdate, kSync, kPlain, GraphExecUpdateReq, GraphExecUpdateRep)   \
+  X(GraphLaunch, kPosted, kPlain, GraphLaunchReq, Empty)                      \
+  X(GraphExecDestroy, kSync, kPlain, GraphReq, Empty)                         \
+  X(GraphDestroy, kSync, kPlain, GraphReq, Empty)                             \
+  X(BlasCreate, kSync, kPlain, Empty, HandleRep)                              \
+  X(BlasDestroy, kSync, kPlain, GraphReq, Empty)                              \
+  X(BlasGemm, kPosted, kPlain, GemmReq, Empty)                                \
+  X(BlasTrsmBatched, kPosted, kPlain, TrsmBatchedReq, Empty)                  \
+  X(BlasL12, kSync, kPlain, BlasL12Req, BlasRep)                              \
+  X(LtHeuristic, kSync, kPlain, LtHeuristicReq, LtHeuristicRep)               \
+  X(LtMatmul, kPosted, kPlain, LtMatmulReq, Empty)                            \
+  X(NvmlQuery, kSync, kPlain, NvmlQueryReq, NvmlRep)                          \
+  X(NvmlProcesses, kSync, kPlain, Empty, NvmlProcessesRep)                    \
+  X(NvmlFieldValues, kSync, kPlain, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
+  X(TensorMapEncode, kSync, kPlain, TensorMapReq, TensorMapRep)               \
+  X(CtxLimit, kSync, kPlain, CtxLimitReq, IntRep)
 
 enum class Op : uint16_t {
   kWrap = 0,
-#define VGPU_ENUM(name, mode, req, rep) name,
+#define VGPU_ENUM(name, mode, policy, req, rep) name,
   VGPU_OPS(VGPU_ENUM)
 #undef VGPU_ENUM
       kCount
@@ -741,7 +756,7 @@ inline constexpr size_t kOpCount = static_cast<size_t>(Op::kCount);
 
 inline constexpr const char* kOpNames[] = {
     "Wrap",
-#define VGPU_NAME(name, mode, req, rep) #name,
+#define VGPU_NAME(name, mode, policy, req, rep) #name,
     VGPU_OPS(VGPU_NAME)
 #undef VGPU_NAME
 };
@@ -749,21 +764,58 @@ static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount);
 
 inline const char* op_name(uint16_t op) { return op < kOpCount ? kOpNames[op] : "?"; }
 
+// Each op's policy by opcode, for code that holds the opcode at run time
+// (the host checking a record's flags, the guest's untyped send path).
+inline constexpr Policy kOpPolicies[] = {
+    Policy::kPlain,  // Wrap
+#define VGPU_POLICY(name, mode, policy, req, rep) Policy::policy,
+    VGPU_OPS(VGPU_POLICY)
+#undef VGPU_POLICY
+};
+static_assert(sizeof(kOpPolicies) / sizeof(kOpPolicies[0]) == kOpCount);
+inline constexpr Policy op_policy(uint16_t op) { return op < kOpCount ? kOpPolicies[op] : Policy::kPlain; }
+inline constexpr bool op_device_answerable(uint16_t op) { return op_policy(op) == Policy::kDeviceAnswer; }
+
 template <Op>
 struct OpTraits;
-#define VGPU_TRAITS(name, m, req, rep)                                                   \
+#define VGPU_TRAITS(name, m, pol, req, rep)                                              \
   template <>                                                                           \
   struct OpTraits<Op::name> {                                                           \
     using Request = req;                                                                \
     using Reply = rep;                                                                  \
     static constexpr Mode mode = Mode::m;                                               \
+    static constexpr Policy policy = Policy::pol;                                       \
     static constexpr const char* name_str = #name;                                      \
+    /* the guest waits for every record of it */                                        \
+    static constexpr bool waited = mode == Mode::kSync;                                 \
+    static constexpr bool posted = mode == Mode::kPosted;                               \
+    static constexpr bool device_answerable = policy == Policy::kDeviceAnswer;          \
+    /* a record of it may carry kFlagWantCompletion */                                  \
+    static constexpr bool awaitable = waited || policy == Policy::kAwaitable;           \
+    /* The ring flags of a record of it; `wait` (the guest will wait for it) */         \
+    /* must be true for a Sync op and may be only for an awaitable one. */              \
+    static constexpr uint16_t flags(bool wait = waited) {                               \
+      return wait ? uint16_t(kFlagWantCompletion | (device_answerable ? kFlagDeviceAnswer : 0)) : uint16_t(0); \
+    }                                                                                   \
   };                                                                                    \
+  static_assert(Policy::pol != Policy::kDeviceAnswer || Mode::m == Mode::kSync, #name " device-answered but posted"); \
+  static_assert(Policy::pol != Policy::kAwaitable || Mode::m == Mode::kPosted, #name " awaitable but already Sync"); \
   static_assert(std::is_trivially_copyable_v<req> && std::is_standard_layout_v<req>);   \
   static_assert(std::is_trivially_copyable_v<rep> && std::is_standard_layout_v<rep>);   \
   static_assert(sizeof(req) % 8 == 0 || sizeof(req) == 1, #name " request not padded"); \
   static_assert(Mode::m == Mode::kSync || std::is_same_v<rep, Empty>, #name " posted with a reply");
 VGPU_OPS(VGPU_TRAITS)
 #undef VGPU_TRAITS
+
+template <Op op>
+inline constexpr uint16_t kOpcode = static_cast<uint16_t>(op);
+
+// The flags of a record of `op` that the guest will wait for: a Sync op, or a
+// Posted op sent wanting its completion (which its policy must allow).
+template <Op op>
+constexpr uint16_t awaited_flags() {
+  static_assert(OpTraits<op>::awaitable, "the guest may not wait for this op (its policy in VGPU_OPS)");
+  return OpTraits<op>::flags(true);
+}
 
 }  // namespace vgpu

@@ -59,7 +59,7 @@ Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t n, std:
                 uint32_t* reply_len) {
   apply_capture_mode(c);
   switch (static_cast<Op>(op)) {
-#define VGPU_CASE(name, mode, req, rep) \
+#define VGPU_CASE(name, mode, policy, req, rep) \
   case Op::name:                        \
     return run<Op::name>(c, payload, n, reply, cap, reply_len, on_##name);
     VGPU_OPS(VGPU_CASE)
@@ -72,7 +72,7 @@ Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t n, std:
 void trace_call(const Call& c, uint16_t op, const std::byte* payload, uint32_t n, Status result, double micros) {
   std::string fields;
   switch (static_cast<Op>(op)) {
-#define VGPU_DESCRIBE(name, mode, req, rep) \
+#define VGPU_DESCRIBE(name, mode, policy, req, rep) \
   case Op::name:                            \
     fields = describe<req>(payload, n);     \
     break;
