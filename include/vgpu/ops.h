@@ -69,11 +69,23 @@ struct Empty {
 //    NvmlFieldValues; cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate
 //    carries flags; GraphNodeCount; ThreadCaptureMode; StreamWriteValue;
 //    TensorMapEncode; CtxLimit.
-inline constexpr uint32_t kGuestAbi = 3;
+// 4: each op its own request type (MemRelease, BlasDestroy, GraphExecDestroy
+//    no longer take GraphReq; MemGranularity its own MemGranularityReq);
+//    per-op policies; HelloReq carries the guest's wire layout fingerprint.
+// Every layout is pinned below ("the wire layouts, pinned"), and their
+// fingerprint (wire_layout()) with it: a change to any fails to compile
+// until the pins, the fingerprint and this number are updated together.
+inline constexpr uint32_t kGuestAbi = 4;
+// The fingerprint of every op's layout (defined after the op list).
+constexpr uint64_t wire_layout();
 struct HelloReq {
   uint32_t abi;
   uint32_t pid;
-  VGPU_TRACE("abi={} pid={}", abi, pid)
+  // The sender's wire_layout(): the host refuses a guest whose layouts differ
+  // from its own even where both claim the same kGuestAbi (a build from a
+  // tree that changed a layout and forgot the bump).
+  uint64_t layout = wire_layout();
+  VGPU_TRACE("abi={} pid={} layout={:#x}", abi, pid, layout)
 };
 enum class BackendKind : uint32_t { kCpu = 0, kCuda = 1 };
 // NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE and NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE.
@@ -177,10 +189,19 @@ struct StreamCreateReq {
 struct HandleRep {
   Handle handle;
 };
-struct StreamReq {
-  Handle stream;
-  VGPU_TRACE("stream={}", stream)
-};
+// Ops that name one stream: each its own type (the handler's signature says
+// which op it serves; a layout change to one cannot slip into another).
+#define VGPU_STREAM_REQ(T)      \
+  struct T {                    \
+    Handle stream;              \
+    VGPU_TRACE("stream={}", stream) \
+  };
+VGPU_STREAM_REQ(StreamDestroyReq)
+VGPU_STREAM_REQ(StreamSynchronizeReq)
+VGPU_STREAM_REQ(StreamQueryReq)
+VGPU_STREAM_REQ(StreamEndCaptureReq)
+VGPU_STREAM_REQ(StreamCaptureStatusReq)
+#undef VGPU_STREAM_REQ
 struct StreamWaitEventReq {
   Handle stream;
   Handle event;
@@ -214,10 +235,15 @@ struct EventCreateReq {
   uint32_t reserved;
   VGPU_TRACE("flags={}", flags)
 };
-struct EventReq {
-  Handle event;
-  VGPU_TRACE("event={}", event)
-};
+#define VGPU_EVENT_REQ(T)      \
+  struct T {                   \
+    Handle event;              \
+    VGPU_TRACE("event={}", event) \
+  };
+VGPU_EVENT_REQ(EventDestroyReq)
+VGPU_EVENT_REQ(EventQueryReq)
+VGPU_EVENT_REQ(EventSynchronizeReq)
+#undef VGPU_EVENT_REQ
 struct EventRecordReq {
   Handle event;
   Handle stream;
@@ -254,7 +280,11 @@ struct ModuleReq {
   VGPU_TRACE("module={}", module)
 };
 // Name (NUL-terminated) inline after the request.
-struct ModuleSymbolReq {
+struct ModuleGetFunctionReq {
+  Handle module;
+  VGPU_TRACE("module={}", module)
+};
+struct ModuleGetGlobalReq {
   Handle module;
   VGPU_TRACE("module={}", module)
 };
@@ -276,10 +306,16 @@ struct GlobalRep {
   DevPtr ptr;
   uint64_t bytes;
 };
-struct FuncAttrReq {
+struct FuncGetAttributeReq {
   Handle function;
   int32_t attr;  // CUfunction_attribute
-  int32_t value; // for set
+  uint32_t reserved;
+  VGPU_TRACE("function={} attr={}", function, attr)
+};
+struct FuncSetAttributeReq {
+  Handle function;
+  int32_t attr;  // CUfunction_attribute
+  int32_t value;
   VGPU_TRACE("function={} attr={} value={}", function, attr, value)
 };
 struct IntRep {
@@ -314,18 +350,32 @@ struct AddressReserveReq {
   uint64_t size, alignment, addr, flags;
   VGPU_TRACE("size={} align={} addr={:#x}", size, alignment, addr)
 };
-struct AddressRangeReq {
+struct MemAddressFreeReq {
   DevPtr ptr;
   uint64_t size;
   VGPU_TRACE("ptr={:#x} size={}", ptr, size)
 };
-struct MemCreateReq {
+// CUmemAllocationProp as it travels (the type is always pinned device memory).
+struct MemProp {
   uint64_t size;
   int32_t location_id;  // device ordinal
   uint32_t handle_types;
-  uint32_t alloc_flags;  // compression, gpuDirectRDMA, usage
-  uint32_t option;       // for granularity: CUmemAllocationGranularity_flags
-  VGPU_TRACE("size={} dev={} option={}", size, location_id, option)
+  uint32_t alloc_flags;  // bits 0-7 compressionType, 8-15 gpuDirectRDMACapable, 16-31 usage
+  uint32_t reserved;
+};
+struct MemCreateReq {
+  MemProp prop;
+  VGPU_TRACE("size={} dev={} handle_types={}", prop.size, prop.location_id, prop.handle_types)
+};
+struct MemGranularityReq {
+  MemProp prop;
+  uint32_t option;  // CUmemAllocationGranularity_flags
+  uint32_t reserved;
+  VGPU_TRACE("dev={} option={}", prop.location_id, option)
+};
+struct MemReleaseReq {
+  Handle allocation;
+  VGPU_TRACE("alloc={}", allocation)
 };
 struct MemMapReq {
   DevPtr ptr;
@@ -333,6 +383,11 @@ struct MemMapReq {
   uint64_t offset;
   Handle allocation;
   VGPU_TRACE("ptr={:#x} size={} offset={} alloc={}", ptr, size, offset, allocation)
+};
+struct MemUnmapReq {
+  DevPtr ptr;
+  uint64_t size;
+  VGPU_TRACE("ptr={:#x} size={}", ptr, size)
 };
 struct MemSetAccessReq {
   DevPtr ptr;
@@ -343,9 +398,17 @@ struct MemSetAccessReq {
 };
 
 // ---- graphs -------------------------------------------------------------------
-struct GraphReq {
+struct GraphNodeCountReq {
   Handle graph;
   VGPU_TRACE("graph={}", graph)
+};
+struct GraphDestroyReq {
+  Handle graph;
+  VGPU_TRACE("graph={}", graph)
+};
+struct GraphExecDestroyReq {
+  Handle exec;
+  VGPU_TRACE("exec={}", exec)
 };
 struct GraphInstantiateReq {
   Handle graph;
@@ -425,6 +488,10 @@ struct BlasL12Req {
   float alpha, beta;
   DevPtr x, y, a;
   VGPU_TRACE("handle={} routine={} m={} n={}", s.handle, routine, m, n)
+};
+struct BlasDestroyReq {
+  Handle handle;
+  VGPU_TRACE("handle={}", handle)
 };
 struct BlasRep {
   int32_t status;  // cublasStatus_t
@@ -693,47 +760,47 @@ struct TensorMapRep {
   X(Memcpy2D, kPosted, kPlain, Memcpy2DReq, Empty)                            \
   X(Memset, kPosted, kPlain, MemsetReq, Empty)                                \
   X(StreamCreate, kSync, kPlain, StreamCreateReq, HandleRep)                  \
-  X(StreamDestroy, kSync, kPlain, StreamReq, Empty)                           \
-  X(StreamSynchronize, kSync, kDeviceAnswer, StreamReq, Empty)                \
-  X(StreamQuery, kSync, kPlain, StreamReq, Empty)                             \
+  X(StreamDestroy, kSync, kPlain, StreamDestroyReq, Empty)                    \
+  X(StreamSynchronize, kSync, kDeviceAnswer, StreamSynchronizeReq, Empty)     \
+  X(StreamQuery, kSync, kPlain, StreamQueryReq, Empty)                        \
   X(StreamWaitEvent, kPosted, kPlain, StreamWaitEventReq, Empty)              \
   X(StreamWriteValue, kPosted, kPlain, StreamWriteValueReq, Empty)            \
   X(StreamBeginCapture, kSync, kPlain, BeginCaptureReq, Empty)                \
-  X(StreamEndCapture, kSync, kPlain, StreamReq, HandleRep)                    \
-  X(StreamCaptureStatus, kSync, kPlain, StreamReq, CaptureStatusRep)          \
+  X(StreamEndCapture, kSync, kPlain, StreamEndCaptureReq, HandleRep)          \
+  X(StreamCaptureStatus, kSync, kPlain, StreamCaptureStatusReq, CaptureStatusRep)\
   X(EventCreate, kSync, kPlain, EventCreateReq, HandleRep)                    \
-  X(EventDestroy, kSync, kPlain, EventReq, Empty)                             \
+  X(EventDestroy, kSync, kPlain, EventDestroyReq, Empty)                      \
   X(EventRecord, kPosted, kPlain, EventRecordReq, Empty)                      \
-  X(EventQuery, kSync, kPlain, EventReq, Empty)                               \
-  X(EventSynchronize, kSync, kPlain, EventReq, Empty)                         \
+  X(EventQuery, kSync, kPlain, EventQueryReq, Empty)                          \
+  X(EventSynchronize, kSync, kPlain, EventSynchronizeReq, Empty)              \
   X(EventElapsed, kSync, kPlain, EventElapsedReq, FloatRep)                   \
   X(CtxSynchronize, kSync, kPlain, Empty, Empty)                              \
   X(BlobAppend, kPosted, kPlain, BlobAppendReq, Empty)                        \
   X(ModuleLoad, kSync, kPlain, ModuleLoadReq, HandleRep)                      \
   X(ModuleUnload, kSync, kPlain, ModuleReq, Empty)                            \
-  X(ModuleGetFunction, kSync, kPlain, ModuleSymbolReq, FunctionRep)           \
-  X(ModuleGetGlobal, kSync, kPlain, ModuleSymbolReq, GlobalRep)               \
-  X(FuncGetAttribute, kSync, kPlain, FuncAttrReq, IntRep)                     \
-  X(FuncSetAttribute, kSync, kPlain, FuncAttrReq, Empty)                      \
+  X(ModuleGetFunction, kSync, kPlain, ModuleGetFunctionReq, FunctionRep)      \
+  X(ModuleGetGlobal, kSync, kPlain, ModuleGetGlobalReq, GlobalRep)            \
+  X(FuncGetAttribute, kSync, kPlain, FuncGetAttributeReq, IntRep)             \
+  X(FuncSetAttribute, kSync, kPlain, FuncSetAttributeReq, Empty)              \
   X(OccupancyMaxBlocks, kSync, kPlain, OccupancyReq, IntRep)                  \
   X(Launch, kPosted, kPlain, LaunchReq, Empty)                                \
   X(MemAddressReserve, kSync, kPlain, AddressReserveReq, DevPtrRep)           \
-  X(MemAddressFree, kSync, kPlain, AddressRangeReq, Empty)                    \
+  X(MemAddressFree, kSync, kPlain, MemAddressFreeReq, Empty)                  \
   X(MemCreate, kSync, kPlain, MemCreateReq, HandleRep)                        \
-  X(MemRelease, kSync, kPlain, GraphReq, Empty)                               \
+  X(MemRelease, kSync, kPlain, MemReleaseReq, Empty)                          \
   X(MemMap, kSync, kPlain, MemMapReq, Empty)                                  \
-  X(MemUnmap, kSync, kPlain, AddressRangeReq, Empty)                          \
+  X(MemUnmap, kSync, kPlain, MemUnmapReq, Empty)                              \
   X(MemSetAccess, kSync, kPlain, MemSetAccessReq, Empty)                      \
-  X(MemGranularity, kSync, kPlain, MemCreateReq, IntRep)                      \
+  X(MemGranularity, kSync, kPlain, MemGranularityReq, IntRep)                 \
   X(GraphInstantiate, kSync, kPlain, GraphInstantiateReq, HandleRep)          \
-  X(GraphNodeCount, kSync, kPlain, GraphReq, IntRep)                          \
+  X(GraphNodeCount, kSync, kPlain, GraphNodeCountReq, IntRep)                 \
   X(ThreadCaptureMode, kPosted, kPlain, CaptureModeReq, Empty)                \
   X(GraphExecUpdate, kSync, kPlain, GraphExecUpdateReq, GraphExecUpdateRep)   \
   X(GraphLaunch, kPosted, kPlain, GraphLaunchReq, Empty)                      \
-  X(GraphExecDestroy, kSync, kPlain, GraphReq, Empty)                         \
-  X(GraphDestroy, kSync, kPlain, GraphReq, Empty)                             \
+  X(GraphExecDestroy, kSync, kPlain, GraphExecDestroyReq, Empty)              \
+  X(GraphDestroy, kSync, kPlain, GraphDestroyReq, Empty)                      \
   X(BlasCreate, kSync, kPlain, Empty, HandleRep)                              \
-  X(BlasDestroy, kSync, kPlain, GraphReq, Empty)                              \
+  X(BlasDestroy, kSync, kPlain, BlasDestroyReq, Empty)                        \
   X(BlasGemm, kPosted, kPlain, GemmReq, Empty)                                \
   X(BlasTrsmBatched, kPosted, kPlain, TrsmBatchedReq, Empty)                  \
   X(BlasL12, kSync, kPlain, BlasL12Req, BlasRep)                              \
@@ -809,6 +876,221 @@ VGPU_OPS(VGPU_TRAITS)
 
 template <Op op>
 inline constexpr uint16_t kOpcode = static_cast<uint16_t>(op);
+
+// ---- the wire layouts, tied to the ABI ------------------------------------------
+// No request type serves two ops (Empty, no bytes at all, aside): a handler's
+// signature names its op, and one op's layout change cannot reach another.
+namespace detail {
+template <class... All>
+struct DistinctRequests {
+  template <class T>
+  static constexpr bool once = std::is_empty_v<T> || (int(std::is_same_v<T, All>) + ...) == 1;
+  static constexpr bool value = (once<All> && ...);
+};
+constexpr uint64_t fnv(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+  return h;
+}
+}  // namespace detail
+#define VGPU_REQ_TYPE(name, mode, policy, req, rep) req,
+static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
+              "a request struct serves two ops: give each op its own");
+#undef VGPU_REQ_TYPE
+
+// Every wire struct's size and alignment, and the offsets of the fields that
+// follow padding or mixed-size runs: X(struct, bytes, alignment) and
+// X(struct, field, offset). Both are checked below and folded into
+// wire_layout(); a change here is a change of the ABI (bump kGuestAbi).
+#define VGPU_PINNED_SIZES(X)                                                  \
+  X(HelloReq, 16, 8)                                                          \
+  X(HelloRep, 184, 8)                                                         \
+  X(DeviceInfoReq, 8, 4)                                                      \
+  X(DeviceInfoRep, 968, 8)                                                    \
+  X(MemGetInfoRep, 16, 8)                                                     \
+  X(MemAllocReq, 8, 8)                                                        \
+  X(DevPtrRep, 8, 8)                                                          \
+  X(MemFreeReq, 8, 8)                                                         \
+  X(MemcpyHtoDReq, 32, 8)                                                     \
+  X(MemcpyDtoHReq, 32, 8)                                                     \
+  X(MemcpyDtoDReq, 32, 8)                                                     \
+  X(Memcpy2DReq, 64, 8)                                                       \
+  X(MemsetReq, 32, 8)                                                         \
+  X(StreamCreateReq, 8, 4)                                                    \
+  X(HandleRep, 8, 8)                                                          \
+  X(StreamDestroyReq, 8, 8)                                                   \
+  X(StreamSynchronizeReq, 8, 8)                                               \
+  X(StreamQueryReq, 8, 8)                                                     \
+  X(StreamWaitEventReq, 24, 8)                                                \
+  X(StreamWriteValueReq, 32, 8)                                               \
+  X(BeginCaptureReq, 16, 8)                                                   \
+  X(StreamEndCaptureReq, 8, 8)                                                \
+  X(StreamCaptureStatusReq, 8, 8)                                             \
+  X(CaptureStatusRep, 16, 8)                                                  \
+  X(EventCreateReq, 8, 4)                                                     \
+  X(EventDestroyReq, 8, 8)                                                    \
+  X(EventRecordReq, 24, 8)                                                    \
+  X(EventQueryReq, 8, 8)                                                      \
+  X(EventSynchronizeReq, 8, 8)                                                \
+  X(EventElapsedReq, 16, 8)                                                   \
+  X(FloatRep, 8, 4)                                                           \
+  X(BlobAppendReq, 16, 8)                                                     \
+  X(ModuleLoadReq, 24, 8)                                                     \
+  X(ModuleReq, 8, 8)                                                          \
+  X(ModuleGetFunctionReq, 8, 8)                                               \
+  X(FunctionRep, 24, 8)                                                       \
+  X(ModuleGetGlobalReq, 8, 8)                                                 \
+  X(GlobalRep, 16, 8)                                                         \
+  X(FuncGetAttributeReq, 16, 8)                                               \
+  X(IntRep, 8, 8)                                                             \
+  X(FuncSetAttributeReq, 16, 8)                                               \
+  X(OccupancyReq, 24, 8)                                                      \
+  X(LaunchReq, 64, 8)                                                         \
+  X(AddressReserveReq, 32, 8)                                                 \
+  X(MemAddressFreeReq, 16, 8)                                                 \
+  X(MemCreateReq, 24, 8)                                                      \
+  X(MemReleaseReq, 8, 8)                                                      \
+  X(MemMapReq, 32, 8)                                                         \
+  X(MemUnmapReq, 16, 8)                                                       \
+  X(MemSetAccessReq, 24, 8)                                                   \
+  X(MemGranularityReq, 32, 8)                                                 \
+  X(GraphInstantiateReq, 16, 8)                                               \
+  X(GraphNodeCountReq, 8, 8)                                                  \
+  X(CaptureModeReq, 8, 4)                                                     \
+  X(GraphExecUpdateReq, 16, 8)                                                \
+  X(GraphExecUpdateRep, 8, 4)                                                 \
+  X(GraphLaunchReq, 16, 8)                                                    \
+  X(GraphExecDestroyReq, 8, 8)                                                \
+  X(GraphDestroyReq, 8, 8)                                                    \
+  X(BlasDestroyReq, 8, 8)                                                     \
+  X(GemmReq, 184, 8)                                                          \
+  X(TrsmBatchedReq, 96, 8)                                                    \
+  X(BlasL12Req, 104, 8)                                                       \
+  X(BlasRep, 8, 4)                                                            \
+  X(LtHeuristicReq, 808, 8)                                                   \
+  X(LtHeuristicRep, 1544, 8)                                                  \
+  X(LtMatmulReq, 840, 8)                                                      \
+  X(NvmlQueryReq, 8, 4)                                                       \
+  X(NvmlRep, 1816, 8)                                                         \
+  X(NvmlProcessesRep, 4104, 8)                                                \
+  X(NvmlFieldValuesReq, 520, 4)                                               \
+  X(NvmlFieldValuesRep, 2568, 8)                                              \
+  X(TensorMapReq, 184, 8)                                                     \
+  X(TensorMapRep, 128, 8)                                                     \
+  X(CtxLimitReq, 16, 8)                                                       \
+  X(ParamSlot, 8, 4)                                                          \
+  X(MemProp, 24, 8)                                                           \
+  X(BlasState, 40, 8)                                                         \
+  X(LtDesc, 328, 8)                                                           \
+  X(LtLayout, 88, 8)                                                          \
+  X(LtPref, 120, 8)                                                           \
+  X(LtProblem, 680, 8)                                                        \
+  X(LtAlgo, 64, 8)                                                            \
+  X(LtResult, 96, 8)                                                          \
+  X(NvmlValue, 16, 8)                                                         \
+  X(NvmlText, 104, 4)                                                         \
+  X(NvmlProcess, 16, 8)                                                       \
+  X(NvmlFieldValue, 40, 8)
+
+#define VGPU_PINNED_OFFSETS(X)                                                \
+  X(HelloReq, layout, 8) \
+  X(HelloRep, host_arena_base, 16) \
+  X(HelloRep, nvml_version_text, 104) \
+  X(DeviceInfoRep, total_mem, 304) \
+  X(DeviceInfoRep, attr, 312) \
+  X(DeviceInfoRep, luid, 952) \
+  X(DeviceInfoRep, node_mask, 960) \
+  X(MemcpyHtoDReq, stream, 24) \
+  X(MemcpyDtoHReq, stream, 24) \
+  X(Memcpy2DReq, dst, 8) \
+  X(Memcpy2DReq, stream, 56) \
+  X(MemsetReq, count, 16) \
+  X(MemsetReq, stream, 24) \
+  X(StreamWaitEventReq, flags, 16) \
+  X(StreamWriteValueReq, bytes, 24) \
+  X(BeginCaptureReq, mode, 8) \
+  X(CaptureStatusRep, id, 8) \
+  X(EventRecordReq, flags, 16) \
+  X(ModuleLoadReq, bytes, 16) \
+  X(FunctionRep, param_status, 16) \
+  X(FuncSetAttributeReq, value, 12) \
+  X(OccupancyReq, dyn_smem, 16) \
+  X(LaunchReq, grid, 16) \
+  X(LaunchReq, flags, 44) \
+  X(LaunchReq, cluster, 48) \
+  X(LaunchReq, param_bytes, 60) \
+  X(AddressReserveReq, flags, 24) \
+  X(MemProp, alloc_flags, 16) \
+  X(MemGranularityReq, option, 24) \
+  X(MemMapReq, allocation, 24) \
+  X(MemSetAccessReq, flags, 20) \
+  X(GraphInstantiateReq, flags, 8) \
+  X(GraphLaunchReq, stream, 8) \
+  X(BlasState, pointer_mode, 36) \
+  X(GemmReq, batch_kind, 40) \
+  X(GemmReq, a, 104) \
+  X(GemmReq, stride_a, 128) \
+  X(GemmReq, alpha, 152) \
+  X(TrsmBatchedReq, alpha, 76) \
+  X(TrsmBatchedReq, a, 80) \
+  X(BlasL12Req, alpha, 72) \
+  X(BlasL12Req, x, 80) \
+  X(BlasRep, value, 4) \
+  X(LtHeuristicReq, pref, 680) \
+  X(LtHeuristicReq, requested, 800) \
+  X(LtHeuristicRep, results, 8) \
+  X(LtMatmulReq, p, 8) \
+  X(LtMatmulReq, algo, 688) \
+  X(LtMatmulReq, a, 760) \
+  X(LtMatmulReq, alpha, 808) \
+  X(NvmlRep, fig, 8) \
+  X(NvmlRep, text, 1192) \
+  X(NvmlProcessesRep, proc, 8) \
+  X(NvmlFieldValuesReq, scope_id, 264) \
+  X(NvmlFieldValue, value_type, 24) \
+  X(NvmlFieldValuesRep, v, 8) \
+  X(CtxLimitReq, value, 8) \
+  X(TensorMapReq, box_dim, 36) \
+  X(TensorMapReq, lower_corner, 76) \
+  X(TensorMapReq, global_address, 104) \
+  X(TensorMapReq, global_strides, 152)
+
+#define VGPU_PIN_SIZE(T, bytes, align) \
+  static_assert(sizeof(T) == (bytes) && alignof(T) == (align), #T " changed: update its pin and bump kGuestAbi");
+#define VGPU_PIN_OFFSET(T, field, off) \
+  static_assert(offsetof(T, field) == (off), #T "::" #field " moved: update its pin and bump kGuestAbi");
+VGPU_PINNED_SIZES(VGPU_PIN_SIZE)
+VGPU_PINNED_OFFSETS(VGPU_PIN_OFFSET)
+#undef VGPU_PIN_SIZE
+#undef VGPU_PIN_OFFSET
+
+// Folds every op's opcode, mode, policy and its request's and reply's size
+// and alignment, and the pins above. Hello carries it, and the host refuses
+// a guest whose fingerprint is not its own; kWireLayoutPin below makes a
+// layout change that forgot the ABI bump fail to compile.
+constexpr uint64_t wire_layout() {
+  uint64_t h = detail::fnv(0xcbf29ce484222325ull, kGuestAbi);
+#define VGPU_FOLD(name, m, pol, req, rep)                                                             \
+  h = detail::fnv(h, kOpcode<Op::name>);                                                             \
+  h = detail::fnv(h, (uint64_t(Mode::m) << 8) | uint64_t(Policy::pol));                              \
+  h = detail::fnv(h, (uint64_t(std::is_empty_v<req> ? 0 : sizeof(req)) << 8) | alignof(req));       \
+  h = detail::fnv(h, (uint64_t(std::is_empty_v<rep> ? 0 : sizeof(rep)) << 8) | alignof(rep));
+  VGPU_OPS(VGPU_FOLD)
+#undef VGPU_FOLD
+#define VGPU_FOLD_SIZE(T, bytes, align) h = detail::fnv(h, (uint64_t(bytes) << 8) | (align));
+#define VGPU_FOLD_OFFSET(T, field, off) h = detail::fnv(h, off);
+  VGPU_PINNED_SIZES(VGPU_FOLD_SIZE)
+  VGPU_PINNED_OFFSETS(VGPU_FOLD_OFFSET)
+#undef VGPU_FOLD_SIZE
+#undef VGPU_FOLD_OFFSET
+  return h;
+}
+// The fingerprint of the layouts of kGuestAbi 4 (it folds kGuestAbi in too).
+// A change to an op's line or a pin above fails here: bump kGuestAbi (with
+// its line in the list at HelloReq), then put the new wire_layout() here
+// (print vgpu::wire_layout() from a scratch program). Never update this alone.
+inline constexpr uint64_t kWireLayoutPin = 0x4a307771a37f59b1ull;
+static_assert(wire_layout() == kWireLayoutPin,
+              "a wire layout changed: bump kGuestAbi and update kWireLayoutPin (see above)");
 
 // The flags of a record of `op` that the guest will wait for: a Sync op, or a
 // Posted op sent wanting its completion (which its policy must allow).
