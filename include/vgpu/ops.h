@@ -1,10 +1,11 @@
 // The operation list: every call that crosses the ring, declared once.
 //
-// VGPU_OPS(X) names each op with its mode and its request and reply layouts.
-// From it come the opcode enum, the names used in traces and counters
-// (op_name), the per-op traits the guest encoder uses (OpTraits), and the
-// host's dispatch table and handler declarations (src/host/dispatch.*).
-// Adding an op means adding one line here, its two structs, and its handler.
+// VGPU_OPS(X) names each op with its mode, its policy and its request and
+// reply layouts. From it come the opcode enum, the names used in traces and
+// counters (op_name), the per-op traits the guest encoder uses (OpTraits: how
+// a record of the op is flagged), and the host's dispatch table and handler
+// declarations (src/host/dispatch.*). Adding an op: docs/design.md, "How to
+// add an operation".
 //
 // A record's payload is the request struct, then (for ops that say so) inline
 // bytes. A Sync op's reply struct is written at the start of the channel's
@@ -24,6 +25,8 @@
 #include <tuple>
 #include <type_traits>
 
+#include "vgpu/ring.h"
+
 namespace vgpu {
 
 using Handle = uint64_t;
@@ -35,7 +38,19 @@ inline constexpr Handle kStreamLegacy = 0;     // NULL / cudaStreamLegacy (1) ma
 inline constexpr Handle kStreamLegacyAlt = 1;
 inline constexpr Handle kStreamPerThread = 2;  // the calling guest thread's (channel's) stream
 
+// kSync: the guest waits for the host's answer (the record carries
+// kFlagWantCompletion). kPosted: it does not (errors come back later as
+// asynchronous errors), unless the op's policy says it may ask (kAwaitable).
 enum class Mode : uint8_t { kPosted, kSync };
+// What else the guest may ask of a record of the op (its ring flags):
+//   kPlain        nothing beyond its mode;
+//   kDeviceAnswer a Sync op the device itself may answer (kFlagDeviceAnswer:
+//                 the stream stores the record's seq, no host hop); the host
+//                 ignores that flag on any other op;
+//   kAwaitable    a Posted op the guest may still send wanting a completion,
+//                 to learn when its memory may be reused (the staged copies
+//                 through arena chunks, and pinned copies made synchronous).
+enum class Policy : uint8_t { kPlain, kDeviceAnswer, kAwaitable };
 
 // Each request declares how a trace line prints it, next to its fields.
 #define VGPU_TRACE(fmtstr, ...)                                   \
@@ -54,12 +69,25 @@ struct Empty {
 //    NvmlFieldValues; cuBLASLt (LtHeuristic, LtMatmul); GraphInstantiate
 //    carries flags; GraphNodeCount; ThreadCaptureMode; StreamWriteValue;
 //    TensorMapEncode; CtxLimit.
-// 4: OccupancySmem, OccupancyClusters, StreamWaitValue.
-inline constexpr uint32_t kGuestAbi = 4;
+// 4: each op its own request type (MemRelease, BlasDestroy, GraphExecDestroy
+//    no longer take GraphReq; MemGranularity its own MemGranularityReq);
+//    per-op policies; HelloReq carries the guest's wire layout fingerprint.
+// 5: OccupancySmem, OccupancyClusters, StreamWaitValue; BlasL12Req's spare
+//    word carries DotEx's types.
+// Every layout is pinned below ("the wire layouts, pinned"), and their
+// fingerprint (wire_layout()) with it: a change to any fails to compile
+// until the pins, the fingerprint and this number are updated together.
+inline constexpr uint32_t kGuestAbi = 5;
+// The fingerprint of every op's layout (defined after the op list).
+constexpr uint64_t wire_layout();
 struct HelloReq {
   uint32_t abi;
   uint32_t pid;
-  VGPU_TRACE("abi={} pid={}", abi, pid)
+  // The sender's wire_layout(): the host refuses a guest whose layouts differ
+  // from its own even where both claim the same kGuestAbi (a build from a
+  // tree that changed a layout and forgot the bump).
+  uint64_t layout = wire_layout();
+  VGPU_TRACE("abi={} pid={} layout={:#x}", abi, pid, layout)
 };
 enum class BackendKind : uint32_t { kCpu = 0, kCuda = 1 };
 // NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE and NVML_SYSTEM_NVML_VERSION_BUFFER_SIZE.
@@ -163,10 +191,19 @@ struct StreamCreateReq {
 struct HandleRep {
   Handle handle;
 };
-struct StreamReq {
-  Handle stream;
-  VGPU_TRACE("stream={}", stream)
-};
+// Ops that name one stream: each its own type (the handler's signature says
+// which op it serves; a layout change to one cannot slip into another).
+#define VGPU_STREAM_REQ(T)      \
+  struct T {                    \
+    Handle stream;              \
+    VGPU_TRACE("stream={}", stream) \
+  };
+VGPU_STREAM_REQ(StreamDestroyReq)
+VGPU_STREAM_REQ(StreamSynchronizeReq)
+VGPU_STREAM_REQ(StreamQueryReq)
+VGPU_STREAM_REQ(StreamEndCaptureReq)
+VGPU_STREAM_REQ(StreamCaptureStatusReq)
+#undef VGPU_STREAM_REQ
 struct StreamWaitEventReq {
   Handle stream;
   Handle event;
@@ -195,7 +232,6 @@ struct StreamWaitValueReq {
   uint32_t flags;
   VGPU_TRACE("stream={} addr={:#x} value={:#x} bytes={} flags={}", stream, addr, value, bytes, flags)
 };
-static_assert(sizeof(StreamWaitValueReq) == 32);
 struct BeginCaptureReq {
   Handle stream;
   uint32_t mode;  // CUstreamCaptureMode
@@ -212,10 +248,15 @@ struct EventCreateReq {
   uint32_t reserved;
   VGPU_TRACE("flags={}", flags)
 };
-struct EventReq {
-  Handle event;
-  VGPU_TRACE("event={}", event)
-};
+#define VGPU_EVENT_REQ(T)      \
+  struct T {                   \
+    Handle event;              \
+    VGPU_TRACE("event={}", event) \
+  };
+VGPU_EVENT_REQ(EventDestroyReq)
+VGPU_EVENT_REQ(EventQueryReq)
+VGPU_EVENT_REQ(EventSynchronizeReq)
+#undef VGPU_EVENT_REQ
 struct EventRecordReq {
   Handle event;
   Handle stream;
@@ -252,7 +293,11 @@ struct ModuleReq {
   VGPU_TRACE("module={}", module)
 };
 // Name (NUL-terminated) inline after the request.
-struct ModuleSymbolReq {
+struct ModuleGetFunctionReq {
+  Handle module;
+  VGPU_TRACE("module={}", module)
+};
+struct ModuleGetGlobalReq {
   Handle module;
   VGPU_TRACE("module={}", module)
 };
@@ -274,10 +319,16 @@ struct GlobalRep {
   DevPtr ptr;
   uint64_t bytes;
 };
-struct FuncAttrReq {
+struct FuncGetAttributeReq {
   Handle function;
   int32_t attr;  // CUfunction_attribute
-  int32_t value; // for set
+  uint32_t reserved;
+  VGPU_TRACE("function={} attr={}", function, attr)
+};
+struct FuncSetAttributeReq {
+  Handle function;
+  int32_t attr;  // CUfunction_attribute
+  int32_t value;
   VGPU_TRACE("function={} attr={} value={}", function, attr, value)
 };
 struct IntRep {
@@ -316,7 +367,6 @@ struct OccupancyClustersReq {
              query, grid[0], grid[1], grid[2], block[0], block[1], block[2], cluster[0], cluster[1], cluster[2], smem,
              policy)
 };
-static_assert(sizeof(OccupancySmemReq) == 16 && sizeof(OccupancyClustersReq) == 56);
 // Kernel launch; the packed parameter buffer (param_bytes) is inline.
 inline constexpr uint32_t kLaunchCooperative = 1;
 inline constexpr uint32_t kLaunchProgrammaticSerialization = 2;
@@ -339,18 +389,32 @@ struct AddressReserveReq {
   uint64_t size, alignment, addr, flags;
   VGPU_TRACE("size={} align={} addr={:#x}", size, alignment, addr)
 };
-struct AddressRangeReq {
+struct MemAddressFreeReq {
   DevPtr ptr;
   uint64_t size;
   VGPU_TRACE("ptr={:#x} size={}", ptr, size)
 };
-struct MemCreateReq {
+// CUmemAllocationProp as it travels (the type is always pinned device memory).
+struct MemProp {
   uint64_t size;
   int32_t location_id;  // device ordinal
   uint32_t handle_types;
-  uint32_t alloc_flags;  // compression, gpuDirectRDMA, usage
-  uint32_t option;       // for granularity: CUmemAllocationGranularity_flags
-  VGPU_TRACE("size={} dev={} option={}", size, location_id, option)
+  uint32_t alloc_flags;  // bits 0-7 compressionType, 8-15 gpuDirectRDMACapable, 16-31 usage
+  uint32_t reserved;
+};
+struct MemCreateReq {
+  MemProp prop;
+  VGPU_TRACE("size={} dev={} handle_types={}", prop.size, prop.location_id, prop.handle_types)
+};
+struct MemGranularityReq {
+  MemProp prop;
+  uint32_t option;  // CUmemAllocationGranularity_flags
+  uint32_t reserved;
+  VGPU_TRACE("dev={} option={}", prop.location_id, option)
+};
+struct MemReleaseReq {
+  Handle allocation;
+  VGPU_TRACE("alloc={}", allocation)
 };
 struct MemMapReq {
   DevPtr ptr;
@@ -358,6 +422,11 @@ struct MemMapReq {
   uint64_t offset;
   Handle allocation;
   VGPU_TRACE("ptr={:#x} size={} offset={} alloc={}", ptr, size, offset, allocation)
+};
+struct MemUnmapReq {
+  DevPtr ptr;
+  uint64_t size;
+  VGPU_TRACE("ptr={:#x} size={}", ptr, size)
 };
 struct MemSetAccessReq {
   DevPtr ptr;
@@ -368,9 +437,17 @@ struct MemSetAccessReq {
 };
 
 // ---- graphs -------------------------------------------------------------------
-struct GraphReq {
+struct GraphNodeCountReq {
   Handle graph;
   VGPU_TRACE("graph={}", graph)
+};
+struct GraphDestroyReq {
+  Handle graph;
+  VGPU_TRACE("graph={}", graph)
+};
+struct GraphExecDestroyReq {
+  Handle exec;
+  VGPU_TRACE("exec={}", exec)
 };
 struct GraphInstantiateReq {
   Handle graph;
@@ -451,6 +528,10 @@ struct BlasL12Req {
   float alpha, beta;
   DevPtr x, y, a;  // a: also where a device-resident dot/nrm2 result goes
   VGPU_TRACE("handle={} routine={} m={} n={} types={:#x}", s.handle, routine, m, n, types)
+};
+struct BlasDestroyReq {
+  Handle handle;
+  VGPU_TRACE("handle={}", handle)
 };
 struct BlasRep {
   int32_t status;  // cublasStatus_t
@@ -705,78 +786,78 @@ struct TensorMapRep {
 };
 
 // ---- the list -------------------------------------------------------------------
-// X(name, mode, request, reply)
-#define VGPU_OPS(X)                                                   \
-  X(Hello, kSync, HelloReq, HelloRep)                                 \
-  X(Bye, kPosted, Empty, Empty)                                       \
-  X(DeviceInfo, kSync, DeviceInfoReq, DeviceInfoRep)                  \
-  X(MemGetInfo, kSync, Empty, MemGetInfoRep)                          \
-  X(MemAlloc, kSync, MemAllocReq, DevPtrRep)                          \
-  X(MemFree, kSync, MemFreeReq, Empty)                                \
-  X(MemcpyHtoD, kPosted, MemcpyHtoDReq, Empty)                        \
-  X(MemcpyDtoH, kPosted, MemcpyDtoHReq, Empty)                        \
-  X(MemcpyDtoD, kPosted, MemcpyDtoDReq, Empty)                        \
-  X(Memcpy2D, kPosted, Memcpy2DReq, Empty)                            \
-  X(Memset, kPosted, MemsetReq, Empty)                                \
-  X(StreamCreate, kSync, StreamCreateReq, HandleRep)                  \
-  X(StreamDestroy, kSync, StreamReq, Empty)                           \
-  X(StreamSynchronize, kSync, StreamReq, Empty)                       \
-  X(StreamQuery, kSync, StreamReq, Empty)                             \
-  X(StreamWaitEvent, kPosted, StreamWaitEventReq, Empty)              \
-  X(StreamWriteValue, kPosted, StreamWriteValueReq, Empty)            \
-  X(StreamWaitValue, kPosted, StreamWaitValueReq, Empty)              \
-  X(StreamBeginCapture, kSync, BeginCaptureReq, Empty)                \
-  X(StreamEndCapture, kSync, StreamReq, HandleRep)                    \
-  X(StreamCaptureStatus, kSync, StreamReq, CaptureStatusRep)          \
-  X(EventCreate, kSync, EventCreateReq, HandleRep)                    \
-  X(EventDestroy, kSync, EventReq, Empty)                             \
-  X(EventRecord, kPosted, EventRecordReq, Empty)                      \
-  X(EventQuery, kSync, EventReq, Empty)                               \
-  X(EventSynchronize, kSync, EventReq, Empty)                         \
-  X(EventElapsed, kSync, EventElapsedReq, FloatRep)                   \
-  X(CtxSynchronize, kSync, Empty, Empty)                              \
-  X(BlobAppend, kPosted, BlobAppendReq, Empty)                        \
-  X(ModuleLoad, kSync, ModuleLoadReq, HandleRep)                      \
-  X(ModuleUnload, kSync, ModuleReq, Empty)                            \
-  X(ModuleGetFunction, kSync, ModuleSymbolReq, FunctionRep)           \
-  X(ModuleGetGlobal, kSync, ModuleSymbolReq, GlobalRep)               \
-  X(FuncGetAttribute, kSync, FuncAttrReq, IntRep)                     \
-  X(FuncSetAttribute, kSync, FuncAttrReq, Empty)                      \
-  X(OccupancyMaxBlocks, kSync, OccupancyReq, IntRep)                  \
-  X(OccupancySmem, kSync, OccupancySmemReq, IntRep)                   \
-  X(OccupancyClusters, kSync, OccupancyClustersReq, IntRep)           \
-  X(Launch, kPosted, LaunchReq, Empty)                                \
-  X(MemAddressReserve, kSync, AddressReserveReq, DevPtrRep)           \
-  X(MemAddressFree, kSync, AddressRangeReq, Empty)                    \
-  X(MemCreate, kSync, MemCreateReq, HandleRep)                        \
-  X(MemRelease, kSync, GraphReq, Empty)                               \
-  X(MemMap, kSync, MemMapReq, Empty)                                  \
-  X(MemUnmap, kSync, AddressRangeReq, Empty)                          \
-  X(MemSetAccess, kSync, MemSetAccessReq, Empty)                      \
-  X(MemGranularity, kSync, MemCreateReq, IntRep)                      \
-  X(GraphInstantiate, kSync, GraphInstantiateReq, HandleRep)          \
-  X(GraphNodeCount, kSync, GraphReq, IntRep)                          \
-  X(ThreadCaptureMode, kPosted, CaptureModeReq, Empty)                \
-  X(GraphExecUpdate, kSync, GraphExecUpdateReq, GraphExecUpdateRep)   \
-  X(GraphLaunch, kPosted, GraphLaunchReq, Empty)                      \
-  X(GraphExecDestroy, kSync, GraphReq, Empty)                         \
-  X(GraphDestroy, kSync, GraphReq, Empty)                             \
-  X(BlasCreate, kSync, Empty, HandleRep)                              \
-  X(BlasDestroy, kSync, GraphReq, Empty)                              \
-  X(BlasGemm, kPosted, GemmReq, Empty)                                \
-  X(BlasTrsmBatched, kPosted, TrsmBatchedReq, Empty)                  \
-  X(BlasL12, kSync, BlasL12Req, BlasRep)                              \
-  X(LtHeuristic, kSync, LtHeuristicReq, LtHeuristicRep)               \
-  X(LtMatmul, kPosted, LtMatmulReq, Empty)                            \
-  X(NvmlQuery, kSync, NvmlQueryReq, NvmlRep)                          \
-  X(NvmlProcesses, kSync, Empty, NvmlProcessesRep)                    \
-  X(NvmlFieldValues, kSync, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
-  X(TensorMapEncode, kSync, TensorMapReq, TensorMapRep)              \
-  X(CtxLimit, kSync, CtxLimitReq, IntRep)
+// X(name, mode, policy, request, reply)
+#define VGPU_OPS(X)                                                           \
+  X(Hello, kSync, kPlain, HelloReq, HelloRep)                                 \
+  X(Bye, kPosted, kPlain, Empty, Empty)                                       \
+  X(DeviceInfo, kSync, kPlain, DeviceInfoReq, DeviceInfoRep)                  \
+  X(MemGetInfo, kSync, kPlain, Empty, MemGetInfoRep)                          \
+  X(MemAlloc, kSync, kPlain, MemAllocReq, DevPtrRep)                          \
+  X(MemFree, kSync, kPlain, MemFreeReq, Empty)                                \
+  X(MemcpyHtoD, kPosted, kAwaitable, MemcpyHtoDReq, Empty)                    \
+  X(MemcpyDtoH, kPosted, kAwaitable, MemcpyDtoHReq, Empty)                    \
+  X(MemcpyDtoD, kPosted, kPlain, MemcpyDtoDReq, Empty)                        \
+  X(Memcpy2D, kPosted, kPlain, Memcpy2DReq, Empty)                            \
+  X(Memset, kPosted, kPlain, MemsetReq, Empty)                                \
+  X(StreamCreate, kSync, kPlain, StreamCreateReq, HandleRep)                  \
+  X(StreamDestroy, kSync, kPlain, StreamDestroyReq, Empty)                    \
+  X(StreamSynchronize, kSync, kDeviceAnswer, StreamSynchronizeReq, Empty)     \
+  X(StreamQuery, kSync, kPlain, StreamQueryReq, Empty)                        \
+  X(StreamWaitEvent, kPosted, kPlain, StreamWaitEventReq, Empty)              \
+  X(StreamWriteValue, kPosted, kPlain, StreamWriteValueReq, Empty)            \
+  X(StreamWaitValue, kPosted, kPlain, StreamWaitValueReq, Empty)              \
+  X(StreamBeginCapture, kSync, kPlain, BeginCaptureReq, Empty)                \
+  X(StreamEndCapture, kSync, kPlain, StreamEndCaptureReq, HandleRep)          \
+  X(StreamCaptureStatus, kSync, kPlain, StreamCaptureStatusReq, CaptureStatusRep)\
+  X(EventCreate, kSync, kPlain, EventCreateReq, HandleRep)                    \
+  X(EventDestroy, kSync, kPlain, EventDestroyReq, Empty)                      \
+  X(EventRecord, kPosted, kPlain, EventRecordReq, Empty)                      \
+  X(EventQuery, kSync, kPlain, EventQueryReq, Empty)                          \
+  X(EventSynchronize, kSync, kPlain, EventSynchronizeReq, Empty)              \
+  X(EventElapsed, kSync, kPlain, EventElapsedReq, FloatRep)                   \
+  X(CtxSynchronize, kSync, kPlain, Empty, Empty)                              \
+  X(BlobAppend, kPosted, kPlain, BlobAppendReq, Empty)                        \
+  X(ModuleLoad, kSync, kPlain, ModuleLoadReq, HandleRep)                      \
+  X(ModuleUnload, kSync, kPlain, ModuleReq, Empty)                            \
+  X(ModuleGetFunction, kSync, kPlain, ModuleGetFunctionReq, FunctionRep)      \
+  X(ModuleGetGlobal, kSync, kPlain, ModuleGetGlobalReq, GlobalRep)            \
+  X(FuncGetAttribute, kSync, kPlain, FuncGetAttributeReq, IntRep)             \
+  X(FuncSetAttribute, kSync, kPlain, FuncSetAttributeReq, Empty)              \
+  X(OccupancyMaxBlocks, kSync, kPlain, OccupancyReq, IntRep)                  \
+  X(OccupancySmem, kSync, kPlain, OccupancySmemReq, IntRep)                   \
+  X(OccupancyClusters, kSync, kPlain, OccupancyClustersReq, IntRep)           \
+  X(Launch, kPosted, kPlain, LaunchReq, Empty)                                \
+  X(MemAddressReserve, kSync, kPlain, AddressReserveReq, DevPtrRep)           \
+  X(MemAddressFree, kSync, kPlain, MemAddressFreeReq, Empty)                  \
+  X(MemCreate, kSync, kPlain, MemCreateReq, HandleRep)                        \
+  X(MemRelease, kSync, kPlain, MemReleaseReq, Empty)                          \
+  X(MemMap, kSync, kPlain, MemMapReq, Empty)                                  \
+  X(MemUnmap, kSync, kPlain, MemUnmapReq, Empty)                              \
+  X(MemSetAccess, kSync, kPlain, MemSetAccessReq, Empty)                      \
+  X(MemGranularity, kSync, kPlain, MemGranularityReq, IntRep)                 \
+  X(GraphInstantiate, kSync, kPlain, GraphInstantiateReq, HandleRep)          \
+  X(GraphNodeCount, kSync, kPlain, GraphNodeCountReq, IntRep)                 \
+  X(ThreadCaptureMode, kPosted, kPlain, CaptureModeReq, Empty)                \
+  X(GraphExecUpdate, kSync, kPlain, GraphExecUpdateReq, GraphExecUpdateRep)   \
+  X(GraphLaunch, kPosted, kPlain, GraphLaunchReq, Empty)                      \
+  X(GraphExecDestroy, kSync, kPlain, GraphExecDestroyReq, Empty)              \
+  X(GraphDestroy, kSync, kPlain, GraphDestroyReq, Empty)                      \
+  X(BlasCreate, kSync, kPlain, Empty, HandleRep)                              \
+  X(BlasDestroy, kSync, kPlain, BlasDestroyReq, Empty)                        \
+  X(BlasGemm, kPosted, kPlain, GemmReq, Empty)                                \
+  X(BlasTrsmBatched, kPosted, kPlain, TrsmBatchedReq, Empty)                  \
+  X(BlasL12, kSync, kPlain, BlasL12Req, BlasRep)                              \
+  X(LtHeuristic, kSync, kPlain, LtHeuristicReq, LtHeuristicRep)               \
+  X(LtMatmul, kPosted, kPlain, LtMatmulReq, Empty)                            \
+  X(NvmlQuery, kSync, kPlain, NvmlQueryReq, NvmlRep)                          \
+  X(NvmlProcesses, kSync, kPlain, Empty, NvmlProcessesRep)                    \
+  X(NvmlFieldValues, kSync, kPlain, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
+  X(TensorMapEncode, kSync, kPlain, TensorMapReq, TensorMapRep)               \
+  X(CtxLimit, kSync, kPlain, CtxLimitReq, IntRep)
 
 enum class Op : uint16_t {
   kWrap = 0,
-#define VGPU_ENUM(name, mode, req, rep) name,
+#define VGPU_ENUM(name, mode, policy, req, rep) name,
   VGPU_OPS(VGPU_ENUM)
 #undef VGPU_ENUM
       kCount
@@ -785,7 +866,7 @@ inline constexpr size_t kOpCount = static_cast<size_t>(Op::kCount);
 
 inline constexpr const char* kOpNames[] = {
     "Wrap",
-#define VGPU_NAME(name, mode, req, rep) #name,
+#define VGPU_NAME(name, mode, policy, req, rep) #name,
     VGPU_OPS(VGPU_NAME)
 #undef VGPU_NAME
 };
@@ -793,21 +874,281 @@ static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount);
 
 inline const char* op_name(uint16_t op) { return op < kOpCount ? kOpNames[op] : "?"; }
 
+// Each op's policy by opcode, for code that holds the opcode at run time
+// (the host checking a record's flags, the guest's untyped send path).
+inline constexpr Policy kOpPolicies[] = {
+    Policy::kPlain,  // Wrap
+#define VGPU_POLICY(name, mode, policy, req, rep) Policy::policy,
+    VGPU_OPS(VGPU_POLICY)
+#undef VGPU_POLICY
+};
+static_assert(sizeof(kOpPolicies) / sizeof(kOpPolicies[0]) == kOpCount);
+inline constexpr Policy op_policy(uint16_t op) { return op < kOpCount ? kOpPolicies[op] : Policy::kPlain; }
+inline constexpr bool op_device_answerable(uint16_t op) { return op_policy(op) == Policy::kDeviceAnswer; }
+
 template <Op>
 struct OpTraits;
-#define VGPU_TRAITS(name, m, req, rep)                                                   \
+#define VGPU_TRAITS(name, m, pol, req, rep)                                              \
   template <>                                                                           \
   struct OpTraits<Op::name> {                                                           \
     using Request = req;                                                                \
     using Reply = rep;                                                                  \
     static constexpr Mode mode = Mode::m;                                               \
+    static constexpr Policy policy = Policy::pol;                                       \
     static constexpr const char* name_str = #name;                                      \
+    /* the guest waits for every record of it */                                        \
+    static constexpr bool waited = mode == Mode::kSync;                                 \
+    static constexpr bool posted = mode == Mode::kPosted;                               \
+    static constexpr bool device_answerable = policy == Policy::kDeviceAnswer;          \
+    /* a record of it may carry kFlagWantCompletion */                                  \
+    static constexpr bool awaitable = waited || policy == Policy::kAwaitable;           \
+    /* The ring flags of a record of it; `wait` (the guest will wait for it) */         \
+    /* must be true for a Sync op and may be only for an awaitable one. */              \
+    static constexpr uint16_t flags(bool wait = waited) {                               \
+      return wait ? uint16_t(kFlagWantCompletion | (device_answerable ? kFlagDeviceAnswer : 0)) : uint16_t(0); \
+    }                                                                                   \
   };                                                                                    \
+  static_assert(Policy::pol != Policy::kDeviceAnswer || Mode::m == Mode::kSync, #name " device-answered but posted"); \
+  static_assert(Policy::pol != Policy::kAwaitable || Mode::m == Mode::kPosted, #name " awaitable but already Sync"); \
   static_assert(std::is_trivially_copyable_v<req> && std::is_standard_layout_v<req>);   \
   static_assert(std::is_trivially_copyable_v<rep> && std::is_standard_layout_v<rep>);   \
   static_assert(sizeof(req) % 8 == 0 || sizeof(req) == 1, #name " request not padded"); \
   static_assert(Mode::m == Mode::kSync || std::is_same_v<rep, Empty>, #name " posted with a reply");
 VGPU_OPS(VGPU_TRAITS)
 #undef VGPU_TRAITS
+
+template <Op op>
+inline constexpr uint16_t kOpcode = static_cast<uint16_t>(op);
+
+// ---- the wire layouts, tied to the ABI ------------------------------------------
+// No request type serves two ops (Empty, no bytes at all, aside): a handler's
+// signature names its op, and one op's layout change cannot reach another.
+namespace detail {
+template <class... All>
+struct DistinctRequests {
+  template <class T>
+  static constexpr bool once = std::is_empty_v<T> || (int(std::is_same_v<T, All>) + ...) == 1;
+  static constexpr bool value = (once<All> && ...);
+};
+constexpr uint64_t fnv(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; ++i) h = (h ^ ((v >> (8 * i)) & 0xff)) * 0x100000001b3ull;
+  return h;
+}
+}  // namespace detail
+#define VGPU_REQ_TYPE(name, mode, policy, req, rep) req,
+static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
+              "a request struct serves two ops: give each op its own");
+#undef VGPU_REQ_TYPE
+
+// Every wire struct's size and alignment, and the offsets of the fields that
+// follow padding or mixed-size runs: X(struct, bytes, alignment) and
+// X(struct, field, offset). Both are checked below and folded into
+// wire_layout(); a change here is a change of the ABI (bump kGuestAbi).
+#define VGPU_PINNED_SIZES(X)                                                  \
+  X(HelloReq, 16, 8)                                                          \
+  X(HelloRep, 184, 8)                                                         \
+  X(DeviceInfoReq, 8, 4)                                                      \
+  X(DeviceInfoRep, 968, 8)                                                    \
+  X(MemGetInfoRep, 16, 8)                                                     \
+  X(MemAllocReq, 8, 8)                                                        \
+  X(DevPtrRep, 8, 8)                                                          \
+  X(MemFreeReq, 8, 8)                                                         \
+  X(MemcpyHtoDReq, 32, 8)                                                     \
+  X(MemcpyDtoHReq, 32, 8)                                                     \
+  X(MemcpyDtoDReq, 32, 8)                                                     \
+  X(Memcpy2DReq, 64, 8)                                                       \
+  X(MemsetReq, 32, 8)                                                         \
+  X(StreamCreateReq, 8, 4)                                                    \
+  X(HandleRep, 8, 8)                                                          \
+  X(StreamDestroyReq, 8, 8)                                                   \
+  X(StreamSynchronizeReq, 8, 8)                                               \
+  X(StreamQueryReq, 8, 8)                                                     \
+  X(StreamWaitEventReq, 24, 8)                                                \
+  X(StreamWriteValueReq, 32, 8)                                               \
+  X(StreamWaitValueReq, 32, 8)                                                \
+  X(BeginCaptureReq, 16, 8)                                                   \
+  X(StreamEndCaptureReq, 8, 8)                                                \
+  X(StreamCaptureStatusReq, 8, 8)                                             \
+  X(CaptureStatusRep, 16, 8)                                                  \
+  X(EventCreateReq, 8, 4)                                                     \
+  X(EventDestroyReq, 8, 8)                                                    \
+  X(EventRecordReq, 24, 8)                                                    \
+  X(EventQueryReq, 8, 8)                                                      \
+  X(EventSynchronizeReq, 8, 8)                                                \
+  X(EventElapsedReq, 16, 8)                                                   \
+  X(FloatRep, 8, 4)                                                           \
+  X(BlobAppendReq, 16, 8)                                                     \
+  X(ModuleLoadReq, 24, 8)                                                     \
+  X(ModuleReq, 8, 8)                                                          \
+  X(ModuleGetFunctionReq, 8, 8)                                               \
+  X(FunctionRep, 24, 8)                                                       \
+  X(ModuleGetGlobalReq, 8, 8)                                                 \
+  X(GlobalRep, 16, 8)                                                         \
+  X(FuncGetAttributeReq, 16, 8)                                               \
+  X(IntRep, 8, 8)                                                             \
+  X(FuncSetAttributeReq, 16, 8)                                               \
+  X(OccupancyReq, 24, 8)                                                      \
+  X(OccupancySmemReq, 16, 8)                                                  \
+  X(OccupancyClustersReq, 56, 8)                                              \
+  X(LaunchReq, 64, 8)                                                         \
+  X(AddressReserveReq, 32, 8)                                                 \
+  X(MemAddressFreeReq, 16, 8)                                                 \
+  X(MemCreateReq, 24, 8)                                                      \
+  X(MemReleaseReq, 8, 8)                                                      \
+  X(MemMapReq, 32, 8)                                                         \
+  X(MemUnmapReq, 16, 8)                                                       \
+  X(MemSetAccessReq, 24, 8)                                                   \
+  X(MemGranularityReq, 32, 8)                                                 \
+  X(GraphInstantiateReq, 16, 8)                                               \
+  X(GraphNodeCountReq, 8, 8)                                                  \
+  X(CaptureModeReq, 8, 4)                                                     \
+  X(GraphExecUpdateReq, 16, 8)                                                \
+  X(GraphExecUpdateRep, 8, 4)                                                 \
+  X(GraphLaunchReq, 16, 8)                                                    \
+  X(GraphExecDestroyReq, 8, 8)                                                \
+  X(GraphDestroyReq, 8, 8)                                                    \
+  X(BlasDestroyReq, 8, 8)                                                     \
+  X(GemmReq, 184, 8)                                                          \
+  X(TrsmBatchedReq, 96, 8)                                                    \
+  X(BlasL12Req, 104, 8)                                                       \
+  X(BlasRep, 8, 4)                                                            \
+  X(LtHeuristicReq, 808, 8)                                                   \
+  X(LtHeuristicRep, 1544, 8)                                                  \
+  X(LtMatmulReq, 840, 8)                                                      \
+  X(NvmlQueryReq, 8, 4)                                                       \
+  X(NvmlRep, 1816, 8)                                                         \
+  X(NvmlProcessesRep, 4104, 8)                                                \
+  X(NvmlFieldValuesReq, 520, 4)                                               \
+  X(NvmlFieldValuesRep, 2568, 8)                                              \
+  X(TensorMapReq, 184, 8)                                                     \
+  X(TensorMapRep, 128, 8)                                                     \
+  X(CtxLimitReq, 16, 8)                                                       \
+  X(ParamSlot, 8, 4)                                                          \
+  X(MemProp, 24, 8)                                                           \
+  X(BlasState, 40, 8)                                                         \
+  X(LtDesc, 328, 8)                                                           \
+  X(LtLayout, 88, 8)                                                          \
+  X(LtPref, 120, 8)                                                           \
+  X(LtProblem, 680, 8)                                                        \
+  X(LtAlgo, 64, 8)                                                            \
+  X(LtResult, 96, 8)                                                          \
+  X(NvmlValue, 16, 8)                                                         \
+  X(NvmlText, 104, 4)                                                         \
+  X(NvmlProcess, 16, 8)                                                       \
+  X(NvmlFieldValue, 40, 8)
+
+#define VGPU_PINNED_OFFSETS(X)                                                \
+  X(HelloReq, layout, 8) \
+  X(HelloRep, host_arena_base, 16) \
+  X(HelloRep, nvml_version_text, 104) \
+  X(DeviceInfoRep, total_mem, 304) \
+  X(DeviceInfoRep, attr, 312) \
+  X(DeviceInfoRep, luid, 952) \
+  X(DeviceInfoRep, node_mask, 960) \
+  X(MemcpyHtoDReq, stream, 24) \
+  X(MemcpyDtoHReq, stream, 24) \
+  X(Memcpy2DReq, dst, 8) \
+  X(Memcpy2DReq, stream, 56) \
+  X(MemsetReq, count, 16) \
+  X(MemsetReq, stream, 24) \
+  X(StreamWaitEventReq, flags, 16) \
+  X(StreamWriteValueReq, bytes, 24) \
+  X(StreamWaitValueReq, bytes, 24) \
+  X(BeginCaptureReq, mode, 8) \
+  X(CaptureStatusRep, id, 8) \
+  X(EventRecordReq, flags, 16) \
+  X(ModuleLoadReq, bytes, 16) \
+  X(FunctionRep, param_status, 16) \
+  X(FuncSetAttributeReq, value, 12) \
+  X(OccupancyReq, dyn_smem, 16) \
+  X(OccupancySmemReq, block_size, 12) \
+  X(OccupancyClustersReq, smem, 44) \
+  X(OccupancyClustersReq, query, 52) \
+  X(LaunchReq, grid, 16) \
+  X(LaunchReq, flags, 44) \
+  X(LaunchReq, cluster, 48) \
+  X(LaunchReq, param_bytes, 60) \
+  X(AddressReserveReq, flags, 24) \
+  X(MemProp, alloc_flags, 16) \
+  X(MemGranularityReq, option, 24) \
+  X(MemMapReq, allocation, 24) \
+  X(MemSetAccessReq, flags, 20) \
+  X(GraphInstantiateReq, flags, 8) \
+  X(GraphLaunchReq, stream, 8) \
+  X(BlasState, pointer_mode, 36) \
+  X(GemmReq, batch_kind, 40) \
+  X(GemmReq, a, 104) \
+  X(GemmReq, stride_a, 128) \
+  X(GemmReq, alpha, 152) \
+  X(TrsmBatchedReq, alpha, 76) \
+  X(TrsmBatchedReq, a, 80) \
+  X(BlasL12Req, types, 68) \
+  X(BlasL12Req, alpha, 72) \
+  X(BlasL12Req, x, 80) \
+  X(BlasRep, value, 4) \
+  X(LtHeuristicReq, pref, 680) \
+  X(LtHeuristicReq, requested, 800) \
+  X(LtHeuristicRep, results, 8) \
+  X(LtMatmulReq, p, 8) \
+  X(LtMatmulReq, algo, 688) \
+  X(LtMatmulReq, a, 760) \
+  X(LtMatmulReq, alpha, 808) \
+  X(NvmlRep, fig, 8) \
+  X(NvmlRep, text, 1192) \
+  X(NvmlProcessesRep, proc, 8) \
+  X(NvmlFieldValuesReq, scope_id, 264) \
+  X(NvmlFieldValue, value_type, 24) \
+  X(NvmlFieldValuesRep, v, 8) \
+  X(CtxLimitReq, value, 8) \
+  X(TensorMapReq, box_dim, 36) \
+  X(TensorMapReq, lower_corner, 76) \
+  X(TensorMapReq, global_address, 104) \
+  X(TensorMapReq, global_strides, 152)
+
+#define VGPU_PIN_SIZE(T, bytes, align) \
+  static_assert(sizeof(T) == (bytes) && alignof(T) == (align), #T " changed: update its pin and bump kGuestAbi");
+#define VGPU_PIN_OFFSET(T, field, off) \
+  static_assert(offsetof(T, field) == (off), #T "::" #field " moved: update its pin and bump kGuestAbi");
+VGPU_PINNED_SIZES(VGPU_PIN_SIZE)
+VGPU_PINNED_OFFSETS(VGPU_PIN_OFFSET)
+#undef VGPU_PIN_SIZE
+#undef VGPU_PIN_OFFSET
+
+// Folds every op's opcode, mode, policy and its request's and reply's size
+// and alignment, and the pins above. Hello carries it, and the host refuses
+// a guest whose fingerprint is not its own; kWireLayoutPin below makes a
+// layout change that forgot the ABI bump fail to compile.
+constexpr uint64_t wire_layout() {
+  uint64_t h = detail::fnv(0xcbf29ce484222325ull, kGuestAbi);
+#define VGPU_FOLD(name, m, pol, req, rep)                                                             \
+  h = detail::fnv(h, kOpcode<Op::name>);                                                             \
+  h = detail::fnv(h, (uint64_t(Mode::m) << 8) | uint64_t(Policy::pol));                              \
+  h = detail::fnv(h, (uint64_t(std::is_empty_v<req> ? 0 : sizeof(req)) << 8) | alignof(req));       \
+  h = detail::fnv(h, (uint64_t(std::is_empty_v<rep> ? 0 : sizeof(rep)) << 8) | alignof(rep));
+  VGPU_OPS(VGPU_FOLD)
+#undef VGPU_FOLD
+#define VGPU_FOLD_SIZE(T, bytes, align) h = detail::fnv(h, (uint64_t(bytes) << 8) | (align));
+#define VGPU_FOLD_OFFSET(T, field, off) h = detail::fnv(h, off);
+  VGPU_PINNED_SIZES(VGPU_FOLD_SIZE)
+  VGPU_PINNED_OFFSETS(VGPU_FOLD_OFFSET)
+#undef VGPU_FOLD_SIZE
+#undef VGPU_FOLD_OFFSET
+  return h;
+}
+// The fingerprint of the layouts of kGuestAbi 5 (it folds kGuestAbi in too).
+// A change to an op's line or a pin above fails here: bump kGuestAbi (with
+// its line in the list at HelloReq), then put the new wire_layout() here
+// (print vgpu::wire_layout() from a scratch program). Never update this alone.
+inline constexpr uint64_t kWireLayoutPin = 0x529c9da53b351a6ull;
+static_assert(wire_layout() == kWireLayoutPin,
+              "a wire layout changed: bump kGuestAbi and update kWireLayoutPin (see above)");
+
+// The flags of a record of `op` that the guest will wait for: a Sync op, or a
+// Posted op sent wanting its completion (which its policy must allow).
+template <Op op>
+constexpr uint16_t awaited_flags() {
+  static_assert(OpTraits<op>::awaitable, "the guest may not wait for this op (its policy in VGPU_OPS)");
+  return OpTraits<op>::flags(true);
+}
 
 }  // namespace vgpu

@@ -136,12 +136,12 @@ class Backend {
   // Virtual memory management.
   virtual Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) = 0;
   virtual Status va_free(DevPtr ptr, uint64_t size) = 0;
-  virtual Status mem_create(const MemCreateReq& r, Native* out) = 0;
+  virtual Status mem_create(const MemProp& r, Native* out) = 0;
   virtual Status mem_release(Native h) = 0;
   virtual Status mem_map(DevPtr ptr, uint64_t size, uint64_t offset, Native h) = 0;
   virtual Status mem_unmap(DevPtr ptr, uint64_t size) = 0;
   virtual Status mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_t flags) = 0;
-  virtual Status mem_granularity(const MemCreateReq& r, uint64_t* out) = 0;
+  virtual Status mem_granularity(const MemProp& r, uint32_t option, uint64_t* out) = 0;
 
   // cuBLAS. Return a cublasStatus_t value (0 = success) in *blas_status; the
   // Status result is for failures outside cuBLAS (bad stream, ...).

@@ -21,7 +21,23 @@ Status run(Call& c, const std::byte* payload, uint32_t n, std::byte* reply, uint
   using Req = typename T::Request;
   using Rep = typename T::Reply;
   constexpr uint32_t req_size = wire_size<Req>();
-  if (n < req_size) return c.protocol("record shorter than its request");
+  if (n < req_size) {
+    // A guest of an older ABI may greet with a shorter HelloReq: answer it
+    // "not supported" (it then says the host refused it) rather than end it
+    // as malformed, provided the ABI number it starts with is there.
+    if constexpr (op == Op::Hello) {
+      if (n >= sizeof(uint32_t)) {
+        uint32_t abi = 0;
+        std::memcpy(&abi, payload, sizeof abi);
+        std::fprintf(stderr, "vgpu-hostd: slot %u: refused a guest built for ABI %u (this host speaks %u)\n",
+                     c.s.slot, abi, kGuestAbi);
+        *reply_len = wire_size<Rep>();
+        std::memset(reply, 0, *reply_len);
+        return vgpu::st::kNotSupported;
+      }
+    }
+    return c.protocol("record shorter than its request");
+  }
   // Copy the request out of shared memory once: the guest may rewrite it.
   Req req{};
   if constexpr (req_size > 0) std::memcpy(&req, payload, req_size);
@@ -59,7 +75,7 @@ Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t n, std:
                 uint32_t* reply_len) {
   apply_capture_mode(c);
   switch (static_cast<Op>(op)) {
-#define VGPU_CASE(name, mode, req, rep) \
+#define VGPU_CASE(name, mode, policy, req, rep) \
   case Op::name:                        \
     return run<Op::name>(c, payload, n, reply, cap, reply_len, on_##name);
     VGPU_OPS(VGPU_CASE)
@@ -72,7 +88,7 @@ Status dispatch(Call& c, uint16_t op, const std::byte* payload, uint32_t n, std:
 void trace_call(const Call& c, uint16_t op, const std::byte* payload, uint32_t n, Status result, double micros) {
   std::string fields;
   switch (static_cast<Op>(op)) {
-#define VGPU_DESCRIBE(name, mode, req, rep) \
+#define VGPU_DESCRIBE(name, mode, policy, req, rep) \
   case Op::name:                            \
     fields = describe<req>(payload, n);     \
     break;

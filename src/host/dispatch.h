@@ -53,7 +53,7 @@ struct Call {
   }
 };
 
-#define VGPU_DECLARE_HANDLER(name, mode, req, rep) Status on_##name(Call& c, const req& r, rep& out);
+#define VGPU_DECLARE_HANDLER(name, mode, policy, req, rep) Status on_##name(Call& c, const req& r, rep& out);
 VGPU_OPS(VGPU_DECLARE_HANDLER)
 #undef VGPU_DECLARE_HANDLER
 

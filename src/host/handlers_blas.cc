@@ -33,11 +33,11 @@ Status on_BlasCreate(Call& c, const Empty&, HandleRep& out) {
   return c.s.adopt(&out.handle, Kind::kBlas, h, [&](Native n) { c.s.be->blas_destroy(n); });
 }
 
-Status on_BlasDestroy(Call& c, const GraphReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kBlas, r.graph);
+Status on_BlasDestroy(Call& c, const BlasDestroyReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kBlas, r.handle);
   if (!e) return st::kInvalidHandle;
   const Native h = e->native;
-  c.s.handles.erase(Kind::kBlas, r.graph);
+  c.s.handles.erase(Kind::kBlas, r.handle);
   return c.s.be->blas_destroy(h);
 }
 

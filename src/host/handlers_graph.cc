@@ -12,7 +12,7 @@ Status on_GraphInstantiate(Call& c, const GraphInstantiateReq& r, HandleRep& out
   return c.s.adopt(&out.handle, Kind::kGraphExec, x, [&](Native n) { c.s.be->graph_exec_destroy(n); });
 }
 
-Status on_GraphNodeCount(Call& c, const GraphReq& r, IntRep& out) {
+Status on_GraphNodeCount(Call& c, const GraphNodeCountReq& r, IntRep& out) {
   const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
   if (!g) return st::kInvalidHandle;
   uint64_t n = 0;
@@ -38,15 +38,15 @@ Status on_GraphLaunch(Call& c, const GraphLaunchReq& r, Empty&) {
   return s;
 }
 
-Status on_GraphExecDestroy(Call& c, const GraphReq& r, Empty&) {
-  const auto* x = c.s.handles.find(Kind::kGraphExec, r.graph);
+Status on_GraphExecDestroy(Call& c, const GraphExecDestroyReq& r, Empty&) {
+  const auto* x = c.s.handles.find(Kind::kGraphExec, r.exec);
   if (!x) return st::kInvalidHandle;
   const Native n = x->native;
-  c.s.handles.erase(Kind::kGraphExec, r.graph);
+  c.s.handles.erase(Kind::kGraphExec, r.exec);
   return c.s.be->graph_exec_destroy(n);
 }
 
-Status on_GraphDestroy(Call& c, const GraphReq& r, Empty&) {
+Status on_GraphDestroy(Call& c, const GraphDestroyReq& r, Empty&) {
   const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
   if (!g) return st::kInvalidHandle;
   const Native n = g->native;

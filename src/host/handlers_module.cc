@@ -87,7 +87,7 @@ Status on_ModuleUnload(Call& c, const ModuleReq& r, Empty&) {
   return c.s.be->module_unload(m);
 }
 
-Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out) {
+Status on_ModuleGetFunction(Call& c, const ModuleGetFunctionReq& r, FunctionRep& out) {
   Native m, fn;
   if (Status s = module_of(c, r.module, &m)) return s;
   std::string name;
@@ -117,7 +117,7 @@ Status on_ModuleGetFunction(Call& c, const ModuleSymbolReq& r, FunctionRep& out)
   return st::kOk;
 }
 
-Status on_ModuleGetGlobal(Call& c, const ModuleSymbolReq& r, GlobalRep& out) {
+Status on_ModuleGetGlobal(Call& c, const ModuleGetGlobalReq& r, GlobalRep& out) {
   Native m;
   if (Status s = module_of(c, r.module, &m)) return s;
   std::string name;
@@ -125,7 +125,7 @@ Status on_ModuleGetGlobal(Call& c, const ModuleSymbolReq& r, GlobalRep& out) {
   return c.s.be->module_global(m, name.c_str(), &out.ptr, &out.bytes);
 }
 
-Status on_FuncGetAttribute(Call& c, const FuncAttrReq& r, IntRep& out) {
+Status on_FuncGetAttribute(Call& c, const FuncGetAttributeReq& r, IntRep& out) {
   const auto* e = c.s.handles.find(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   int v = 0;
@@ -134,7 +134,7 @@ Status on_FuncGetAttribute(Call& c, const FuncAttrReq& r, IntRep& out) {
   return s;
 }
 
-Status on_FuncSetAttribute(Call& c, const FuncAttrReq& r, Empty&) {
+Status on_FuncSetAttribute(Call& c, const FuncSetAttributeReq& r, Empty&) {
   const auto* e = c.s.handles.find(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   return c.s.be->func_set_attribute(e->native, r.attr, r.value);

@@ -1,12 +1,22 @@
 // Session and device ops (NVML's are in handlers_nvml.cc).
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 
 #include "dispatch.h"
 
 namespace vgpu::host {
 
 Status on_Hello(Call& c, const HelloReq& r, HelloRep& out) {
-  if (r.abi != kGuestAbi) return st::kNotSupported;
+  if (r.abi != kGuestAbi || r.layout != wire_layout()) {
+    std::fprintf(stderr,
+                 "vgpu-hostd: slot %u (worker pid %d): refused a guest (pid %u) built for ABI %u, layouts %#llx; "
+                 "this host speaks ABI %u, layouts %#llx: install matching guest libraries and daemon\n",
+                 c.s.slot, getpid(), r.pid, r.abi, static_cast<unsigned long long>(r.layout), kGuestAbi,
+                 static_cast<unsigned long long>(wire_layout()));
+    return st::kNotSupported;
+  }
   if (c.s.stats) c.s.stats->guest_pid.store(r.pid, std::memory_order_relaxed);
   out.backend = static_cast<uint32_t>(c.s.be->kind());
   out.driver_version = c.s.be->driver_version();

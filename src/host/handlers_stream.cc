@@ -20,7 +20,7 @@ Status on_StreamCreate(Call& c, const StreamCreateReq& r, HandleRep& out) {
   return c.s.adopt(&out.handle, Kind::kStream, n, [&](Native x) { c.s.be->stream_destroy(x); });
 }
 
-Status on_StreamDestroy(Call& c, const StreamReq& r, Empty&) {
+Status on_StreamDestroy(Call& c, const StreamDestroyReq& r, Empty&) {
   const auto* e = c.s.handles.find(Kind::kStream, r.stream);
   if (!e) return st::kInvalidHandle;
   Status s = c.s.be->stream_destroy(e->native);
@@ -28,7 +28,7 @@ Status on_StreamDestroy(Call& c, const StreamReq& r, Empty&) {
   return s;
 }
 
-Status on_StreamSynchronize(Call& c, const StreamReq& r, Empty&) {
+Status on_StreamSynchronize(Call& c, const StreamSynchronizeReq& r, Empty&) {
   Native n;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
   // Polling the stream itself answers as CUDA does (and refuses a capturing
@@ -39,7 +39,7 @@ Status on_StreamSynchronize(Call& c, const StreamReq& r, Empty&) {
   return st::kOk;
 }
 
-Status on_StreamQuery(Call& c, const StreamReq& r, Empty&) {
+Status on_StreamQuery(Call& c, const StreamQueryReq& r, Empty&) {
   Native n;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
   return c.s.be->stream_query(n);
@@ -72,7 +72,7 @@ Status on_StreamBeginCapture(Call& c, const BeginCaptureReq& r, Empty&) {
   return c.s.be->begin_capture(n, r.mode);
 }
 
-Status on_StreamEndCapture(Call& c, const StreamReq& r, HandleRep& out) {
+Status on_StreamEndCapture(Call& c, const StreamEndCaptureReq& r, HandleRep& out) {
   Native n, g = 0;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
   Status s = c.s.be->end_capture(n, &g);
@@ -99,7 +99,7 @@ Status on_ThreadCaptureMode(Call& c, const CaptureModeReq& r, Empty&) {
   return st::kOk;
 }
 
-Status on_StreamCaptureStatus(Call& c, const StreamReq& r, CaptureStatusRep& out) {
+Status on_StreamCaptureStatus(Call& c, const StreamCaptureStatusReq& r, CaptureStatusRep& out) {
   Native n;
   if (!c.s.stream(r.stream, c.channel, &n)) return st::kInvalidHandle;
   return c.s.be->capture_status(n, &out.status, &out.id);
@@ -112,7 +112,7 @@ Status on_EventCreate(Call& c, const EventCreateReq& r, HandleRep& out) {
   return c.s.adopt(&out.handle, Kind::kEvent, n, [&](Native x) { c.s.be->event_destroy(x); });
 }
 
-Status on_EventDestroy(Call& c, const EventReq& r, Empty&) {
+Status on_EventDestroy(Call& c, const EventDestroyReq& r, Empty&) {
   Native ev;
   if (Status s = event_of(c, r.event, &ev)) return s;
   c.s.handles.erase(Kind::kEvent, r.event);
@@ -126,13 +126,13 @@ Status on_EventRecord(Call& c, const EventRecordReq& r, Empty&) {
   return c.s.be->event_record(ev, n, r.flags);
 }
 
-Status on_EventQuery(Call& c, const EventReq& r, Empty&) {
+Status on_EventQuery(Call& c, const EventQueryReq& r, Empty&) {
   Native ev;
   if (Status s = event_of(c, r.event, &ev)) return s;
   return c.s.be->event_query(ev);
 }
 
-Status on_EventSynchronize(Call& c, const EventReq& r, Empty&) {
+Status on_EventSynchronize(Call& c, const EventSynchronizeReq& r, Empty&) {
   Native ev;
   if (Status s = event_of(c, r.event, &ev)) return s;
   c.defer_until_event(ev);

@@ -28,7 +28,7 @@ Status on_MemAddressReserve(Call& c, const AddressReserveReq& r, DevPtrRep& out)
   return st::kOk;
 }
 
-Status on_MemAddressFree(Call& c, const AddressRangeReq& r, Empty&) {
+Status on_MemAddressFree(Call& c, const MemAddressFreeReq& r, Empty&) {
   auto it = c.s.reservations.find(r.ptr);
   if (it == c.s.reservations.end() || it->second != r.size) return st::kInvalidValue;
   Status s = c.s.be->va_free(r.ptr, r.size);
@@ -40,32 +40,33 @@ Status on_MemAddressFree(Call& c, const AddressRangeReq& r, Empty&) {
 }
 
 Status on_MemCreate(Call& c, const MemCreateReq& r, HandleRep& out) {
-  if (r.size == 0) return st::kInvalidValue;
-  if (!c.s.charge(r.size)) return st::kOutOfMemory;
+  const uint64_t size = r.prop.size;
+  if (size == 0) return st::kInvalidValue;
+  if (!c.s.charge(size)) return st::kOutOfMemory;
   Native h;
-  Status s = c.s.be->mem_create(r, &h);
+  Status s = c.s.be->mem_create(r.prop, &h);
   if (s != st::kOk) {
-    c.s.uncharge(r.size);
+    c.s.uncharge(size);
     return s;
   }
   return c.s.adopt(
       &out.handle, Kind::kMemHandle, h,
       [&](Native x) {
         c.s.be->mem_release(x);
-        c.s.uncharge(r.size);
+        c.s.uncharge(size);
       },
-      r.size);
+      size);
 }
 
-Status on_MemRelease(Call& c, const GraphReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kMemHandle, r.graph);
+Status on_MemRelease(Call& c, const MemReleaseReq& r, Empty&) {
+  const auto* e = c.s.handles.find(Kind::kMemHandle, r.allocation);
   if (!e) return st::kInvalidHandle;
   const Native h = e->native;
   const uint64_t size = e->aux;
   Status s = c.s.be->mem_release(h);
   if (s == st::kOk) {
     c.s.uncharge(size);
-    c.s.handles.erase(Kind::kMemHandle, r.graph);
+    c.s.handles.erase(Kind::kMemHandle, r.allocation);
   }
   return s;
 }
@@ -78,7 +79,7 @@ Status on_MemMap(Call& c, const MemMapReq& r, Empty&) {
   return s;
 }
 
-Status on_MemUnmap(Call& c, const AddressRangeReq& r, Empty&) {
+Status on_MemUnmap(Call& c, const MemUnmapReq& r, Empty&) {
   Status s = c.s.be->mem_unmap(r.ptr, r.size);
   if (s == st::kOk) c.s.mappings.erase(r.ptr);
   return s;
@@ -88,9 +89,9 @@ Status on_MemSetAccess(Call& c, const MemSetAccessReq& r, Empty&) {
   return c.s.be->mem_set_access(r.ptr, r.size, r.location_id, r.flags);
 }
 
-Status on_MemGranularity(Call& c, const MemCreateReq& r, IntRep& out) {
+Status on_MemGranularity(Call& c, const MemGranularityReq& r, IntRep& out) {
   uint64_t g = 0;
-  Status s = c.s.be->mem_granularity(r, &g);
+  Status s = c.s.be->mem_granularity(r.prop, r.option, &g);
   out.value = static_cast<int64_t>(g);
   return s;
 }

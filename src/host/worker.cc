@@ -250,7 +250,9 @@ class Worker {
       if (st == vgpu::st::kOk && (call.has_fence || call.has_event || call.has_idle)) {
         // A synchronise the device can answer by itself: only with no earlier
         // error to report (a device answer carries none) and a reply-less op.
-        if (call.has_idle && (v.flags & kFlagDeviceAnswer) && ch.device_seq_addr && reply_len == 0 &&
+        // The flag counts only on an op whose policy allows it (ops.h, Policy).
+        if (call.has_idle && (v.flags & kFlagDeviceAnswer) && op_device_answerable(v.op) && ch.device_seq_addr &&
+            reply_len == 0 &&
             s_.async_error == vgpu::st::kOk &&
             be_->stream_write_value(call.idle_stream, ch.device_seq_addr, v.seq) == vgpu::st::kOk)
           o.device = true;

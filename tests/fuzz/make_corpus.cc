@@ -124,17 +124,17 @@ int main(int argc, char** argv) {
     s.posted(Op::EventRecord, EventRecordReq{handle(kEvent, 2), handle(kStream, 1), 0, 0});
     s.posted(Op::StreamWaitEvent, StreamWaitEventReq{kStreamPerThread, handle(kEvent, 2), 0, 0});
     s.posted(Op::EventRecord, EventRecordReq{handle(kEvent, 3), kStreamPerThread, 0, 0});
-    s.rec(Op::EventSynchronize, EventReq{handle(kEvent, 3)});
-    s.rec(Op::EventQuery, EventReq{handle(kEvent, 2)});
+    s.rec(Op::EventSynchronize, EventSynchronizeReq{handle(kEvent, 3)});
+    s.rec(Op::EventQuery, EventQueryReq{handle(kEvent, 2)});
     s.rec(Op::EventElapsed, EventElapsedReq{handle(kEvent, 2), handle(kEvent, 3)});
-    s.rec(Op::StreamQuery, StreamReq{handle(kStream, 1)});
-    s.rec(Op::StreamSynchronize, StreamReq{handle(kStream, 1)});
+    s.rec(Op::StreamQuery, StreamQueryReq{handle(kStream, 1)});
+    s.rec(Op::StreamSynchronize, StreamSynchronizeReq{handle(kStream, 1)});
     s.rec(Op::StreamBeginCapture, BeginCaptureReq{handle(kStream, 1), 0, 0});
-    s.rec(Op::StreamCaptureStatus, StreamReq{handle(kStream, 1)});
-    s.rec(Op::StreamEndCapture, StreamReq{handle(kStream, 1)});
-    s.rec(Op::GraphInstantiate, GraphReq{handle(kGraph, 4)});
-    s.rec(Op::StreamDestroy, StreamReq{handle(kStream, 1)});
-    s.rec(Op::EventDestroy, EventReq{handle(kEvent, 2)});
+    s.rec(Op::StreamCaptureStatus, StreamCaptureStatusReq{handle(kStream, 1)});
+    s.rec(Op::StreamEndCapture, StreamEndCaptureReq{handle(kStream, 1)});
+    s.rec(Op::GraphInstantiate, GraphInstantiateReq{handle(kGraph, 4)});
+    s.rec(Op::StreamDestroy, StreamDestroyReq{handle(kStream, 1)});
+    s.rec(Op::EventDestroy, EventDestroyReq{handle(kEvent, 2)});
     s.rec(Op::CtxSynchronize, none);
     ok &= s.write(dir, "streams");
   }
@@ -148,11 +148,11 @@ int main(int argc, char** argv) {
     s.posted(Op::BlobAppend, BlobAppendReq{40, n}, ptx + 40, static_cast<uint32_t>(n - 40));
     s.rec(Op::ModuleLoad, ModuleLoadReq{0x1111, 0x2222, n});  // module 1
     s.rec(Op::ModuleLoad, ModuleLoadReq{0x1111, 0x2222, 0});  // same hash: module 1 again
-    s.rec(Op::ModuleGetFunction, ModuleSymbolReq{handle(kModule, 1)}, "add_one", 8);  // function 2
-    s.rec(Op::ModuleGetFunction, ModuleSymbolReq{handle(kModule, 1)}, "add_", 4);     // no NUL
-    s.rec(Op::ModuleGetGlobal, ModuleSymbolReq{handle(kModule, 1)}, "g", 2);
-    s.rec(Op::FuncGetAttribute, FuncAttrReq{handle(kFunction, 2), 0, 0});
-    s.rec(Op::FuncSetAttribute, FuncAttrReq{handle(kFunction, 2), 8, 1024});
+    s.rec(Op::ModuleGetFunction, ModuleGetFunctionReq{handle(kModule, 1)}, "add_one", 8);  // function 2
+    s.rec(Op::ModuleGetFunction, ModuleGetFunctionReq{handle(kModule, 1)}, "add_", 4);     // no NUL
+    s.rec(Op::ModuleGetGlobal, ModuleGetGlobalReq{handle(kModule, 1)}, "g", 2);
+    s.rec(Op::FuncGetAttribute, FuncGetAttributeReq{handle(kFunction, 2), 0, 0});
+    s.rec(Op::FuncSetAttribute, FuncSetAttributeReq{handle(kFunction, 2), 8, 1024});
     s.rec(Op::OccupancyMaxBlocks, OccupancyReq{handle(kFunction, 2), 128, 0, 0});
     s.rec(Op::OccupancySmem, OccupancySmemReq{handle(kFunction, 2), 1, 128});
     s.rec(Op::OccupancyClusters, OccupancyClustersReq{handle(kFunction, 2), {8, 1, 1}, {128, 1, 1}, {2, 1, 1}, 0, 0, 9});
@@ -229,22 +229,22 @@ int main(int argc, char** argv) {
     t.a = t.b = addr(0, 16384 - 64);
     s.posted(Op::BlasTrsmBatched, t);
     s.rec(Op::CtxSynchronize, none);
-    s.rec(Op::BlasDestroy, GraphReq{handle(kBlas, 1)});
+    s.rec(Op::BlasDestroy, BlasDestroyReq{handle(kBlas, 1)});
     ok &= s.write(dir, "blas");
   }
   {  // virtual memory: reserve, create, map, access, use, unmap, release, free
     Stream s;
-    s.rec(Op::MemGranularity, MemCreateReq{65536, 0, 0, 0, 0});
+    s.rec(Op::MemGranularity, MemGranularityReq{{65536, 0, 0, 0, 0}, 0, 0});
     s.rec(Op::MemAddressReserve, AddressReserveReq{4 << 20, 0, 0, 0});
-    s.rec(Op::MemCreate, MemCreateReq{65536, 0, 0, 0, 0});  // handle 1
+    s.rec(Op::MemCreate, MemCreateReq{{65536, 0, 0, 0, 0}});  // handle 1
     s.rec(Op::MemMap, MemMapReq{addr(0), 65536, 0, handle(kMemHandle, 1)});
     s.rec(Op::MemMap, MemMapReq{addr(1, 65536), 65536, 0, handle(kMemHandle, 1)});  // aliases
     s.rec(Op::MemSetAccess, MemSetAccessReq{addr(0), 131072, 0, 3});
     s.posted(Op::Memset, MemsetReq{addr(0), 7, 1, 131072, kStreamLegacy});
     s.posted(Op::MemcpyDtoH, MemcpyDtoHReq{0, addr(0, 65536), 4096, kStreamLegacy});
-    s.rec(Op::MemUnmap, AddressRangeReq{addr(0), 65536});
-    s.rec(Op::MemRelease, GraphReq{handle(kMemHandle, 1)});
-    s.rec(Op::MemAddressFree, AddressRangeReq{addr(1), 4 << 20});  // mappings come first
+    s.rec(Op::MemUnmap, MemUnmapReq{addr(0), 65536});
+    s.rec(Op::MemRelease, MemReleaseReq{handle(kMemHandle, 1)});
+    s.rec(Op::MemAddressFree, MemAddressFreeReq{addr(1), 4 << 20});  // mappings come first
     ok &= s.write(dir, "vmm");
   }
   {  // records that cross the ring's end: a wrap marker, then more records

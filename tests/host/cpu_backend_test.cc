@@ -468,10 +468,10 @@ TEST_F(CpuBackendTest, FullyCompressedFatbinNamesCannotBeCheckedSoTheyAreAccepte
 TEST(CpuVmm, MappingsAliasAndAreCheckedLikeDeviceMemory) {
   CpuBackend be(64 * kMiB);
   const uint64_t g = kVmmGranularity;
-  MemCreateReq cr{};
+  MemProp cr{};
   cr.size = g;
   uint64_t gran = 0;
-  ASSERT_EQ(be.mem_granularity(cr, &gran), st::kOk);
+  ASSERT_EQ(be.mem_granularity(cr, 0, &gran), st::kOk);
   EXPECT_EQ(gran, g);
 
   DevPtr va = 0;
@@ -486,7 +486,7 @@ TEST(CpuVmm, MappingsAliasAndAreCheckedLikeDeviceMemory) {
   ASSERT_EQ(be.mem_create(cr, &h1), st::kOk);
   ASSERT_EQ(be.mem_create(cr, &h2), st::kOk);
   EXPECT_EQ(be.used(), 2 * g);
-  MemCreateReq bad = cr;
+  MemProp bad = cr;
   bad.location_id = 1;
   Native hx;
   EXPECT_EQ(be.mem_create(bad, &hx), st::kInvalidDevice);

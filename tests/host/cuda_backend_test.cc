@@ -716,12 +716,11 @@ TEST_F(CudaBackendTest, SgemmMatchesTheCpu) {
 }
 
 TEST_F(CudaBackendTest, VirtualMemory) {
-  MemCreateReq r{};
+  MemProp r{};
   r.location_id = 0;
   r.handle_types = CU_MEM_HANDLE_TYPE_NONE;
-  r.option = CU_MEM_ALLOC_GRANULARITY_MINIMUM;
   uint64_t gran = 0;
-  ASSERT_EQ(be_->mem_granularity(r, &gran), st::kOk);
+  ASSERT_EQ(be_->mem_granularity(r, CU_MEM_ALLOC_GRANULARITY_MINIMUM, &gran), st::kOk);
   ASSERT_GT(gran, 0u);
   const uint64_t size = 2 * gran;
   r.size = size;

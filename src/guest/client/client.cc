@@ -179,9 +179,10 @@ class Channel {
 
   // A copy of pinned (arena) memory: one record; with `sync`, the host
   // answers once the copy is done on the device, and that answer is returned.
-  Status send_and_maybe_wait(uint16_t op, const void* req, uint32_t req_len, bool sync) {
+  template <Op op>
+  Status send_and_maybe_wait(const typename OpTraits<op>::Request& req, bool sync) {
     uint64_t seq = 0;
-    Status s = send(op, sync ? kFlagWantCompletion : 0, req, req_len, {}, &seq);
+    Status s = send(kOpcode<op>, sync ? awaited_flags<op>() : 0, &req, sizeof req, {}, &seq);
     if (s || !sync) return s;
     CompletionData c{};
     return (s = wait(seq, &c)) ? s : c.status;
@@ -482,7 +483,7 @@ Status Client::exec(uint16_t op, bool sync, const void* req, uint32_t req_len, B
   // ChannelCtl::device_seq): one fewer host hop on every synchronise that
   // waits on the GPU. Only one answer is pending per channel (the lock above
   // serialises a shared channel's calls), so device_seq names this call.
-  const bool device_answer = sync && op == static_cast<uint16_t>(Op::StreamSynchronize);
+  const bool device_answer = sync && op_device_answerable(op);
   const uint16_t flags = sync ? kFlagWantCompletion | (device_answer ? kFlagDeviceAnswer : 0) : 0;
   Status s = ch->send(op, flags, req, req_len, in, &seq);
   if (s != st::kOk || !sync) return s;
@@ -537,7 +538,7 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
   uint64_t seq = 0;
   if (in_arena(src, n)) {
     const MemcpyHtoDReq r{dst, arena_off(src), n, stream};
-    return ch->send_and_maybe_wait(static_cast<uint16_t>(Op::MemcpyHtoD), &r, sizeof r, sync);
+    return ch->send_and_maybe_wait<Op::MemcpyHtoD>(r, sync);
   }
   // Pageable: stage through the channel's chunks. The guest fills chunk i+1
   // while the host DMAs chunk i; a chunk is reused once its copy completed.
@@ -553,7 +554,7 @@ Status Client::copy_htod(DevPtr dst, const void* src, uint64_t n, Handle stream,
     const uint64_t len = std::min(kStageChunkBytes, n - off);
     ParallelCopier::get().copy(buf, p + off, len);
     MemcpyHtoDReq r{dst + off, arena_off(buf), len, stream};
-    if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyHtoD), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
+    if (Status s = ch->send(kOpcode<Op::MemcpyHtoD>, awaited_flags<Op::MemcpyHtoD>(), &r, sizeof r, {}, &seq)) return s;
     ch->set_stage(k, seq, !sync);
     off += len;
   }
@@ -577,7 +578,7 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
   uint64_t seq = 0;
   if (in_arena(dst, n)) {
     const MemcpyDtoHReq r{arena_off(dst), src, n, stream};
-    return ch->send_and_maybe_wait(static_cast<uint16_t>(Op::MemcpyDtoH), &r, sizeof r, sync);
+    return ch->send_and_maybe_wait<Op::MemcpyDtoH>(r, sync);
   }
   // Pageable: keep up to kStageChunks copies in flight; copy each out as it lands.
   struct Piece {
@@ -595,7 +596,7 @@ Status Client::copy_dtoh(void* dst, DevPtr src, uint64_t n, Handle stream, bool 
     std::byte* buf = ch->stage(k);
     const uint64_t len = std::min(kStageChunkBytes, n - next);
     MemcpyDtoHReq r{arena_off(buf), src + next, len, stream};
-    if (Status s = ch->send(static_cast<uint16_t>(Op::MemcpyDtoH), kFlagWantCompletion, &r, sizeof r, {}, &seq)) return s;
+    if (Status s = ch->send(kOpcode<Op::MemcpyDtoH>, awaited_flags<Op::MemcpyDtoH>(), &r, sizeof r, {}, &seq)) return s;
     ch->set_stage(k, seq, false);
     inflight.push_back({k, next, len});
     next += len;

@@ -33,7 +33,7 @@ cublasStatus_t CUBLASWINAPI cublasCreate_v2(cublasHandle_t* handle) {
 
 cublasStatus_t CUBLASWINAPI cublasDestroy_v2(cublasHandle_t handle) {
   if (!valid(handle)) return CUBLAS_STATUS_NOT_INITIALIZED;
-  Status s = Client::get().call<Op::BlasDestroy>(GraphReq{handle->host});
+  Status s = Client::get().call<Op::BlasDestroy>(BlasDestroyReq{handle->host});
   handle->magic = 0;
   delete handle;
   return blas::from_status(s);

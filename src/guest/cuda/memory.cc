@@ -201,7 +201,7 @@ CUresult CUDAAPI cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) {
   // Synchronous with respect to the host for the legacy stream, as CUDA's is.
   Status s = c->post<Op::MemcpyDtoD>(MemcpyDtoDReq{device_side(c, dst, n), device_side(c, src, n), n, kStreamLegacy});
   if (s != st::kOk) return to_cu(s);
-  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{kStreamLegacy}));
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamSynchronizeReq{kStreamLegacy}));
 }
 CUresult CUDAAPI cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
@@ -281,7 +281,7 @@ CUresult memcpy2d(const CUDA_MEMCPY2D* p, CUstream s, bool sync) {
     for (size_t y = 0; y < p->Height; ++y) std::memmove(d + y * p->dstPitch, sp + y * p->srcPitch, p->WidthInBytes);
   }
   if (st != st::kOk || !sync) return to_cu(st);
-  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{sid}));
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamSynchronizeReq{sid}));
 }
 CUresult CUDAAPI cuMemcpy2D_v2(const CUDA_MEMCPY2D* p) { return memcpy2d(p, nullptr, true); }
 CUresult CUDAAPI cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D* p) { return memcpy2d(p, nullptr, true); }
@@ -293,7 +293,7 @@ CUresult memset_impl(CUdeviceptr dst, uint32_t value, uint32_t elem, size_t coun
   VGPU_DRIVER_OR_RETURN(c);
   Status st = c->post<Op::Memset>(MemsetReq{device_side(c, dst, count * elem), value, elem, count, stream_id(s)});
   if (st != st::kOk || !sync) return to_cu(st);
-  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{stream_id(s)}));
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamSynchronizeReq{stream_id(s)}));
 }
 }  // namespace
 CUresult CUDAAPI cuMemsetD8_v2(CUdeviceptr d, unsigned char v, size_t n) { return memset_impl(d, v, 1, n, nullptr, true); }
@@ -434,25 +434,25 @@ CUresult CUDAAPI cuMemAddressReserve(CUdeviceptr* p, size_t size, size_t align, 
 }
 CUresult CUDAAPI cuMemAddressFree(CUdeviceptr p, size_t size) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::MemAddressFree>(AddressRangeReq{p, size}));
+  return to_cu(c->call<Op::MemAddressFree>(MemAddressFreeReq{p, size}));
 }
 namespace {
-bool prop_req(const CUmemAllocationProp* prop, size_t size, uint32_t option, MemCreateReq* r) {
+bool prop_req(const CUmemAllocationProp* prop, size_t size, MemProp* r) {
   if (!prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) return false;
-  *r = MemCreateReq{size, prop->location.id, static_cast<uint32_t>(prop->requestedHandleTypes),
-                    static_cast<uint32_t>(prop->allocFlags.compressionType) |
-                        (static_cast<uint32_t>(prop->allocFlags.gpuDirectRDMACapable) << 8) |
-                        (static_cast<uint32_t>(prop->allocFlags.usage) << 16),
-                    option};
+  *r = MemProp{size, prop->location.id, static_cast<uint32_t>(prop->requestedHandleTypes),
+               static_cast<uint32_t>(prop->allocFlags.compressionType) |
+                   (static_cast<uint32_t>(prop->allocFlags.gpuDirectRDMACapable) << 8) |
+                   (static_cast<uint32_t>(prop->allocFlags.usage) << 16),
+               0};
   return true;
 }
 }  // namespace
 CUresult CUDAAPI cuMemCreate(CUmemGenericAllocationHandle* h, size_t size, const CUmemAllocationProp* prop, unsigned long long flags) {
   VGPU_DRIVER_OR_RETURN(c);
-  MemCreateReq r;
-  if (!h || flags != 0 || !prop_req(prop, size, 0, &r)) return CUDA_ERROR_INVALID_VALUE;
+  MemCreateReq r{};
+  if (!h || flags != 0 || !prop_req(prop, size, &r.prop)) return CUDA_ERROR_INVALID_VALUE;
   if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
-  r.location_id = 0;  // the host's served device
+  r.prop.location_id = 0;  // the host's served device
   HandleRep rep{};
   Status s = c->call<Op::MemCreate>(r, &rep);
   if (s == st::kOk) *h = rep.handle;
@@ -460,7 +460,7 @@ CUresult CUDAAPI cuMemCreate(CUmemGenericAllocationHandle* h, size_t size, const
 }
 CUresult CUDAAPI cuMemRelease(CUmemGenericAllocationHandle h) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::MemRelease>(GraphReq{h}));
+  return to_cu(c->call<Op::MemRelease>(MemReleaseReq{h}));
 }
 CUresult CUDAAPI cuMemMap(CUdeviceptr p, size_t size, size_t offset, CUmemGenericAllocationHandle h, unsigned long long flags) {
   VGPU_DRIVER_OR_RETURN(c);
@@ -471,7 +471,7 @@ CUresult CUDAAPI cuMemMap(CUdeviceptr p, size_t size, size_t offset, CUmemGeneri
 }
 CUresult CUDAAPI cuMemUnmap(CUdeviceptr p, size_t size) {
   VGPU_DRIVER_OR_RETURN(c);
-  Status s = c->call<Op::MemUnmap>(AddressRangeReq{p, size});
+  Status s = c->call<Op::MemUnmap>(MemUnmapReq{p, size});
   if (s == st::kOk) forget_device_range(p);
   return to_cu(s);
 }
@@ -487,10 +487,11 @@ CUresult CUDAAPI cuMemSetAccess(CUdeviceptr p, size_t size, const CUmemAccessDes
 }
 CUresult CUDAAPI cuMemGetAllocationGranularity(size_t* g, const CUmemAllocationProp* prop, CUmemAllocationGranularity_flags option) {
   VGPU_DRIVER_OR_RETURN(c);
-  MemCreateReq r;
-  if (!g || !prop_req(prop, 0, static_cast<uint32_t>(option), &r)) return CUDA_ERROR_INVALID_VALUE;
+  MemGranularityReq r{};
+  if (!g || !prop_req(prop, 0, &r.prop)) return CUDA_ERROR_INVALID_VALUE;
   if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
-  r.location_id = 0;
+  r.prop.location_id = 0;
+  r.option = static_cast<uint32_t>(option);
   IntRep rep{};
   Status s = c->call<Op::MemGranularity>(r, &rep);
   if (s == st::kOk) *g = static_cast<size_t>(rep.value);

@@ -95,7 +95,7 @@ CUresult load_function(Handle module, const char* name, GuestFunction** out) {
   FunctionRep rep{};
   std::vector<ParamSlot> params(kMaxParams);
   uint32_t got = 0;
-  Status s = c->call<Op::ModuleGetFunction>(ModuleSymbolReq{module}, &rep, as_bytes(name, std::strlen(name) + 1),
+  Status s = c->call<Op::ModuleGetFunction>(ModuleGetFunctionReq{module}, &rep, as_bytes(name, std::strlen(name) + 1),
                                             {reinterpret_cast<std::byte*>(params.data()), params.size() * sizeof(ParamSlot)}, &got);
   if (s != st::kOk) return to_cu(s);
   params.resize(got / sizeof(ParamSlot));
@@ -234,7 +234,7 @@ CUresult CUDAAPI cuModuleGetGlobal_v2(CUdeviceptr* p, size_t* bytes, CUmodule m,
   VGPU_DRIVER_OR_RETURN(c);
   if (!m || !name) return CUDA_ERROR_INVALID_VALUE;
   GlobalRep rep{};
-  Status s = c->call<Op::ModuleGetGlobal>(ModuleSymbolReq{host_module(m)}, &rep, as_bytes(name, std::strlen(name) + 1));
+  Status s = c->call<Op::ModuleGetGlobal>(ModuleGetGlobalReq{host_module(m)}, &rep, as_bytes(name, std::strlen(name) + 1));
   if (s != st::kOk) return to_cu(s);
   if (p) *p = rep.ptr;
   if (bytes) *bytes = rep.bytes;
@@ -323,7 +323,7 @@ CUresult CUDAAPI cuFuncGetAttribute(int* v, CUfunction_attribute attr, CUfunctio
     }
   }
   IntRep rep{};
-  Status s = c->call<Op::FuncGetAttribute>(FuncAttrReq{g->host, attr, 0}, &rep);
+  Status s = c->call<Op::FuncGetAttribute>(FuncGetAttributeReq{g->host, attr, 0}, &rep);
   if (s != st::kOk) return to_cu(s);
   *v = static_cast<int>(rep.value);
   std::lock_guard lk(g->mu);
@@ -338,7 +338,7 @@ CUresult CUDAAPI cuFuncSetAttribute(CUfunction f, CUfunction_attribute attr, int
   VGPU_DRIVER_OR_RETURN(c);
   if (!f) return CUDA_ERROR_INVALID_HANDLE;
   auto* g = reinterpret_cast<GuestFunction*>(f);
-  Status s = c->call<Op::FuncSetAttribute>(FuncAttrReq{g->host, attr, value});
+  Status s = c->call<Op::FuncSetAttribute>(FuncSetAttributeReq{g->host, attr, value});
   std::lock_guard lk(g->mu);
   g->attrs.clear();  // a limit changed: other attributes and occupancy may follow it
   g->occupancy.clear();

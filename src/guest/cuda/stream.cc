@@ -23,7 +23,7 @@ CUresult CUDAAPI cuStreamCreateWithPriority(CUstream* s, unsigned int flags, int
 
 CUresult CUDAAPI cuStreamDestroy_v2(CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
-  Status st = c->call<Op::StreamDestroy>(StreamReq{stream_id(s)});
+  Status st = c->call<Op::StreamDestroy>(StreamDestroyReq{stream_id(s)});
   if (st == st::kOk) forget_stream(s);
   return to_cu(st);
 }
@@ -31,13 +31,13 @@ CUresult CUDAAPI cuStreamDestroy(CUstream s) { return cuStreamDestroy_v2(s); }
 
 CUresult CUDAAPI cuStreamSynchronize(CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
-  return sync_result(c, c->call<Op::StreamSynchronize>(StreamReq{stream_id(s)}));
+  return sync_result(c, c->call<Op::StreamSynchronize>(StreamSynchronizeReq{stream_id(s)}));
 }
 CUresult CUDAAPI cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(s ? s : CU_STREAM_PER_THREAD); }
 
 CUresult CUDAAPI cuStreamQuery(CUstream s) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::StreamQuery>(StreamReq{stream_id(s)}));
+  return to_cu(c->call<Op::StreamQuery>(StreamQueryReq{stream_id(s)}));
 }
 
 CUresult CUDAAPI cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
@@ -55,7 +55,7 @@ CUresult CUDAAPI cuStreamEndCapture(CUstream s, CUgraph* g) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!g) return CUDA_ERROR_INVALID_VALUE;
   HandleRep rep{};
-  Status st = c->call<Op::StreamEndCapture>(StreamReq{stream_id(s)}, &rep);
+  Status st = c->call<Op::StreamEndCapture>(StreamEndCaptureReq{stream_id(s)}, &rep);
   *g = reinterpret_cast<CUgraph>(rep.handle);
   return to_cu(st);
 }
@@ -70,7 +70,7 @@ CUresult capture_info(CUstream s, CUstreamCaptureStatus* status, cuuint64_t* id,
   VGPU_DRIVER_OR_RETURN(c);
   if (!status) return CUDA_ERROR_INVALID_VALUE;
   CaptureStatusRep rep{};
-  Status st = c->call<Op::StreamCaptureStatus>(StreamReq{stream_id(s)}, &rep);
+  Status st = c->call<Op::StreamCaptureStatus>(StreamCaptureStatusReq{stream_id(s)}, &rep);
   if (st != st::kOk) return to_cu(st);
   *status = static_cast<CUstreamCaptureStatus>(rep.status);
   if (rep.status == CU_STREAM_CAPTURE_STATUS_NONE) return CUDA_SUCCESS;  // the rest is defined only while capturing
@@ -109,7 +109,7 @@ CUresult CUDAAPI cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus* status) 
   VGPU_DRIVER_OR_RETURN(c);
   if (!status) return CUDA_ERROR_INVALID_VALUE;
   CaptureStatusRep rep{};
-  Status st = c->call<Op::StreamCaptureStatus>(StreamReq{stream_id(s)}, &rep);
+  Status st = c->call<Op::StreamCaptureStatus>(StreamCaptureStatusReq{stream_id(s)}, &rep);
   *status = static_cast<CUstreamCaptureStatus>(rep.status);
   return to_cu(st);
 }
@@ -125,7 +125,7 @@ CUresult CUDAAPI cuEventCreate(CUevent* e, unsigned int flags) {
 
 CUresult CUDAAPI cuEventDestroy_v2(CUevent e) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::EventDestroy>(EventReq{reinterpret_cast<Handle>(e)}));
+  return to_cu(c->call<Op::EventDestroy>(EventDestroyReq{reinterpret_cast<Handle>(e)}));
 }
 CUresult CUDAAPI cuEventDestroy(CUevent e) { return cuEventDestroy_v2(e); }
 
@@ -138,12 +138,12 @@ CUresult CUDAAPI cuEventRecord(CUevent e, CUstream s) { return cuEventRecordWith
 
 CUresult CUDAAPI cuEventQuery(CUevent e) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::EventQuery>(EventReq{reinterpret_cast<Handle>(e)}));
+  return to_cu(c->call<Op::EventQuery>(EventQueryReq{reinterpret_cast<Handle>(e)}));
 }
 
 CUresult CUDAAPI cuEventSynchronize(CUevent e) {
   VGPU_DRIVER_OR_RETURN(c);
-  return sync_result(c, c->call<Op::EventSynchronize>(EventReq{reinterpret_cast<Handle>(e)}));
+  return sync_result(c, c->call<Op::EventSynchronize>(EventSynchronizeReq{reinterpret_cast<Handle>(e)}));
 }
 
 CUresult CUDAAPI cuEventElapsedTime_v2(float* ms, CUevent a, CUevent b) {
@@ -217,7 +217,7 @@ CUresult CUDAAPI cuGraphGetNodes(CUgraph g, CUgraphNode* nodes, size_t* count) {
   if (!count) return CUDA_ERROR_INVALID_VALUE;
   if (nodes) VGPU_REFUSE("cuGraphGetNodes (node handles)");
   IntRep rep{};
-  Status st = c->call<Op::GraphNodeCount>(GraphReq{reinterpret_cast<Handle>(g)}, &rep);
+  Status st = c->call<Op::GraphNodeCount>(GraphNodeCountReq{reinterpret_cast<Handle>(g)}, &rep);
   if (st == st::kOk) *count = static_cast<size_t>(rep.value);
   return to_cu(st);
 }
@@ -241,10 +241,10 @@ CUresult CUDAAPI cuGraphLaunch(CUgraphExec x, CUstream s) {
 
 CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec x) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::GraphExecDestroy>(GraphReq{reinterpret_cast<Handle>(x)}));
+  return to_cu(c->call<Op::GraphExecDestroy>(GraphExecDestroyReq{reinterpret_cast<Handle>(x)}));
 }
 
 CUresult CUDAAPI cuGraphDestroy(CUgraph g) {
   VGPU_DRIVER_OR_RETURN(c);
-  return to_cu(c->call<Op::GraphDestroy>(GraphReq{reinterpret_cast<Handle>(g)}));
+  return to_cu(c->call<Op::GraphDestroy>(GraphDestroyReq{reinterpret_cast<Handle>(g)}));
 }

@@ -118,7 +118,7 @@ cudaError_t capture_info(cudaStream_t s, cudaStreamCaptureStatus* status, unsign
   // The driver API's cuStreamIsCapturing has no id; the wire's reply has it.
   vgpu::CaptureStatusRep rep{};
   vgpu::guest::Client& c = vgpu::guest::Client::get();
-  const vgpu::Status st = c.call<vgpu::Op::StreamCaptureStatus>(vgpu::StreamReq{vgpu::guest::stream_id(cu(s))}, &rep);
+  const vgpu::Status st = c.call<vgpu::Op::StreamCaptureStatus>(vgpu::StreamCaptureStatusReq{vgpu::guest::stream_id(cu(s))}, &rep);
   if (st != vgpu::st::kOk) return record_cu(vgpu::guest::to_cu(st), Ctx::kStream);
   *status = static_cast<cudaStreamCaptureStatus>(rep.status);  // CUstreamCaptureStatus values
   if (rep.status == CU_STREAM_CAPTURE_STATUS_NONE) return cudaSuccess;  // other outputs are defined only while capturing

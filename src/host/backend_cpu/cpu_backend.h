@@ -186,12 +186,12 @@ class CpuBackend : public Backend {
 
   Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) override;
   Status va_free(DevPtr ptr, uint64_t size) override;
-  Status mem_create(const MemCreateReq& r, Native* out) override;
+  Status mem_create(const MemProp& r, Native* out) override;
   Status mem_release(Native h) override;
   Status mem_map(DevPtr ptr, uint64_t size, uint64_t offset, Native h) override;
   Status mem_unmap(DevPtr ptr, uint64_t size) override;
   Status mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_t flags) override;
-  Status mem_granularity(const MemCreateReq& r, uint64_t* out) override;
+  Status mem_granularity(const MemProp& r, uint32_t option, uint64_t* out) override;
 
   Status blas_create(Native* out) override;
   Status blas_destroy(Native h) override;

@@ -84,7 +84,7 @@ Status CpuBackend::va_free(DevPtr ptr, uint64_t size) {
   return st::kOk;
 }
 
-Status CpuBackend::mem_create(const MemCreateReq& r, Native* out) {
+Status CpuBackend::mem_create(const MemProp& r, Native* out) {
   if (r.location_id != 0) return st::kInvalidDevice;
   if (r.size == 0) return st::kInvalidValue;
   if (r.size > quota_) return st::kOutOfMemory;
@@ -208,7 +208,7 @@ Status CpuBackend::mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_
   return st::kOk;
 }
 
-Status CpuBackend::mem_granularity(const MemCreateReq& r, uint64_t* out) {
+Status CpuBackend::mem_granularity(const MemProp& r, uint32_t, uint64_t* out) {
   if (r.location_id != 0) return st::kInvalidDevice;
   *out = kVmmGranularity;  // minimum and recommended alike
   return st::kOk;

@@ -8,9 +8,9 @@ namespace vgpu::host::cuda {
 
 namespace {
 
-// MemCreateReq -> CUmemAllocationProp. alloc_flags packs allocFlags:
+// MemProp -> CUmemAllocationProp. alloc_flags packs allocFlags:
 // bits 0..7 compressionType, 8..15 gpuDirectRDMACapable, 16..31 usage.
-CUmemAllocationProp make_prop(const MemCreateReq& r) {
+CUmemAllocationProp make_prop(const MemProp& r) {
   CUmemAllocationProp prop;
   std::memset(&prop, 0, sizeof prop);
   prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
@@ -40,7 +40,7 @@ Status CudaBackend::va_free(DevPtr ptr, uint64_t size) {
   return to_status(r);
 }
 
-Status CudaBackend::mem_create(const MemCreateReq& r, Native* out) {
+Status CudaBackend::mem_create(const MemProp& r, Native* out) {
   *out = 0;
   CUmemAllocationProp prop = make_prop(r);
   CUmemGenericAllocationHandle h = 0;
@@ -83,11 +83,11 @@ Status CudaBackend::mem_set_access(DevPtr ptr, uint64_t size, int device, uint32
   return to_status(cuMemSetAccess(ptr, size, &desc, 1));
 }
 
-Status CudaBackend::mem_granularity(const MemCreateReq& r, uint64_t* out) {
+Status CudaBackend::mem_granularity(const MemProp& r, uint32_t option, uint64_t* out) {
   CUmemAllocationProp prop = make_prop(r);
   size_t g = 0;
   CUresult res =
-      cuMemGetAllocationGranularity(&g, &prop, static_cast<CUmemAllocationGranularity_flags>(r.option));
+      cuMemGetAllocationGranularity(&g, &prop, static_cast<CUmemAllocationGranularity_flags>(option));
   *out = g;
   return to_status(res);
 }
