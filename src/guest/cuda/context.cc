@@ -2,9 +2,8 @@
 // context, so guest contexts are views of it: each has a device and flags,
 // a thread has a current-context stack, and destroying a context the guest
 // created never tears down the session.
-#include <vector>
-
 #include <atomic>
+#include <vector>
 
 #include "driver.h"
 #include "export_tables.h"

@@ -72,9 +72,8 @@ const auto g_runtime = [] {
 // TOOLS_TLS; slots 1 and 3 stay empty (data the driver fills for a tool).
 // Slot 2 is a function: the calling thread's current context into *out
 // (public notes name it get_thread_context). cuBLASLt 13 calls it in its
-// matmul heuristics to key per-context caches (then asks TOOLS_CONTEXT,
-// which we decline, for the context's number, and copes without it); an
-// empty slot there was a call to address 0.
+// matmul heuristics to key per-context caches (then asks TOOLS_CONTEXT for
+// the context's number, below); an empty slot there was a call to address 0.
 constexpr char kToolsTls[] = "TOOLS_TLS";
 CUresult tls_thread_context(CUcontext* out) {
   trace_slot(kToolsTls, 2);

@@ -408,9 +408,8 @@ CUresult CUDAAPI cuMemHostUnregister(void*) { VGPU_REFUSE("cuMemHostUnregister")
 CUresult CUDAAPI cuMemAllocManaged(CUdeviceptr*, size_t, unsigned int) { VGPU_REFUSE("cuMemAllocManaged"); }
 // Prefetching moves managed memory; with managed allocations refused there is
 // none, and the driver answers a prefetch of other memory with INVALID_VALUE.
-CUresult CUDAAPI cuMemPrefetchAsync(CUdeviceptr p, size_t n, CUdevice, CUstream) {
+CUresult CUDAAPI cuMemPrefetchAsync(CUdeviceptr, size_t, CUdevice, CUstream) {
   VGPU_DRIVER_OR_RETURN(c);
-  (void)p, (void)n;
   return CUDA_ERROR_INVALID_VALUE;
 }
 CUresult CUDAAPI cuMemPrefetchAsync_ptsz(CUdeviceptr p, size_t n, CUdevice d, CUstream s) {

@@ -439,10 +439,11 @@ Status CpuBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float*
     }
     void set(int64_t i, float v) const { std::memcpy(base + idx(i) * 4, &v, 4); }
   };
-  // Looks up the bytes of an n-element vector with increment inc.
-  auto vec = [this](DevPtr p, int64_t n, int64_t inc, int access, Vec* v) {
+  // Looks up the bytes of an n-element vector with increment inc (elements
+  // of esize bytes: 4 for the float routines).
+  auto vec = [this](DevPtr p, int64_t n, int64_t inc, int access, Vec* v, uint64_t esize = 4) {
     const unsigned __int128 span =
-        (static_cast<unsigned __int128>(n - 1) * static_cast<uint64_t>(inc < 0 ? -inc : inc) + 1) * 4;
+        (static_cast<unsigned __int128>(n - 1) * static_cast<uint64_t>(inc < 0 ? -inc : inc) + 1) * esize;
     v->base = span < (static_cast<unsigned __int128>(1) << 63) ? dev(p, static_cast<uint64_t>(span), access) : nullptr;
     v->n = n;
     v->inc = inc;
@@ -540,16 +541,8 @@ Status CpuBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float*
       *blas_status = blas_st::kSuccess;
       double sum = 0;
       if (n > 0) {
-        auto span = [n](int64_t inc, Elem e) {
-          return (static_cast<unsigned __int128>(n - 1) * static_cast<uint64_t>(inc < 0 ? -inc : inc) + 1) * elem_size(e);
-        };
-        const unsigned __int128 sx = span(r.incx, ex), sy = span(r.incy, ey), lim = static_cast<unsigned __int128>(1) << 63;
-        const uint8_t* xb = sx < lim ? dev(r.x, static_cast<uint64_t>(sx), kRead) : nullptr;
-        const uint8_t* yb = sy < lim ? dev(r.y, static_cast<uint64_t>(sy), kRead) : nullptr;
-        if (xb == nullptr || yb == nullptr) break;
-        auto idx = [n](int64_t i, int64_t inc) { return inc >= 0 ? i * inc : (n - 1 - i) * -inc; };
-        for (int64_t i = 0; i < n; ++i)
-          sum += load<double>(ex, xb, idx(i, r.incx)) * load<double>(ey, yb, idx(i, r.incy));
+        if (!vec(r.x, n, r.incx, kRead, &x, elem_size(ex)) || !vec(r.y, n, r.incy, kRead, &y, elem_size(ey))) break;
+        for (int64_t i = 0; i < n; ++i) sum += load<double>(ex, x.base, x.idx(i)) * load<double>(ey, y.base, y.idx(i));
       }
       uint8_t out[8] = {};  // room for any Elem; F64 results were refused above
       store<double>(er, out, 0, sum);
