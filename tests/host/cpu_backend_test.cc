@@ -1034,10 +1034,16 @@ TEST_F(CpuBackendTest, Level1And2) {
   ASSERT_EQ(call(BlasL12::kSscal), st::kOk);
   auto x2 = download<float>(dx, x.size());
   for (int i = 0; i < n * 3; ++i) EXPECT_EQ(x2[i], i % 3 == 0 ? -0.5f * x[i] : x[i]);
+  // DotEx with float types: Sdot's answer (of the scaled x), as its bytes.
+  r.types = 0;  // CUDA_R_32F for x, y, result and execution
+  ASSERT_EQ(call(BlasL12::kDotEx), st::kOk);
+  ASSERT_EQ(bs, 0);
+  EXPECT_NEAR(value, -0.5 * dot, 1e-5);
   // Out of range: n elements with inc 3 need 3n - 2 floats; the allocation has 3n.
   r.n = n + 1;
   EXPECT_EQ(call(BlasL12::kSscal), st::kIllegalAddress);
   EXPECT_EQ(call(BlasL12::kSdot), st::kIllegalAddress);
+  EXPECT_EQ(call(BlasL12::kDotEx), st::kIllegalAddress);
   r.x = reinterpret_cast<DevPtr>(x.data());
   r.n = 2;
   EXPECT_EQ(call(BlasL12::kSnrm2), st::kIllegalAddress);

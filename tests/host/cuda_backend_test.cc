@@ -703,6 +703,18 @@ TEST_F(CudaBackendTest, SgemmMatchesTheCpu) {
   double want = 0;
   for (int i = 0; i < m; ++i) want += static_cast<double>(a[i]) * a[i];
   EXPECT_NEAR(dot, want, 1e-3 * (1 + want));
+  // DotEx with the float types, as the guest sends them; then types whose
+  // result would not fit the reply (a complex double: 16 bytes), refused
+  // before cuBLAS could write it.
+  l.routine = static_cast<uint32_t>(BlasL12::kDotEx);
+  l.types = CUDA_R_32F | CUDA_R_32F << 8 | CUDA_R_32F << 16 | CUDA_R_32F << 24;
+  float dot_ex = 0.f;
+  ASSERT_EQ(be_->blas_l12(h, s, l, &dot_ex, &bs), st::kOk);
+  EXPECT_EQ(bs, CUBLAS_STATUS_SUCCESS);
+  EXPECT_NEAR(dot_ex, want, 1e-3 * (1 + want));
+  l.types = CUDA_C_64F | CUDA_C_64F << 8 | CUDA_C_64F << 16 | CUDA_C_64F << 24;
+  ASSERT_EQ(be_->blas_l12(h, s, l, &dot_ex, &bs), st::kOk);
+  EXPECT_EQ(bs, CUBLAS_STATUS_NOT_SUPPORTED);
 
   bs = -1;
   GemmReq bad = r;

@@ -184,8 +184,8 @@ Status CudaBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float
   auto ch = from_native<cublasHandle_t>(h);
   auto f = [](DevPtr p) { return reinterpret_cast<float*>(static_cast<uintptr_t>(p)); };
   const auto routine = static_cast<BlasL12>(r.routine);
-  // Only the result of Sdot/Snrm2 may live on the device (at r.a); alpha and
-  // beta travel by value.
+  // Only the result of Sdot/Snrm2/DotEx may live on the device (at r.a);
+  // alpha and beta travel by value.
   const bool device_result =
       (routine == BlasL12::kSdot || routine == BlasL12::kSnrm2 || routine == BlasL12::kDotEx) && r.s.pointer_mode == 1;
   cublasStatus_t s = blas_apply(ch, *c, to_cu_stream(stream), r.s, device_result ? 1 : 0);
@@ -217,6 +217,14 @@ Status CudaBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float
       // The result in its own type (cuBLAS checks the combination); in host
       // pointer mode its bytes travel in the reply's float, unconverted.
       auto type = [&](int i) { return static_cast<cudaDataType>((r.types >> (8 * i)) & 0xff); };
+      // The guest names the types: only real types of at most 4 bytes (what
+      // the reply carries, and all our cublasDotEx sends), float execution.
+      // cuBLAS itself would accept complex doubles and write 16 bytes here.
+      auto small_real = [](cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16F || t == CUDA_R_16BF; };
+      if (!small_real(type(0)) || !small_real(type(1)) || !small_real(type(2)) || type(3) != CUDA_R_32F) {
+        s = CUBLAS_STATUS_NOT_SUPPORTED;
+        break;
+      }
       alignas(8) unsigned char bytes[8] = {};
       void* out = device_result ? reinterpret_cast<void*>(static_cast<uintptr_t>(r.a)) : bytes;
       s = cublasDotEx(ch, r.n, f(r.x), type(0), r.incx, f(r.y), type(1), r.incy, out, type(2), type(3));
