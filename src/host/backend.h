@@ -12,6 +12,12 @@
 // addresses, which come from the guest as they are and which the backend
 // itself must check (the CUDA driver does so; the CPU backend looks them up).
 //
+// What a backend creates for a guest (streams, events, modules, graphs,
+// cuBLAS handles, VMM objects, allocations) is owned by the session
+// (src/host/session.h): it alone destroys them, in its teardown's order. A
+// backend keeps of them only what it needs to compute with, and what it
+// makes for itself (contexts, fences, caches) it destroys itself.
+//
 // All calls are made from one thread, the session's executor. Nothing may
 // block on the device: synchronisation goes through fences that the executor
 // polls.
@@ -93,6 +99,11 @@ class Backend {
   virtual Status fence_create(Native stream, bool all_streams, uint64_t* fence) = 0;
   virtual Status fence_poll(uint64_t fence) = 0;  // kOk when passed, kNotReady, or an error
   virtual void fence_release(uint64_t fence) = 0;
+  // Blocks until the device has done everything queued on every stream. Only
+  // a session's teardown calls it (Session::release_all), once nothing is
+  // served any more: the objects it destroys next must not go while queued
+  // work still uses them.
+  virtual Status wait_idle() = 0;
 
   // Stream capture and graphs.
   virtual Status begin_capture(Native s, uint32_t mode) = 0;

@@ -9,7 +9,7 @@ constexpr int kBlasInvalidValue = 7;   // CUBLAS_STATUS_INVALID_VALUE
 constexpr int kBlasNotSupported = 15;  // CUBLAS_STATUS_NOT_SUPPORTED
 
 Status blas_of(Call& c, const BlasState& s, Native* h, Native* stream) {
-  const auto* e = c.s.handles.find(Kind::kBlas, s.handle);
+  const auto* e = c.s.lookup(Kind::kBlas, s.handle);
   if (!e) return st::kInvalidHandle;
   *h = e->native;
   return c.s.stream(s.stream, c.channel, stream) ? st::kOk : st::kInvalidHandle;
@@ -30,16 +30,10 @@ Status on_BlasCreate(Call& c, const Empty&, HandleRep& out) {
   Native h;
   Status s = c.s.be->blas_create(&h);
   if (s != st::kOk) return s;
-  return c.s.adopt(&out.handle, Kind::kBlas, h, [&](Native n) { c.s.be->blas_destroy(n); });
+  return c.s.adopt(Kind::kBlas, h, &out.handle);
 }
 
-Status on_BlasDestroy(Call& c, const BlasDestroyReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kBlas, r.handle);
-  if (!e) return st::kInvalidHandle;
-  const Native h = e->native;
-  c.s.handles.erase(Kind::kBlas, r.handle);
-  return c.s.be->blas_destroy(h);
-}
+Status on_BlasDestroy(Call& c, const BlasDestroyReq& r, Empty&) { return c.s.release(Kind::kBlas, r.handle); }
 
 Status on_BlasGemm(Call& c, const GemmReq& r, Empty&) {
   Native h, stream;

@@ -4,16 +4,16 @@
 namespace vgpu::host {
 
 Status on_GraphInstantiate(Call& c, const GraphInstantiateReq& r, HandleRep& out) {
-  const auto* e = c.s.handles.find(Kind::kGraph, r.graph);
+  const auto* e = c.s.lookup(Kind::kGraph, r.graph);
   if (!e) return st::kInvalidHandle;
   Native x;
   Status s = c.s.be->graph_instantiate(e->native, r.flags, &x);
   if (s != st::kOk) return s;
-  return c.s.adopt(&out.handle, Kind::kGraphExec, x, [&](Native n) { c.s.be->graph_exec_destroy(n); });
+  return c.s.adopt(Kind::kGraphExec, x, &out.handle);
 }
 
 Status on_GraphNodeCount(Call& c, const GraphNodeCountReq& r, IntRep& out) {
-  const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
+  const auto* g = c.s.lookup(Kind::kGraph, r.graph);
   if (!g) return st::kInvalidHandle;
   uint64_t n = 0;
   Status s = c.s.be->graph_node_count(g->native, &n);
@@ -22,14 +22,14 @@ Status on_GraphNodeCount(Call& c, const GraphNodeCountReq& r, IntRep& out) {
 }
 
 Status on_GraphExecUpdate(Call& c, const GraphExecUpdateReq& r, GraphExecUpdateRep& out) {
-  const auto* x = c.s.handles.find(Kind::kGraphExec, r.exec);
-  const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
+  const auto* x = c.s.lookup(Kind::kGraphExec, r.exec);
+  const auto* g = c.s.lookup(Kind::kGraph, r.graph);
   if (!x || !g) return st::kInvalidHandle;
   return c.s.be->graph_exec_update(x->native, g->native, &out.result);
 }
 
 Status on_GraphLaunch(Call& c, const GraphLaunchReq& r, Empty&) {
-  const auto* x = c.s.handles.find(Kind::kGraphExec, r.exec);
+  const auto* x = c.s.lookup(Kind::kGraphExec, r.exec);
   if (!x) return st::kInvalidHandle;
   Native stream;
   if (!c.s.stream(r.stream, c.channel, &stream)) return st::kInvalidHandle;
@@ -39,19 +39,9 @@ Status on_GraphLaunch(Call& c, const GraphLaunchReq& r, Empty&) {
 }
 
 Status on_GraphExecDestroy(Call& c, const GraphExecDestroyReq& r, Empty&) {
-  const auto* x = c.s.handles.find(Kind::kGraphExec, r.exec);
-  if (!x) return st::kInvalidHandle;
-  const Native n = x->native;
-  c.s.handles.erase(Kind::kGraphExec, r.exec);
-  return c.s.be->graph_exec_destroy(n);
+  return c.s.release(Kind::kGraphExec, r.exec);
 }
 
-Status on_GraphDestroy(Call& c, const GraphDestroyReq& r, Empty&) {
-  const auto* g = c.s.handles.find(Kind::kGraph, r.graph);
-  if (!g) return st::kInvalidHandle;
-  const Native n = g->native;
-  c.s.handles.erase(Kind::kGraph, r.graph);
-  return c.s.be->graph_destroy(n);
-}
+Status on_GraphDestroy(Call& c, const GraphDestroyReq& r, Empty&) { return c.s.release(Kind::kGraph, r.graph); }
 
 }  // namespace vgpu::host

@@ -8,27 +8,18 @@ Status on_MemAlloc(Call& c, const MemAllocReq& r, DevPtrRep& out) {
   if (r.bytes == 0) return st::kInvalidValue;
   // Without a quota only the device bounds the bytes, not how many small
   // allocations the host keeps track of.
-  if (c.s.allocations.size() >= c.s.limits.handles) return c.s.over_limit(Session::Limit::kAllocations);
+  if (c.s.allocation_count() >= c.s.limits.handles) return c.s.over_limit(Session::Limit::kAllocations);
   if (!c.s.charge(r.bytes)) return st::kOutOfMemory;
   Status s = c.s.be->mem_alloc(r.bytes, &out.ptr);
   if (s != st::kOk) {
     c.s.uncharge(r.bytes);
     return s;
   }
-  c.s.allocations[out.ptr] = r.bytes;
+  c.s.adopt_allocation(out.ptr, r.bytes);
   return st::kOk;
 }
 
-Status on_MemFree(Call& c, const MemFreeReq& r, Empty&) {
-  auto it = c.s.allocations.find(r.ptr);
-  if (it == c.s.allocations.end()) return st::kInvalidValue;
-  Status s = c.s.be->mem_free(r.ptr);
-  if (s == st::kOk) {
-    c.s.uncharge(it->second);
-    c.s.allocations.erase(it);
-  }
-  return s;
-}
+Status on_MemFree(Call& c, const MemFreeReq& r, Empty&) { return c.s.free_allocation(r.ptr); }
 
 Status on_MemcpyHtoD(Call& c, const MemcpyHtoDReq& r, Empty&) {
   Native stream;

@@ -2,15 +2,12 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
-#include <utility>
 
 #include "dispatch.h"
 
 namespace vgpu::host {
 
 namespace {
-std::string hash_key(uint64_t hi, uint64_t lo) { return std::to_string(hi) + ":" + std::to_string(lo); }
-
 // The NUL-terminated name inline after a request, copied out of the ring:
 // the guest may rewrite the record meanwhile (drop the NUL once it has been
 // seen), so the backend must never scan shared memory for it. False if none.
@@ -24,7 +21,7 @@ bool inline_name(const Call& c, std::string* out) {
 }
 
 Status module_of(Call& c, Handle h, Native* out) {
-  const auto* e = c.s.handles.find(Kind::kModule, h);
+  const auto* e = c.s.lookup(Kind::kModule, h);
   if (!e) return st::kInvalidHandle;
   *out = e->native;
   return st::kOk;
@@ -40,9 +37,8 @@ Status on_BlobAppend(Call& c, const BlobAppendReq& r, Empty&) {
 }
 
 Status on_ModuleLoad(Call& c, const ModuleLoadReq& r, HandleRep& out) {
-  const std::string key = hash_key(r.hash_hi, r.hash_lo);
-  if (auto it = c.s.module_by_hash.find(key); it != c.s.module_by_hash.end() && c.s.handles.find(Kind::kModule, it->second)) {
-    out.handle = it->second;  // same image already loaded in this session
+  if (Handle m = c.s.loaded_module(r.hash_hi, r.hash_lo)) {
+    out.handle = m;  // same image already loaded in this session
     return st::kOk;
   }
   if (r.bytes == 0) return st::kNotFound;  // "upload it"
@@ -50,7 +46,7 @@ Status on_ModuleLoad(Call& c, const ModuleLoadReq& r, HandleRep& out) {
   // Charged before the load: past the session's total the image is dropped
   // unseen (the guest may free modules and try again).
   const uint64_t cap = c.s.limits.module_bytes;
-  if (r.bytes > cap || c.s.module_bytes > cap - r.bytes) {
+  if (r.bytes > cap || c.s.module_bytes() > cap - r.bytes) {
     std::vector<std::byte>().swap(c.s.blob);
     return c.s.over_limit(Session::Limit::kModuleBytes);
   }
@@ -58,34 +54,11 @@ Status on_ModuleLoad(Call& c, const ModuleLoadReq& r, HandleRep& out) {
   Status s = c.s.be->module_load(c.s.blob.data(), r.bytes, &m);
   std::vector<std::byte>().swap(c.s.blob);
   if (s != st::kOk) return s;
-  if (Status a = c.s.adopt(&out.handle, Kind::kModule, m, [&](Native x) { c.s.be->module_unload(x); }, r.bytes))
-    return a;
-  c.s.module_bytes += r.bytes;
-  c.s.module_by_hash[key] = out.handle;
-  return st::kOk;
+  return c.s.adopt_module(m, r.bytes, r.hash_hi, r.hash_lo, &out.handle);
 }
 
-Status on_ModuleUnload(Call& c, const ModuleReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kModule, r.module);
-  if (!e) return st::kInvalidHandle;
-  const Native m = e->native;
-  c.s.module_bytes -= std::min(e->aux, c.s.module_bytes);
-  c.s.handles.erase(Kind::kModule, r.module);
-  for (auto it = c.s.module_by_hash.begin(); it != c.s.module_by_hash.end(); ++it) {
-    if (it->second == r.module) {
-      c.s.module_by_hash.erase(it);
-      break;
-    }
-  }
-  // Its kernels go with it, as in CUDA: their ids now fail as invalid
-  // handles instead of reaching the backend with a function it has freed.
-  auto& fns = c.s.function_ids;
-  for (auto it = fns.lower_bound({r.module, 0}); it != fns.end() && it->first.first == r.module;) {
-    c.s.handles.erase(Kind::kFunction, it->second);
-    it = fns.erase(it);
-  }
-  return c.s.be->module_unload(m);
-}
+// Its kernels go with it, as in CUDA (Session::release).
+Status on_ModuleUnload(Call& c, const ModuleReq& r, Empty&) { return c.s.release(Kind::kModule, r.module); }
 
 Status on_ModuleGetFunction(Call& c, const ModuleGetFunctionReq& r, FunctionRep& out) {
   Native m, fn;
@@ -102,15 +75,7 @@ Status on_ModuleGetFunction(Call& c, const ModuleGetFunctionReq& r, FunctionRep&
   c.reply_extra_len = static_cast<uint32_t>(params.size() * sizeof(ParamSlot));
   // A kernel asked for again keeps its id. A function needs no destroying (it
   // lives as long as its module), so a full table only fails the call.
-  const auto key = std::make_pair(r.module, fn);
-  if (auto it = c.s.function_ids.find(key);
-      it != c.s.function_ids.end() && c.s.handles.find(Kind::kFunction, it->second)) {
-    out.function = it->second;
-  } else {
-    if (!c.s.handles.add(&out.function, Kind::kFunction, fn, end, pst == st::kOk))
-      return c.s.over_limit(Session::Limit::kHandles);
-    c.s.function_ids[key] = out.function;
-  }
+  if (Status s = c.s.adopt_function(r.module, fn, end, pst == st::kOk, &out.function)) return s;
   out.param_count = static_cast<uint32_t>(params.size());
   out.param_bytes = end;
   out.param_status = pst;
@@ -126,7 +91,7 @@ Status on_ModuleGetGlobal(Call& c, const ModuleGetGlobalReq& r, GlobalRep& out) 
 }
 
 Status on_FuncGetAttribute(Call& c, const FuncGetAttributeReq& r, IntRep& out) {
-  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  const auto* e = c.s.lookup(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   int v = 0;
   Status s = c.s.be->func_get_attribute(e->native, r.attr, &v);
@@ -135,14 +100,14 @@ Status on_FuncGetAttribute(Call& c, const FuncGetAttributeReq& r, IntRep& out) {
 }
 
 Status on_FuncSetAttribute(Call& c, const FuncSetAttributeReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  const auto* e = c.s.lookup(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   return c.s.be->func_set_attribute(e->native, r.attr, r.value);
 }
 
 
 Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
-  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  const auto* e = c.s.lookup(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   int v = 0;
   Status s = c.s.be->occupancy_max_blocks(e->native, r.block_size, r.dyn_smem, r.flags, &v);
@@ -151,7 +116,7 @@ Status on_OccupancyMaxBlocks(Call& c, const OccupancyReq& r, IntRep& out) {
 }
 
 Status on_OccupancySmem(Call& c, const OccupancySmemReq& r, IntRep& out) {
-  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  const auto* e = c.s.lookup(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   uint64_t bytes = 0;
   Status s = c.s.be->occupancy_available_smem(e->native, r.num_blocks, r.block_size, &bytes);
@@ -161,7 +126,7 @@ Status on_OccupancySmem(Call& c, const OccupancySmemReq& r, IntRep& out) {
 
 Status on_OccupancyClusters(Call& c, const OccupancyClustersReq& r, IntRep& out) {
   if (r.query > kOccupancyMaxPotentialClusterSize) return st::kInvalidValue;
-  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  const auto* e = c.s.lookup(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   int v = 0;
   Status s = c.s.be->occupancy_clusters(e->native, r, &v);
@@ -184,7 +149,7 @@ Status on_CtxLimit(Call& c, const CtxLimitReq& r, IntRep& out) {
 }
 
 Status on_Launch(Call& c, const LaunchReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kFunction, r.function);
+  const auto* e = c.s.lookup(Kind::kFunction, r.function);
   if (!e) return st::kInvalidHandle;
   Native stream;
   if (!c.s.stream(r.stream, c.channel, &stream)) return st::kInvalidHandle;

@@ -43,7 +43,7 @@ Status on_MemGetInfo(Call& c, const Empty&, MemGetInfoRep& out) {
   Status s = c.s.be->mem_get_info(&out.free_bytes, &out.total_bytes);
   if (s == st::kOk && c.s.mem_quota) {
     out.total_bytes = std::min(out.total_bytes, c.s.mem_quota);
-    const uint64_t left = c.s.mem_quota > c.s.mem_held ? c.s.mem_quota - c.s.mem_held : 0;
+    const uint64_t left = c.s.mem_quota > c.s.mem_held() ? c.s.mem_quota - c.s.mem_held() : 0;
     out.free_bytes = std::min(out.free_bytes, left);
   }
   return s;

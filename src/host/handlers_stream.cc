@@ -6,7 +6,7 @@ namespace vgpu::host {
 
 namespace {
 Status event_of(Call& c, Handle h, Native* out) {
-  const auto* e = c.s.handles.find(Kind::kEvent, h);
+  const auto* e = c.s.lookup(Kind::kEvent, h);
   if (!e) return st::kInvalidHandle;
   *out = e->native;
   return st::kOk;
@@ -17,16 +17,10 @@ Status on_StreamCreate(Call& c, const StreamCreateReq& r, HandleRep& out) {
   Native n;
   Status s = c.s.be->stream_create(r.flags, r.priority, &n);
   if (s != st::kOk) return s;
-  return c.s.adopt(&out.handle, Kind::kStream, n, [&](Native x) { c.s.be->stream_destroy(x); });
+  return c.s.adopt(Kind::kStream, n, &out.handle);
 }
 
-Status on_StreamDestroy(Call& c, const StreamDestroyReq& r, Empty&) {
-  const auto* e = c.s.handles.find(Kind::kStream, r.stream);
-  if (!e) return st::kInvalidHandle;
-  Status s = c.s.be->stream_destroy(e->native);
-  c.s.handles.erase(Kind::kStream, r.stream);
-  return s;
-}
+Status on_StreamDestroy(Call& c, const StreamDestroyReq& r, Empty&) { return c.s.release(Kind::kStream, r.stream); }
 
 Status on_StreamSynchronize(Call& c, const StreamSynchronizeReq& r, Empty&) {
   Native n;
@@ -78,7 +72,7 @@ Status on_StreamEndCapture(Call& c, const StreamEndCaptureReq& r, HandleRep& out
   Status s = c.s.be->end_capture(n, &g);
   if (s != st::kOk || !g) return s;
   // The capture has ended either way; without an id the graph cannot be used.
-  return c.s.adopt(&out.handle, Kind::kGraph, g, [&](Native x) { c.s.be->graph_destroy(x); });
+  return c.s.adopt(Kind::kGraph, g, &out.handle);
 }
 
 void apply_capture_mode(Call& c) {
@@ -109,15 +103,10 @@ Status on_EventCreate(Call& c, const EventCreateReq& r, HandleRep& out) {
   Native n;
   Status s = c.s.be->event_create(r.flags, &n);
   if (s != st::kOk) return s;
-  return c.s.adopt(&out.handle, Kind::kEvent, n, [&](Native x) { c.s.be->event_destroy(x); });
+  return c.s.adopt(Kind::kEvent, n, &out.handle);
 }
 
-Status on_EventDestroy(Call& c, const EventDestroyReq& r, Empty&) {
-  Native ev;
-  if (Status s = event_of(c, r.event, &ev)) return s;
-  c.s.handles.erase(Kind::kEvent, r.event);
-  return c.s.be->event_destroy(ev);
-}
+Status on_EventDestroy(Call& c, const EventDestroyReq& r, Empty&) { return c.s.release(Kind::kEvent, r.event); }
 
 Status on_EventRecord(Call& c, const EventRecordReq& r, Empty&) {
   Native n, ev;

@@ -44,11 +44,18 @@ class HandleTable {
     auto it = map_.find(h);
     return it != map_.end() && it->second.kind == k ? &it->second : nullptr;
   }
-  bool erase(Kind k, Handle h) {
+  // Takes id h of kind k out of the table, its entry into *out; false, with
+  // nothing changed, for an id that is not a live one of kind k.
+  bool take(Kind k, Handle h, Entry* out) {
     auto it = map_.find(h);
     if (it == map_.end() || it->second.kind != k) return false;
+    *out = it->second;
     map_.erase(it);
     return true;
+  }
+  bool erase(Kind k, Handle h) {
+    Entry e;
+    return take(k, h, &e);
   }
   template <class F>
   void for_each(F&& f) const {

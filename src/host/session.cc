@@ -62,12 +62,12 @@ bool Session::stream(Handle h, uint32_t channel, Native* out) {
   if (h == kStreamPerThread) {
     // Each guest thread (channel) has its own per-thread default stream; like
     // CUDA's, it is a blocking stream (it synchronises with the legacy one).
-    if (channel >= per_thread_streams.size()) per_thread_streams.resize(channel + 1, 0);
-    if (!per_thread_streams[channel] && be->stream_create(0, 0, &per_thread_streams[channel]) != st::kOk) return false;
-    *out = per_thread_streams[channel];
+    if (channel >= per_thread_streams_.size()) per_thread_streams_.resize(channel + 1, 0);
+    if (!per_thread_streams_[channel] && be->stream_create(0, 0, &per_thread_streams_[channel]) != st::kOk) return false;
+    *out = per_thread_streams_[channel];
     return true;
   }
-  const auto* e = handles.find(Kind::kStream, h);
+  const auto* e = handles_.find(Kind::kStream, h);
   if (!e) return false;
   *out = e->native;
   return true;
@@ -79,44 +79,142 @@ Status Call::defer_until_stream(Native stream, bool all_streams) {
   return st;
 }
 
-void Session::release_all() {
-  // Dependent objects first: executables before graphs, functions with their modules.
-  for (auto& [p, n] : mappings) be->mem_unmap(p, n);
-  mappings.clear();
-  const Kind order[] = {Kind::kGraphExec, Kind::kGraph, Kind::kBlas, Kind::kModule, Kind::kEvent, Kind::kStream,
-                        Kind::kMemHandle};
-  for (Kind k : order) {
-    std::vector<Native> natives;
-    handles.for_each([&](Handle, const HandleTable::Entry& e) {
-      if (e.kind == k) natives.push_back(e.native);
-    });
-    for (Native n : natives) {
-      switch (k) {
-        case Kind::kGraphExec: be->graph_exec_destroy(n); break;
-        case Kind::kGraph: be->graph_destroy(n); break;
-        case Kind::kBlas: be->blas_destroy(n); break;
-        case Kind::kModule: be->module_unload(n); break;
-        case Kind::kEvent: be->event_destroy(n); break;
-        case Kind::kStream: be->stream_destroy(n); break;
-        case Kind::kMemHandle: be->mem_release(n); break;
-        default: break;
-      }
+// ---- ids -----------------------------------------------------------------------------
+
+Status Session::destroy_object(Kind k, Native n) {
+  switch (k) {
+    case Kind::kStream: return be->stream_destroy(n);
+    case Kind::kEvent: return be->event_destroy(n);
+    case Kind::kModule: return be->module_unload(n);
+    case Kind::kFunction: return st::kOk;  // lives and dies with its module
+    case Kind::kGraph: return be->graph_destroy(n);
+    case Kind::kGraphExec: return be->graph_exec_destroy(n);
+    case Kind::kBlas: return be->blas_destroy(n);
+    case Kind::kMemHandle: return be->mem_release(n);
+  }
+  return st::kInvalidHandle;
+}
+
+Status Session::adopt(Kind k, Native n, Handle* out, uint64_t aux) {
+  if (handles_.add(out, k, n, aux)) return st::kOk;
+  destroy_object(k, n);
+  if (k == Kind::kMemHandle) uncharge(aux);
+  return over_limit(Limit::kHandles);
+}
+
+Status Session::release(Kind k, Handle h) {
+  if (k == Kind::kFunction) return st::kInvalidHandle;
+  if (k == Kind::kMemHandle) {
+    const HandleTable::Entry* e = handles_.find(k, h);
+    if (!e) return st::kInvalidHandle;
+    const uint64_t charged = e->aux;
+    const Status s = be->mem_release(e->native);
+    if (s == st::kOk) {
+      uncharge(charged);
+      handles_.erase(k, h);
+    }
+    return s;
+  }
+  HandleTable::Entry obj;
+  if (!handles_.take(k, h, &obj)) return st::kInvalidHandle;
+  if (k == Kind::kModule) forget_module(h, obj.aux);
+  return destroy_object(k, obj.native);
+}
+
+// ---- modules and functions --------------------------------------------------------------
+
+Handle Session::loaded_module(uint64_t hash_hi, uint64_t hash_lo) const {
+  auto it = module_by_hash_.find({hash_hi, hash_lo});
+  return it != module_by_hash_.end() && handles_.find(Kind::kModule, it->second) ? it->second : 0;
+}
+
+Status Session::adopt_module(Native m, uint64_t bytes, uint64_t hash_hi, uint64_t hash_lo, Handle* out) {
+  if (Status s = adopt(Kind::kModule, m, out, bytes)) return s;
+  module_bytes_ += bytes;
+  module_by_hash_[{hash_hi, hash_lo}] = *out;
+  return st::kOk;
+}
+
+void Session::forget_module(Handle m, uint64_t bytes) {
+  module_bytes_ -= std::min(bytes, module_bytes_);
+  for (auto it = module_by_hash_.begin(); it != module_by_hash_.end(); ++it) {
+    if (it->second == m) {
+      module_by_hash_.erase(it);
+      break;
     }
   }
-  for (Native s : per_thread_streams)
-    if (s) be->stream_destroy(s);
-  per_thread_streams.clear();
-  for (auto& [p, n] : reservations) be->va_free(p, n);
-  reservations.clear();
-  for (auto& [p, n] : allocations) be->mem_free(p);
-  allocations.clear();
-  handles.clear();
-  module_by_hash.clear();
-  function_ids.clear();
-  module_bytes = 0;
-  reserved_bytes = 0;
-  mem_held = 0;
-  if (stats) stats->mem_held.store(0, std::memory_order_relaxed);
+  // Its kernels go with it, as in CUDA: their ids now fail as invalid
+  // handles instead of reaching the backend with a function it has freed.
+  for (auto it = function_ids_.lower_bound({m, 0}); it != function_ids_.end() && it->first.first == m;) {
+    handles_.erase(Kind::kFunction, it->second);
+    it = function_ids_.erase(it);
+  }
+}
+
+Status Session::adopt_function(Handle module, Native fn, uint32_t param_bytes, bool layout_known, Handle* out) {
+  const auto key = std::make_pair(module, fn);
+  if (auto it = function_ids_.find(key); it != function_ids_.end() && handles_.find(Kind::kFunction, it->second)) {
+    *out = it->second;
+    return st::kOk;
+  }
+  if (!handles_.add(out, Kind::kFunction, fn, param_bytes, layout_known)) return over_limit(Limit::kHandles);
+  function_ids_[key] = *out;
+  return st::kOk;
+}
+
+// ---- device memory ------------------------------------------------------------------------
+
+Status Session::free_allocation(DevPtr p) {
+  auto it = allocations_.find(p);
+  if (it == allocations_.end()) return st::kInvalidValue;
+  const Status s = be->mem_free(p);
+  if (s == st::kOk) {
+    uncharge(it->second);
+    allocations_.erase(it);
+  }
+  return s;
+}
+
+// Rounded up to 2 MiB, the VMM granularity (CUDA's and the CPU backend's),
+// so that many tiny reservations cannot slip under the limit. `size` is at
+// most the limit (the caller checks that first).
+uint64_t Session::reservation_charge(uint64_t size) {
+  constexpr uint64_t kGranularity = uint64_t(2) << 20;
+  return (size + kGranularity - 1) / kGranularity * kGranularity;
+}
+
+void Session::adopt_reservation(DevPtr p, uint64_t size) {
+  // emplace: a backend handing out a live range twice must not skew the count.
+  if (reservations_.emplace(p, size).second) reserved_bytes_ += reservation_charge(size);
+}
+
+namespace {
+// Forgets the ranges of `m` that start in [p, p + size); the guest names
+// both, so the end saturates instead of wrapping below p.
+void forget_ranges(std::map<DevPtr, uint64_t>& m, DevPtr p, uint64_t size) {
+  const DevPtr end = size > ~DevPtr{0} - p ? ~DevPtr{0} : p + size;
+  m.erase(m.lower_bound(p), m.lower_bound(end));
+}
+}  // namespace
+
+Status Session::free_reservation(DevPtr p, uint64_t size) {
+  auto it = reservations_.find(p);
+  if (it == reservations_.end() || it->second != size) return st::kInvalidValue;
+  const Status s = be->va_free(p, size);
+  if (s == st::kOk) {
+    // A freed range has no mappings left: the backend dropped them with it
+    // (the CPU backend does) or refused to free it.
+    forget_ranges(mappings_, p, size);
+    reserved_bytes_ -= std::min(reservation_charge(it->second), reserved_bytes_);
+    reservations_.erase(it);
+  }
+  return s;
+}
+
+Status Session::unmap(DevPtr p, uint64_t size) {
+  const Status s = be->mem_unmap(p, size);
+  if (s == st::kOk) forget_ranges(mappings_, p, size);
+  return s;
 }
 
 }  // namespace vgpu::host

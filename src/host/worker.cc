@@ -150,9 +150,7 @@ class Worker {
                  slot_, guest_pid_, be_->name(), getpid());
     const int rc = loop();
     if (opt_.profile) prof_.print(("slot " + std::to_string(slot_)).c_str());
-    s_.release_all();
-    be_.reset();
-    if (s_.stats) s_.stats->active.store(0, std::memory_order_release);
+    end_session();
     return rc;
   }
 
@@ -175,6 +173,23 @@ class Worker {
     }
     s_.be = be_.get();
     return true;
+  }
+
+  // The worker's own fences go first (completions that will never be posted
+  // now), then what the guest held (the session's teardown), then the
+  // backend itself: its context, registrations and caches.
+  void end_session() {
+    for (const Owed& o : waiting_)
+      if (o.has_fence) be_->fence_release(o.fence);
+    waiting_.clear();
+    unposted_.clear();
+    const Session::Released left = s_.release_all();
+    if (left.any())
+      std::fprintf(stderr, "vgpu-hostd: %s slot %u: the session ended holding %s: released\n", opt_.region.c_str(),
+                   slot_, left.text().c_str());
+    s_.be = nullptr;  // nothing of the session may reach the backend after this
+    be_.reset();
+    if (s_.stats) s_.stats->active.store(0, std::memory_order_release);
   }
 
   int fail(Status s, const std::string& why) {

@@ -65,9 +65,9 @@ bool g_trace = false;
 // Device addresses the guest has been told about, in a stable order.
 void known_addresses(const Session& s, std::vector<uint64_t>* out) {
   out->clear();
-  for (auto& [p, n] : s.allocations) out->push_back(p);
-  for (auto& [p, n] : s.mappings) out->push_back(p);
-  for (auto& [p, n] : s.reservations) out->push_back(p);
+  for (auto& [p, n] : s.allocations()) out->push_back(p);
+  for (auto& [p, n] : s.mappings()) out->push_back(p);
+  for (auto& [p, n] : s.reservations()) out->push_back(p);
 }
 
 void substitute(std::byte* p, uint32_t n, const std::vector<uint64_t>& addrs) {
@@ -227,7 +227,7 @@ void run_one(const uint8_t* data, size_t size) {
         } else if (call.has_idle) {
           be->stream_query(call.idle_stream);
         }
-        if (s.mem_held > kQuota) fail("session holds more than its quota", v.op);
+        if (s.mem_held() > kQuota) fail("session holds more than its quota", v.op);
       }
       cons.pop(v);
       if (s.bye) break;

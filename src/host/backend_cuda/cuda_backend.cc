@@ -483,6 +483,9 @@ Status CudaBackend::fence_poll(uint64_t fence) {
   return st::kOk;
 }
 
+// The one blocking call: a session's teardown, when nothing is served any more.
+Status CudaBackend::wait_idle() { return to_status(cuCtxSynchronize()); }
+
 void CudaBackend::fence_release(uint64_t fence) {
   FenceMap::node_type node = fences_.extract(fence);
   if (node.empty()) return;

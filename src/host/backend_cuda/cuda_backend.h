@@ -118,6 +118,7 @@ class CudaBackend final : public Backend {
   Status fence_create(Native stream, bool all_streams, uint64_t* fence) override;
   Status fence_poll(uint64_t fence) override;
   void fence_release(uint64_t fence) override;
+  Status wait_idle() override;
 
   Status begin_capture(Native s, uint32_t mode) override;
   Status end_capture(Native s, Native* graph) override;
