@@ -21,6 +21,13 @@
 // Work is done at enqueue time, on the executor's thread: streams are in
 // order, so doing each operation when it arrives keeps CUDA's ordering, and
 // every fence has passed by the time it is created.
+//
+// The maps below are the device itself, not a list of what to destroy (the
+// session owns its objects and destroys them, Session::release_all): the
+// memory behind each address, the mappings' access rights, event timestamps,
+// module images, which handles are live (a device refuses one it does not
+// know, and the tests of this backend check that it does). The destructor
+// gives back the RAM of whatever a caller left, as freeing any storage does.
 #pragma once
 
 #include <cstdint>

@@ -75,16 +75,23 @@ CudaBackend::CudaBackend() {
 
 CudaBackend::~CudaBackend() { destroy_all(); }
 
+// What this backend made for itself; the guest's objects are gone by now
+// (the session's teardown destroyed them, Session::release_all).
 void CudaBackend::destroy_all() {
   if (initialized_) {
     cuCtxSetCurrent(ctx_);
-    // Let queued work finish before memory it uses goes away. A context in a
+    // Let queued work finish before what it uses goes away. A context in a
     // sticky error state fails this (and most of what follows) at once; the
     // primary context's release below then tears it all down anyway.
     cuCtxSynchronize();
-
-    for (auto& [h, cache] : blas_) cublasDestroy(h);
+    // A session owns streams and cuBLAS handles; any still here is a bug of
+    // its teardown. Said, not destroyed: one owner destroys, and the
+    // context's release below frees their device memory with the rest.
+    if (!streams_.empty() || !blas_.empty())
+      log("%zu streams and %zu cuBLAS handles outlived their session (left to the context's release)",
+          streams_.size(), blas_.size());
     blas_.clear();
+    streams_.clear();
     lt_close();
 
     for (auto& [id, f] : fences_)
@@ -93,34 +100,6 @@ void CudaBackend::destroy_all() {
     fence_nodes_.clear();
     for (CUevent e : free_events_) cuEventDestroy(e);
     free_events_.clear();
-
-    for (CUgraphExec x : execs_) cuGraphExecDestroy(x);
-    execs_.clear();
-    // A stream still capturing: end the capture so the stream can go.
-    for (CUstream s : streams_) {
-      CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
-      if (cuStreamIsCapturing(s, &cs) == CUDA_SUCCESS && cs != CU_STREAM_CAPTURE_STATUS_NONE) {
-        CUgraph g = nullptr;
-        if (cuStreamEndCapture(s, &g) == CUDA_SUCCESS && g != nullptr) graphs_.insert(g);
-      }
-    }
-    for (CUgraph g : graphs_) cuGraphDestroy(g);
-    graphs_.clear();
-    for (CUevent e : events_) cuEventDestroy(e);
-    events_.clear();
-    for (CUstream s : streams_) cuStreamDestroy(s);
-    streams_.clear();
-    for (CUmodule m : modules_) cuModuleUnload(m);
-    modules_.clear();
-
-    for (auto& [p, n] : mappings_) cuMemUnmap(p, n);
-    mappings_.clear();
-    for (CUmemGenericAllocationHandle h : vmm_handles_) cuMemRelease(h);
-    vmm_handles_.clear();
-    for (auto& [p, n] : reservations_) cuMemAddressFree(p, n);
-    reservations_.clear();
-    for (CUdeviceptr p : allocations_) cuMemFree(p);
-    allocations_.clear();
 
     for (const HostRange& r : registered_) cuMemHostUnregister(r.base);
     registered_.clear();
@@ -242,15 +221,10 @@ Status CudaBackend::mem_alloc(uint64_t bytes, DevPtr* out) {
   CUdeviceptr p = 0;
   CUresult r = cuMemAlloc(&p, bytes);
   *out = r == CUDA_SUCCESS ? p : 0;
-  if (r == CUDA_SUCCESS) allocations_.insert(p);
   return to_status(r);
 }
 
-Status CudaBackend::mem_free(DevPtr p) {
-  CUresult r = cuMemFree(p);
-  if (r == CUDA_SUCCESS) allocations_.erase(p);
-  return to_status(r);
-}
+Status CudaBackend::mem_free(DevPtr p) { return to_status(cuMemFree(p)); }
 
 Status CudaBackend::copy_htod(DevPtr dst, const void* src, uint64_t n, Native stream) {
   return to_status(cuMemcpyHtoDAsync(dst, src, n, to_cu_stream(stream)));
@@ -371,17 +345,11 @@ Status CudaBackend::event_create(uint32_t flags, Native* out) {
   CUevent e = nullptr;
   CUresult r = cuEventCreate(&e, flags);
   if (r != CUDA_SUCCESS) return to_status(r);
-  events_.insert(e);
   *out = to_native(e);
   return st::kOk;
 }
 
-Status CudaBackend::event_destroy(Native e) {
-  CUevent ce = from_native<CUevent>(e);
-  CUresult r = cuEventDestroy(ce);
-  if (r == CUDA_SUCCESS) events_.erase(ce);
-  return to_status(r);
-}
+Status CudaBackend::event_destroy(Native e) { return to_status(cuEventDestroy(from_native<CUevent>(e))); }
 
 Status CudaBackend::event_record(Native e, Native s, uint32_t flags) {
   CUevent ce = from_native<CUevent>(e);

@@ -27,6 +27,12 @@
 //    device address BlasL12Req::a; with pointer_mode 0 to *value (cuBLAS then
 //    waits for the stream). Vector routines take their length from
 //    BlasL12Req::n.
+//  * Ownership: what the guest's calls create (streams, events, modules,
+//    graphs, executables, cuBLAS handles, VMM objects, allocations) is the
+//    session's to destroy (src/host/session.h); this backend keeps only what
+//    it computes with (see its members). What it makes for itself (the
+//    context, host registrations, fence events, the cuBLASLt handle and
+//    descriptors) it destroys itself, in its destructor.
 //  * Fences: one event (CU_EVENT_DISABLE_TIMING, from a free list) per
 //    stream; an all-streams fence records on the legacy stream and on every
 //    stream this backend created. Recording into a capturing stream is
@@ -41,13 +47,10 @@
 #include <cublas_v2.h>
 
 #include <array>
-
 #include <cstdint>
-#include <map>
 #include <set>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "backend.h"
@@ -217,17 +220,13 @@ class CudaBackend final : public Backend {
   };
   std::vector<HostRange> registered_;
 
-  // Everything the session created, so a session that ends without cleaning
-  // up (a guest that crashed) leaves nothing behind in the process.
+  // The live streams this backend made: an all-streams fence (a context
+  // synchronise) records on each. Not a list of what to destroy: the session
+  // destroys its streams (stream_destroy takes them out).
   std::set<CUstream> streams_;
-  std::unordered_set<CUdeviceptr> allocations_;
-  std::unordered_set<CUevent> events_;
-  std::unordered_set<CUmodule> modules_;
-  std::unordered_set<CUgraph> graphs_;
-  std::unordered_set<CUgraphExec> execs_;
-  std::map<CUdeviceptr, uint64_t> reservations_;  // VA ranges: start -> size
-  std::map<CUdeviceptr, uint64_t> mappings_;      // mapped VMM ranges: start -> size
-  std::unordered_set<CUmemGenericAllocationHandle> vmm_handles_;
+  // What we last set on each live cuBLAS handle (blas_apply); an entry goes
+  // with blas_destroy. A handle the session never destroyed is reported,
+  // not destroyed, when the backend goes (destroy_all).
   std::unordered_map<cublasHandle_t, BlasCache> blas_;
 
   FenceMap fences_;

@@ -12,7 +12,6 @@ Status CudaBackend::end_capture(Native s, Native* graph) {
   CUgraph g = nullptr;
   CUresult r = cuStreamEndCapture(to_cu_stream(s), &g);
   // An invalidated capture ends with an error and no graph.
-  if (g != nullptr) graphs_.insert(g);
   *graph = to_native(g);
   return to_status(r);
 }
@@ -34,7 +33,6 @@ Status CudaBackend::graph_instantiate(Native graph, uint64_t flags, Native* exec
     *exec = 0;
     return to_status(r);
   }
-  execs_.insert(x);
   *exec = to_native(x);
   return st::kOk;
 }
@@ -64,17 +62,9 @@ Status CudaBackend::graph_launch(Native exec, Native s) {
 }
 
 Status CudaBackend::graph_exec_destroy(Native exec) {
-  auto x = from_native<CUgraphExec>(exec);
-  CUresult r = cuGraphExecDestroy(x);
-  if (r == CUDA_SUCCESS) execs_.erase(x);
-  return to_status(r);
+  return to_status(cuGraphExecDestroy(from_native<CUgraphExec>(exec)));
 }
 
-Status CudaBackend::graph_destroy(Native graph) {
-  auto g = from_native<CUgraph>(graph);
-  CUresult r = cuGraphDestroy(g);
-  if (r == CUDA_SUCCESS) graphs_.erase(g);
-  return to_status(r);
-}
+Status CudaBackend::graph_destroy(Native graph) { return to_status(cuGraphDestroy(from_native<CUgraph>(graph))); }
 
 }  // namespace vgpu::host::cuda

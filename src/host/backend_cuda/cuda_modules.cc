@@ -66,17 +66,11 @@ Status CudaBackend::module_load(const void* image, uint64_t bytes, Native* out) 
         magic == kFatbinMagic ? "fatbin" : text ? "ptx" : "cubin", cu_error_name(r));
     return to_status(r);
   }
-  modules_.insert(m);
   *out = to_native(m);
   return st::kOk;
 }
 
-Status CudaBackend::module_unload(Native m) {
-  CUmodule cm = from_native<CUmodule>(m);
-  CUresult r = cuModuleUnload(cm);
-  if (r == CUDA_SUCCESS) modules_.erase(cm);
-  return to_status(r);
-}
+Status CudaBackend::module_unload(Native m) { return to_status(cuModuleUnload(from_native<CUmodule>(m))); }
 
 Status CudaBackend::module_function(Native m, const char* name, Native* fn, std::vector<ParamSlot>* params,
                                     Status* param_status) {

@@ -30,15 +30,10 @@ Status CudaBackend::va_reserve(uint64_t size, uint64_t alignment, uint64_t addr,
   CUdeviceptr p = 0;
   CUresult r = cuMemAddressReserve(&p, size, alignment, addr, flags);
   *out = r == CUDA_SUCCESS ? p : 0;
-  if (r == CUDA_SUCCESS) reservations_[p] = size;
   return to_status(r);
 }
 
-Status CudaBackend::va_free(DevPtr ptr, uint64_t size) {
-  CUresult r = cuMemAddressFree(ptr, size);
-  if (r == CUDA_SUCCESS) reservations_.erase(ptr);
-  return to_status(r);
-}
+Status CudaBackend::va_free(DevPtr ptr, uint64_t size) { return to_status(cuMemAddressFree(ptr, size)); }
 
 Status CudaBackend::mem_create(const MemProp& r, Native* out) {
   *out = 0;
@@ -46,33 +41,19 @@ Status CudaBackend::mem_create(const MemProp& r, Native* out) {
   CUmemGenericAllocationHandle h = 0;
   CUresult res = cuMemCreate(&h, r.size, &prop, 0);
   if (res != CUDA_SUCCESS) return to_status(res);
-  vmm_handles_.insert(h);
   *out = static_cast<Native>(h);
   return st::kOk;
 }
 
 Status CudaBackend::mem_release(Native h) {
-  auto ch = static_cast<CUmemGenericAllocationHandle>(h);
-  CUresult r = cuMemRelease(ch);
-  if (r == CUDA_SUCCESS) vmm_handles_.erase(ch);
-  return to_status(r);
+  return to_status(cuMemRelease(static_cast<CUmemGenericAllocationHandle>(h)));
 }
 
 Status CudaBackend::mem_map(DevPtr ptr, uint64_t size, uint64_t offset, Native h) {
-  CUresult r = cuMemMap(ptr, size, offset, static_cast<CUmemGenericAllocationHandle>(h), 0);
-  if (r == CUDA_SUCCESS) mappings_[ptr] = size;
-  return to_status(r);
+  return to_status(cuMemMap(ptr, size, offset, static_cast<CUmemGenericAllocationHandle>(h), 0));
 }
 
-Status CudaBackend::mem_unmap(DevPtr ptr, uint64_t size) {
-  CUresult r = cuMemUnmap(ptr, size);
-  if (r == CUDA_SUCCESS) {
-    // One unmap may cover several mappings.
-    auto it = mappings_.lower_bound(ptr);
-    while (it != mappings_.end() && it->first < ptr + size) it = mappings_.erase(it);
-  }
-  return to_status(r);
-}
+Status CudaBackend::mem_unmap(DevPtr ptr, uint64_t size) { return to_status(cuMemUnmap(ptr, size)); }
 
 Status CudaBackend::mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_t flags) {
   CUmemAccessDesc desc;
