@@ -1,7 +1,7 @@
 // CudaBackend on a real GPU, through the Backend interface only: the module
 // libvgpu-backend-cuda.so is dlopen'ed by path (VGPU_CUDA_BACKEND_PATH) and
-// created with its one export, as vgpu-hostd does. Without a GPU (no driver,
-// no device) every test skips with the reason.
+// created with its one export, as vgpu-hostd does (cuda_backend_module.h).
+// Without a GPU (no driver, no device) every test skips with the reason.
 //
 // All calls come from the test's main thread, as they would from a session's
 // executor thread. Synchronisation goes through fences, polled.
@@ -22,12 +22,10 @@
 #include <vector>
 
 #include "backend.h"
+#include "cuda_backend_module.h"
 #include "vgpu/ops.h"
 #include "vgpu/status.h"
 
-#ifndef VGPU_CUDA_BACKEND_PATH
-#error "VGPU_CUDA_BACKEND_PATH must name the built libvgpu-backend-cuda.so"
-#endif
 #ifndef VGPU_TEST_FATBIN
 #define VGPU_TEST_FATBIN ""
 #endif
@@ -40,28 +38,8 @@ constexpr uint64_t kHostBytes = 64ull << 20;
 class CudaBackendTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    lib_ = dlopen(VGPU_CUDA_BACKEND_PATH, RTLD_NOW | RTLD_LOCAL);
-    if (!lib_) {
-      const char* e = dlerror();
-      skip_ = std::string("CUDA backend module not loadable (no NVIDIA driver here?): ") + (e ? e : "?");
-      return;
-    }
-    using Factory = Backend* (*)();
-    auto make = reinterpret_cast<Factory>(dlsym(lib_, "vgpu_create_cuda_backend"));
-    if (!make) {
-      skip_ = "vgpu_create_cuda_backend not exported";
-      return;
-    }
-    Backend* b = make();
-    if (!b) {
-      skip_ = "vgpu_create_cuda_backend returned nullptr";
-      return;
-    }
-    if (Status s = b->init(0); s != st::kOk) {
-      skip_ = "CudaBackend::init(0) failed with status " + std::to_string(s) + " (no usable GPU)";
-      delete b;
-      return;
-    }
+    Backend* b = test::open_cuda_backend(&skip_);
+    if (!b) return;
     host_ = static_cast<std::byte*>(std::aligned_alloc(4096, kHostBytes));
     if (Status s = b->register_host(host_, kHostBytes, &host_dev_); s != st::kOk) {
       skip_ = "register_host failed with status " + std::to_string(s);
@@ -110,7 +88,6 @@ class CudaBackendTest : public ::testing::Test {
     return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
 
-  static inline void* lib_ = nullptr;
   static inline Backend* be_ = nullptr;
   static inline std::string skip_;
   static inline std::byte* host_ = nullptr;
