@@ -6,7 +6,8 @@
 //   e2e_guest work ITER SEED [HOLD_MB]  ITER rounds of copies/memsets checked byte for byte
 //                                       (ITER 0: until a line or EOF on stdin); holds HOLD_MB
 //                                       MiB of device memory meanwhile. Exit 0 iff all correct.
-//   e2e_guest leak                      allocates memory, streams, events, pinned memory and
+//   e2e_guest leak                      allocates memory, a stream and the per-thread stream,
+//                                       an event, pinned memory, a module and its kernel and
 //                                       VMM objects; READY; then on stdin "exit" returns from
 //                                       main (libraries' destructors run) or "_exit" _exit()s.
 //   e2e_guest waiter                    READY after one call; on each stdin "call" makes a
@@ -161,9 +162,16 @@ int do_leak() {
   CK(cuMemsetD32(p[0], 0xdeadbeef, (8u << 20) / 4));
   CUstream s;
   CK(cuStreamCreate(&s, 0));
+  CK(cuMemsetD8Async(p[1], 0, 4096, CU_STREAM_PER_THREAD));  // the host makes this thread's stream
   CUevent e;
   CK(cuEventCreate(&e, 0));
   CK(cuEventRecord(e, s));
+  // A kernel the CPU backend keeps (it runs none); the host's module and function ids.
+  static const char ptx[] = ".version 7.0\n.target sm_75\n.address_size 64\n.visible .entry leak_noop()\n{\n  ret;\n}\n";
+  CUmodule mod;
+  CK(cuModuleLoadData(&mod, ptx));
+  CUfunction fn;
+  CK(cuModuleGetFunction(&fn, mod, "leak_noop"));
   void* pinned;
   CK(cuMemAllocHost(&pinned, 1u << 20));
   CUmemAllocationProp prop{};

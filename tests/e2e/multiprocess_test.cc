@@ -63,6 +63,15 @@ class MultiProcess : public DaemonTest {
     return o.str();
   }
 
+  // The worker's line for the end of slot s's session: it released exactly
+  // what the leak guest left behind (e2e_guest.cc, do_leak), each once.
+  bool released_what_leak_left(int s) {
+    const std::string line = "slot " + std::to_string(s) +
+                             ": the session ended holding 1 event, 2 streams, 1 module, 1 VMM mapping, 1 VMM handle, "
+                             "1 address range, 3 allocations: released";
+    return daemon_->log().find(line) != std::string::npos;
+  }
+
   StatsView stats_;
   RegionView region_;
 };
@@ -81,6 +90,7 @@ TEST_F(MultiProcess, GuestExitingWithoutFreeingLeavesNothing) {
   EXPECT_EQ(0, g.exit_code());
   EXPECT_TRUE(wait_until([&] { return slot_released(s); }, 15000)) << slot_text(s);
   EXPECT_NE(std::string::npos, daemon_->log().find("left")) << daemon_->log();
+  EXPECT_TRUE(released_what_leak_left(s)) << daemon_->log();
 }
 
 TEST_F(MultiProcess, GuestVanishingWithoutGoodbyeLeavesNothing) {
@@ -97,6 +107,7 @@ TEST_F(MultiProcess, GuestVanishingWithoutGoodbyeLeavesNothing) {
   EXPECT_TRUE(wait_until([&] { return slot_released(s); }, 15000)) << slot_text(s);
   std::printf("[ info ] released %llu ms after the guest vanished (guest timeout %u ms)\n",
               static_cast<unsigned long long>(now_ms() - t0), daemon_->config().guest_timeout_ms);
+  EXPECT_TRUE(released_what_leak_left(s)) << daemon_->log();
 }
 
 TEST_F(MultiProcess, KilledGuestIsReleasedWhileAnotherKeepsWorking) {
