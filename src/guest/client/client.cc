@@ -9,7 +9,6 @@
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <set>
@@ -29,16 +28,10 @@ uint64_t now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
-
-uint32_t env_u32(const char* name, uint32_t def) {
-  const char* v = std::getenv(name);
-  return v && *v ? static_cast<uint32_t>(std::strtoul(v, nullptr, 10)) : def;
-}
 }  // namespace
 
 void debug_log(const char* fmt, ...) {
-  static const bool on = std::getenv("VGPU_DEBUG") != nullptr;
-  if (!on) return;
+  if (!guest_config().debug) return;
   va_list ap;
   va_start(ap, fmt);
   std::fputs("vgpu: ", stderr);
@@ -272,7 +265,7 @@ std::atomic<Client*> g_client{nullptr};
 Client& Client::get() {
   // Never destroyed: other libraries' destructors may still call us at exit.
   static Client* c = [] {
-    auto* p = new Client();
+    auto* p = new Client(guest_config());
     g_client.store(p, std::memory_order_release);
     return p;
   }();
@@ -292,7 +285,7 @@ void Client::after_fork_in_child() {
   if (Client* c = existing()) c->dead_.store(st::kNotInitialized, std::memory_order_release);
 }
 
-Client::Client() {
+Client::Client(const GuestConfig& cfg) : cfg_(cfg) {
   pid_ = getpid();
   max_long_spinners_ = static_cast<uint32_t>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN) - 1));
   pthread_atfork(nullptr, nullptr, &Client::after_fork_in_child);
@@ -302,7 +295,7 @@ Client::Client() {
 
 Status Client::connect() {
   std::string err;
-  map_ = attach_guest_region(&err);
+  map_ = attach_guest_region(cfg_.region, cfg_.sysfs_pci, &err);
   if (!map_) {
     init_text_ = err;
     return st::kNoDevice;
@@ -315,7 +308,7 @@ Status Client::connect() {
   // for HostWatch::kStartStaleMs means no daemon serves the region (killed,
   // stopped or not started): fail now, naming it, rather than wait.
   HostWatch watch(h, now_ms(), map_->same_host());
-  const uint64_t deadline = now_ms() + env_u32("VGPU_CONNECT_TIMEOUT_MS", 30000);
+  const uint64_t deadline = now_ms() + cfg_.connect_timeout_ms;
   auto host_dead = [&](const char* waiting_for) {
     const bool gone = watch.gone(now_ms(), HostWatch::kStartStaleMs);
     if (!gone && now_ms() <= deadline) return false;
@@ -394,7 +387,7 @@ void Client::heartbeat_loop() {
   // Sampled every HostWatch::kSampleMs, so a guest blocked in a call learns
   // of a dead daemon within a second (host_gone() is what its wait polls).
   HostWatch watch(map_->header(), now_ms(), map_->same_host());
-  const uint32_t stale_ms = env_u32("VGPU_HOST_TIMEOUT_MS", HostWatch::kRunningStaleMs);
+  const uint32_t stale_ms = cfg_.host_timeout_ms;
   uint32_t n = 0;
   while (!host_gone()) {
     // Our own beat every ~100 ms, as the worker expects (--guest-timeout-ms).

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "arena.h"
+#include "config.h"
 #include "mapping.h"
 #include "vgpu/ops.h"
 #include "vgpu/region.h"
@@ -133,7 +134,7 @@ class Client {
   void fail(Status s, const std::string& why);
 
  private:
-  Client();
+  explicit Client(const GuestConfig& cfg);
   friend class Channel;
   Status exec(uint16_t op, bool sync, const void* req, uint32_t req_len, Bytes in, void* rep, uint32_t rep_len,
               MutBytes extra, uint32_t* extra_len);
@@ -143,6 +144,7 @@ class Client {
   bool host_gone();    // true (and fail()s) if the host died, restarted or ended the session
   void heartbeat_loop();
 
+  const GuestConfig& cfg_;
   Status init_status_ = st::kNotInitialized;
   std::string init_text_;
   std::atomic<Status> dead_{st::kOk};
@@ -169,7 +171,7 @@ class Client {
 
 // Logs "vgpu: <name> is not supported" once per name, to stderr.
 void log_unsupported(const char* name);
-// Logs a line to stderr when VGPU_DEBUG is set.
+// Logs a line to stderr under VGPU_DEBUG.
 void debug_log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace vgpu::guest

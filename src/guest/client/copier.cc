@@ -1,9 +1,10 @@
 #include "copier.h"
 
+#include "config.h"
+
 #include <sched.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 namespace vgpu::guest {
@@ -18,8 +19,7 @@ ParallelCopier& ParallelCopier::get() {
 }
 
 ParallelCopier::ParallelCopier() {
-  unsigned want = 4;
-  if (const char* v = std::getenv("VGPU_COPY_THREADS"); v && *v) want = static_cast<unsigned>(std::atoi(v));
+  const unsigned want = guest_config().copy_threads;
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   threads_ = std::clamp(want, 1u, std::max(1u, cores / 2));
 }
