@@ -178,7 +178,11 @@ class Backend {
   virtual Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) = 0;
 };
 
-std::unique_ptr<Backend> make_cpu_backend();
+// The CPU backend with `memory_bytes` of "device memory" (0: its default,
+// 4 GiB). The size comes from the daemon's configuration (--cpu-mem-mb,
+// VGPU_CPU_MEM_MB; host_config.h), never from the backend's own look at the
+// environment.
+std::unique_ptr<Backend> make_cpu_backend(uint64_t memory_bytes);
 
 // Loads libvgpu-backend-cuda.so (next to the daemon, or on the library path)
 // and creates its backend; nullptr with *why set when there is no usable GPU.

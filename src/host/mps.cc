@@ -31,16 +31,14 @@ bool has_control(const std::string& pipe_dir) {
   return stat(p.c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode);
 }
 
-// nvidia-cuda-mps-control on PATH or where NVIDIA's packages put it.
-std::string find_control() {
+// nvidia-cuda-mps-control on the search path (PATH) or where NVIDIA's
+// packages put it.
+std::string find_control(const std::string& p) {
   std::vector<std::string> dirs;
-  if (const char* path = std::getenv("PATH")) {
-    std::string p = path;
-    for (size_t b = 0, e; b <= p.size(); b = e + 1) {
-      e = p.find(':', b);
-      if (e == std::string::npos) e = p.size();
-      if (e > b) dirs.push_back(p.substr(b, e - b));
-    }
+  for (size_t b = 0, e; b <= p.size(); b = e + 1) {
+    e = p.find(':', b);
+    if (e == std::string::npos) e = p.size();
+    if (e > b) dirs.push_back(p.substr(b, e - b));
   }
   for (const char* d : {"/usr/local/nvidia/bin", "/usr/bin", "/usr/local/cuda/bin"}) dirs.emplace_back(d);
   for (const auto& d : dirs) {
@@ -169,10 +167,9 @@ std::string probe(const std::string& pipe_dir, const std::string& log_dir, int d
   return msg.empty() ? "the probe died" : msg;
 }
 
-std::string default_pipe_dir() {
+std::string default_pipe_dir(const std::string& tmp_dir) {
   if (make_dir("/run/vgpu-hostd/mps") && access("/run/vgpu-hostd/mps", W_OK) == 0) return "/run/vgpu-hostd/mps";
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp && *tmp ? tmp : "/tmp") + "/vgpu-hostd-mps-" + std::to_string(getuid());
+  return tmp_dir + "/vgpu-hostd-mps-" + std::to_string(getuid());
 }
 
 }  // namespace
@@ -186,7 +183,7 @@ bool Mps::start(const MpsOptions& opt, int device, bool cpu_only, std::string* w
   };
   if (opt.mode == MpsMode::kOff) return off("--mps off");
   if (cpu_only) return off("CPU backend");
-  control_ = find_control();
+  control_ = find_control(opt.search_path);
   if (control_.empty()) return off("nvidia-cuda-mps-control not found");
 
   // An operator's control daemon first: the folder we were given, else the
@@ -194,7 +191,7 @@ bool Mps::start(const MpsOptions& opt, int device, bool cpu_only, std::string* w
   std::vector<std::string> tries;
   if (!opt.pipe_dir.empty()) tries.push_back(opt.pipe_dir);
   else {
-    if (const char* e = std::getenv("CUDA_MPS_PIPE_DIRECTORY"); e && *e) tries.emplace_back(e);
+    if (!opt.operator_pipe_dir.empty()) tries.push_back(opt.operator_pipe_dir);
     tries.emplace_back("/tmp/nvidia-mps");
   }
   for (const auto& d : tries) {
@@ -206,7 +203,7 @@ bool Mps::start(const MpsOptions& opt, int device, bool cpu_only, std::string* w
     }
   }
   if (pipe_dir_.empty()) {
-    pipe_dir_ = !opt.pipe_dir.empty() ? opt.pipe_dir : default_pipe_dir();
+    pipe_dir_ = !opt.pipe_dir.empty() ? opt.pipe_dir : default_pipe_dir(opt.tmp_dir);
     log_dir_ = !opt.log_dir.empty() ? opt.log_dir : pipe_dir_ + "/log";
     if (!make_dir(pipe_dir_) || !make_dir(log_dir_))
       return off("cannot make " + pipe_dir_ + " or " + log_dir_ + ": " + std::strerror(errno));

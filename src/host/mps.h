@@ -32,6 +32,17 @@ struct MpsOptions {
   // (or $TMPDIR/vgpu-hostd-mps-UID when /run is not writable).
   std::string pipe_dir;
   std::string log_dir;
+  // What the daemon's environment says, read once at start (host_config.h)
+  // like every other setting, so nothing below main looks at the
+  // environment: the variables this code interprets itself are
+  // configuration. CUDA_MPS_PIPE_DIRECTORY names an operator's running
+  // control daemon ("": none), TMPDIR where ours goes when /run is not
+  // writable, PATH where nvidia-cuda-mps-control is looked for. What only the
+  // MPS tools interpret (CUDA_MPS_* besides the two folders set for each
+  // child) is left in the environment the children inherit, unread here.
+  std::string operator_pipe_dir;
+  std::string tmp_dir = "/tmp";
+  std::string search_path;
 };
 
 // What one worker needs to be an MPS client (copied into WorkerOptions).

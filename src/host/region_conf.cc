@@ -8,6 +8,8 @@
 #include <set>
 #include <sstream>
 
+#include "config_values.h"
+
 namespace vgpu::host {
 namespace {
 
@@ -17,11 +19,11 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") + 1 - b);
 }
 
-// Decimal digits only (no sign, no suffix), at most `max`.
+// Decimal digits only (no sign, no suffix), at most `max`: the form of the
+// command line's numbers (config_values.h).
 bool number(const std::string& v, uint64_t max, uint64_t* out) {
-  if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos) return false;
-  *out = std::stoull(v);
-  return *out <= max;
+  std::string why;
+  return parse_whole_number(v, 0, max, out, &why);
 }
 
 }  // namespace
@@ -104,10 +106,8 @@ bool parse_region_conf(const std::string& text, const RegionOptions& defaults, R
       o.uid = o.gid = -1;
       if (v.empty() || !parse_owner(v, &o.uid, &o.gid, &why)) return fail(v.empty() ? bad : why);
     } else if (key == "mode") {
-      if (v.empty() || v.size() > 5 || v.find_first_not_of("01234567") != std::string::npos)
-        return fail(bad + " (octal)");
-      o.mode = static_cast<unsigned>(std::stoul(v, nullptr, 8));
-      if (o.mode > 07777) return fail(bad + " (octal)");
+      std::string why;
+      if (!parse_octal_mode(v, &o.mode, &why)) return fail(bad + " (octal)");
     } else {
       return fail("unknown key '" + key + "'");
     }

@@ -11,26 +11,6 @@
 
 namespace vgpu::host {
 
-namespace {
-// A positive whole number from the environment times `unit`, else `dflt`.
-uint64_t env_limit(const char* name, uint64_t unit, uint64_t dflt) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return dflt;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  if (*end != '\0' || n == 0 || n > UINT64_MAX / unit) return dflt;
-  return n * unit;
-}
-}  // namespace
-
-SessionLimits SessionLimits::from_env() {
-  SessionLimits l;
-  l.module_bytes = env_limit("VGPU_MAX_MODULE_MB", uint64_t(1) << 20, l.module_bytes);
-  l.reserved_bytes = env_limit("VGPU_MAX_RESERVE_MB", uint64_t(1) << 20, l.reserved_bytes);
-  l.handles = env_limit("VGPU_MAX_HANDLES", 1, l.handles);
-  return l;
-}
-
 Status Session::over_limit(Limit which) {
   const uint8_t bit = uint8_t(1u << static_cast<unsigned>(which));
   if (!(limits_logged_ & bit)) {

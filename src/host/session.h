@@ -23,49 +23,19 @@
 
 #include "backend.h"
 #include "handles.h"
+#include "session_limits.h"
 #include "vgpu/region.h"
 #include "vgpu/stats.h"
 
 namespace vgpu::host {
 
-// What one guest may make its worker hold besides device memory (mem_quota
-// bounds that). The host trusts nothing in the region, so everything a
-// guest's calls can grow has a ceiling; a call past one fails with
-// kOutOfMemory (CUDA_ERROR_OUT_OF_MEMORY) and the session goes on. The
-// defaults sit far above what real clients use. The daemon's environment may
-// change them (VGPU_MAX_MODULE_MB, VGPU_MAX_RESERVE_MB, VGPU_MAX_HANDLES), as
-// VGPU_CPU_MEM_MB sizes the CPU backend: the e2e tests lower them to reach
-// them in a few calls; there is no command-line option.
-struct SessionLimits {
-  // Bytes of module images loaded at once, each distinct image (hash) counted
-  // once; an unload gives its bytes back. One image may be 1 GiB
-  // (Session::max_image_bytes), but the images of even a large application
-  // (every kernel of PyTorch or llama.cpp) add up to a few hundred MiB; what
-  // the cap stops is a guest loading new images without end, which the host
-  // would keep (the CPU backend holds each image, the driver its code).
-  uint64_t module_bytes = uint64_t(4) << 30;
-  // Address space held by cuMemAddressReserve ranges, each counted rounded up
-  // to the 2 MiB VMM granularity (which also bounds how many there can be).
-  // llama.cpp's VMM pool reserves one range when it is first used: 32 GiB
-  // (1 << 35; versions that size it by the device's memory, at most 192 GB
-  // today), and ggml keeps a pool per device and stream of a backend context
-  // (up to 8 streams): 256 GiB to 1.5 TiB for one context at the very most.
-  // 4 TiB covers that with room, yet is 1/32 of the 47-bit address space the
-  // worker shares with the driver (unified addressing).
-  uint64_t reserved_bytes = uint64_t(4) << 40;
-  // Live ids in the handle table (streams, events, modules, functions,
-  // graphs, cuBLAS and VMM handles), and, as a separate count, live
-  // cuMemAlloc allocations. Real clients hold thousands at most (a CUDA
-  // graph per batch size, an event per pool block); a million bounds the
-  // host's tables at some 100 MiB.
-  uint64_t handles = uint64_t(1) << 20;
-
-  // The defaults above, with the environment's overrides (a malformed value is ignored).
-  static SessionLimits from_env();
-};
-
 class Session {
  public:
+  Session() = default;  // the default limits (tests, fuzzers)
+  // A worker's session: the limits are the daemon's (WorkerOptions::limits),
+  // set before the handle table is sized by them.
+  explicit Session(const SessionLimits& l) : limits(l), handles_(l.handles) {}
+
   // ---- where the session runs: set by the worker before the first record --------
   Backend* be = nullptr;
   uint32_t slot = 0;
@@ -81,7 +51,7 @@ class Session {
   const SlotStats* region_stats = nullptr;
   uint32_t region_slots = 0;
   bool trace = false;
-  SessionLimits limits = SessionLimits::from_env();
+  SessionLimits limits;
   uint64_t mem_quota = 0;  // 0 = none
   // An image may be at most max_image_bytes (BlobAppend allocates its whole
   // size up front); tests that feed hostile records lower the limit.
@@ -98,7 +68,6 @@ class Session {
   // Image being uploaded by BlobAppend records, then loaded by ModuleLoad.
   std::vector<std::byte> blob;
 
-  Session() = default;
   // A session that dies releases what it still holds (release_all): the
   // backend must outlive it.
   ~Session() { release_all(); }

@@ -78,7 +78,7 @@ struct Owed {
 class Worker {
  public:
   Worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt)
-      : view_(view), slot_(slot), opt_(opt), sv_(view.slot(slot)), ctl_(sv_.ctl) {
+      : view_(view), slot_(slot), opt_(opt), sv_(view.slot(slot)), ctl_(sv_.ctl), s_(opt.limits) {
     s_.slot = slot;
     s_.ctl = ctl_;
     s_.stats = stats;
@@ -165,7 +165,7 @@ class Worker {
       if (!be_ && opt_.backend == BackendChoice::kCuda) return false;
     }
     if (!be_) {
-      be_ = make_cpu_backend();
+      be_ = make_cpu_backend(opt_.cpu_memory_bytes);
       if (be_->init(opt_.device) != st::kOk) {
         *why = "CPU backend failed to initialise";
         return false;

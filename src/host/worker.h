@@ -8,6 +8,7 @@
 #include <string>
 
 #include "mps.h"
+#include "session_limits.h"
 #include "vgpu/region_view.h"
 #include "vgpu/stats.h"
 
@@ -26,6 +27,8 @@ struct WorkerOptions {
   uint32_t spin_us = 2000;           // busy-poll this long after the last record before sleeping
   uint32_t housekeeping_us = 50000;  // how often the slot's state and the guest's heartbeat are looked at
   std::string region;                // the region file, for log lines
+  SessionLimits limits;              // what each session may hold besides device memory
+  uint64_t cpu_memory_bytes = 0;     // the CPU backend's "device memory" (0: its default, 4 GiB)
   // Sharing the GPU with other guests (mps.h): a region with strict
   // isolation keeps its guests out of MPS; sm_percent (1-100, 0 = all) is an
   // MPS client's share of the SMs.

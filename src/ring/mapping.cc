@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -139,12 +138,12 @@ std::unique_ptr<Mapping> attach_ivshmem(const std::string& sysfs_pci, std::strin
   return validated(std::move(m), err);
 }
 
-std::unique_ptr<Mapping> attach_guest_region(std::string* err) {
-  if (const char* p = std::getenv("VGPU_REGION"); p && *p) return attach_region_file(p, err);
+std::unique_ptr<Mapping> attach_guest_region(const std::string& region_path, const std::string& sysfs_pci,
+                                             std::string* err) {
+  if (!region_path.empty()) return attach_region_file(region_path, err);
   const std::string def = default_region_path("0");
   if (access(def.c_str(), F_OK) == 0) return attach_region_file(def, err);
-  const char* sys = std::getenv("VGPU_SYSFS_PCI");
-  return attach_ivshmem(sys && *sys ? sys : "/sys/bus/pci/devices", err);
+  return attach_ivshmem(sysfs_pci, err);
 }
 
 }  // namespace vgpu

@@ -61,8 +61,11 @@ std::unique_ptr<Mapping> attach_region_file(const std::string& path, std::string
 // docs/vm.md for why resource2 (not resource2_wc) is used.
 std::unique_ptr<Mapping> attach_ivshmem(const std::string& sysfs_pci, std::string* err);
 
-// What a guest library does: $VGPU_REGION if set (a file path), else the
-// default region file if it exists, else the ivshmem device.
-std::unique_ptr<Mapping> attach_guest_region(std::string* err);
+// What a guest library does: the region file `region_path` if not empty
+// (VGPU_REGION), else the default region file if it exists, else the ivshmem
+// device under `sysfs_pci` (VGPU_SYSFS_PCI). The guest's configuration
+// (src/guest/client/config.h) supplies both: this layer reads no environment.
+std::unique_ptr<Mapping> attach_guest_region(const std::string& region_path, const std::string& sysfs_pci,
+                                             std::string* err);
 
 }  // namespace vgpu

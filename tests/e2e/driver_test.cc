@@ -700,6 +700,25 @@ TEST_F(Driver, StreamWaitEventAcrossStreams) {
 
 // ---- virtual memory management (the CPU backend does it for real) -------------------
 
+// Host-located VMM memory cannot be the guest's (NCCL probes for it at init):
+// the granularity is answered, the allocation refused as not supported, and
+// nothing is left behind.
+TEST_F(Driver, HostLocatedVirtualMemoryRefused) {
+  for (CUmemLocationType t : {CU_MEM_LOCATION_TYPE_HOST, CU_MEM_LOCATION_TYPE_HOST_NUMA,
+                              CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT}) {
+    CUmemAllocationProp prop{};
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = t;
+    prop.location.id = 0;
+    size_t gran = 0;
+    CU_OK(cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    ASSERT_GT(gran, 0u);
+    EXPECT_EQ(0u, gran % 4096);
+    CUmemGenericAllocationHandle h = 0;
+    EXPECT_EQ(CUDA_ERROR_NOT_SUPPORTED, cuMemCreate(&h, gran, &prop, 0)) << "location type " << t;
+  }
+}
+
 TEST_F(Driver, VirtualMemory) {
   CUmemAllocationProp prop{};
   prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;

@@ -149,7 +149,7 @@ void run_one(const uint8_t* data, size_t size) {
     std::memcpy(arena.p.get() + i, &f, 4);
   }
 
-  std::unique_ptr<Backend> be = make_cpu_backend();
+  std::unique_ptr<Backend> be = make_cpu_backend(4 << 20);  // the session's quota is smaller still
   if (be->init(0) != st::kOk) fail("CPU backend failed to initialise", 0);
   {
     Session s;
@@ -245,8 +245,6 @@ void run_one(const uint8_t* data, size_t size) {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  // The CPU backend's own quota (MiB); the session's is smaller still.
-  setenv("VGPU_CPU_MEM_MB", "4", 1);
   const char* t = std::getenv("VGPU_FUZZ_TRACE");
   g_trace = t != nullptr && *t != '\0' && *t != '0';
   return 0;

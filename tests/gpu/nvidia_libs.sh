@@ -35,6 +35,7 @@ for _ in $(seq 200); do [ -e "$REGION.stats" ] && break; sleep 0.05; done
 [ -e "$REGION.stats" ] || { echo "vgpu-hostd did not start:"; cat "$LOG/hostd.log"; exit 1; }
 
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # JAX: allocate as needed, in both runs
+export NCCL_DEBUG=${NCCL_DEBUG:-WARN}    # NCCL says why a call failed (in both runs)
 ran=()
 for fw in $FRAMEWORKS; do
   if ! "$PY" -c "import $fw" >/dev/null 2>&1; then echo "== $fw: not importable by $PY, skipped"; continue; fi

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -174,13 +175,25 @@ TEST(CpuDevice, Info) {
   EXPECT_EQ(a.nvml_query(0, &n), st::kNotSupported);
 }
 
-TEST(CpuDevice, QuotaFromEnvironment) {
+// The daemon's configuration sizes the backend through its factory
+// (host_config.h: --cpu-mem-mb, VGPU_CPU_MEM_MB); the backend itself never
+// reads the environment, so a variable set in this process changes nothing.
+TEST(CpuDevice, SizeFromItsFactoryNotTheEnvironment) {
   setenv("VGPU_CPU_MEM_MB", "123", 1);
-  CpuBackend a;
+  std::unique_ptr<Backend> sized = make_cpu_backend(7 * kMiB);
+  std::unique_ptr<Backend> dflt = make_cpu_backend(0);
+  CpuBackend plain;
   unsetenv("VGPU_CPU_MEM_MB");
-  EXPECT_EQ(a.quota(), 123 * kMiB);
-  CpuBackend b;
-  EXPECT_EQ(b.quota(), 4096 * kMiB);
+  ASSERT_EQ(sized->init(0), st::kOk);
+  ASSERT_EQ(dflt->init(0), st::kOk);
+  uint64_t fr = 0, tot = 0;
+  ASSERT_EQ(sized->mem_get_info(&fr, &tot), st::kOk);
+  EXPECT_EQ(tot, 7 * kMiB);
+  DevPtr p = 0;
+  EXPECT_EQ(sized->mem_alloc(8 * kMiB, &p), st::kOutOfMemory);  // the size is the limit, not a label
+  ASSERT_EQ(dflt->mem_get_info(&fr, &tot), st::kOk);
+  EXPECT_EQ(tot, kDefaultQuotaMiB * kMiB);
+  EXPECT_EQ(plain.quota(), kDefaultQuotaMiB * kMiB);
 }
 
 // ---- memory --------------------------------------------------------------------------------

@@ -17,10 +17,11 @@
 namespace vgpu::host::test {
 
 // A session over `be` with an arena (`arena` if given: registered memory on
-// a GPU), as the worker sets one up.
+// a GPU) and `limits`, as the worker sets one up.
 struct TestSession {
-  explicit TestSession(Backend* be, std::byte* arena = nullptr, uint64_t arena_bytes = 0)
-      : own(arena ? 0 : 1 << 20) {
+  explicit TestSession(Backend* be, std::byte* arena = nullptr, uint64_t arena_bytes = 0,
+                       const SessionLimits& limits = {})
+      : own(arena ? 0 : 1 << 20), s(limits) {
     s.be = be;
     s.arena = arena ? arena : own.data();
     s.arena_bytes = arena ? arena_bytes : own.size();

@@ -11,7 +11,6 @@
 // on a GPU.
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -154,11 +153,11 @@ TEST(SessionTeardown, TheGuestsDestroyCallsTakeEachObjectBackOnce) {
 }
 
 TEST(SessionTeardown, AnObjectRefusedAnIdIsDestroyedAtOnce) {
-  setenv("VGPU_MAX_HANDLES", "2", 1);  // read when the session is made
   FakeBackend fake;
   RecordingBackend rec(&fake);
-  TestSession t(&rec);
-  unsetenv("VGPU_MAX_HANDLES");
+  SessionLimits two_ids;
+  two_ids.handles = 2;
+  TestSession t(&rec, nullptr, 0, two_ids);
   HandleRep r{};
   ASSERT_EQ(st::kOk, t.d.call<Op::StreamCreate>({0, 0}, &r));
   ASSERT_EQ(st::kOk, t.d.call<Op::EventCreate>({0, 0}, &r));

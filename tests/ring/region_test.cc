@@ -397,17 +397,15 @@ TEST(RegionFile, AttachReportsProblems) {
   EXPECT_NE(err.find("larger than the mapping"), std::string::npos) << err;
 }
 
-TEST(RegionFile, GuestHonoursVgpuRegion) {
+// The guest's configuration hands attach_guest_region the VGPU_REGION value
+// (config_test checks that parse); a path given wins over the default file
+// and the ivshmem device.
+TEST(RegionFile, GuestAttachesTheRegionItIsGiven) {
   TempDir dir;
   std::string err;
   auto host = create_region_file(dir.file("r"), small_config(), &err);
   ASSERT_TRUE(host) << err;
-  const char* old = std::getenv("VGPU_REGION");
-  const std::string saved = old ? old : "";
-  setenv("VGPU_REGION", dir.file("r").c_str(), 1);
-  auto guest = attach_guest_region(&err);
-  if (old) setenv("VGPU_REGION", saved.c_str(), 1);
-  else unsetenv("VGPU_REGION");
+  auto guest = attach_guest_region(dir.file("r"), dir.file("no-sysfs"), &err);
   ASSERT_TRUE(guest) << err;
   EXPECT_EQ(guest->header()->session_id.load(), host->header()->session_id.load());
 }
@@ -458,6 +456,23 @@ TEST(Ivshmem, NoDeviceIsAClearError) {
   err.clear();
   EXPECT_FALSE(attach_ivshmem(sys.path() + "/does-not-exist", &err));
   EXPECT_FALSE(err.empty());
+}
+
+// With no region path the guest takes the default region file if there is
+// one, else the ivshmem device under the sysfs folder it is given
+// (VGPU_SYSFS_PCI).
+TEST(Ivshmem, GuestWithoutARegionPathLooksWhereItIsTold) {
+  if (access(default_region_path("0").c_str(), F_OK) == 0)
+    GTEST_SKIP() << default_region_path("0") << " exists on this machine: the guest takes it before any ivshmem device";
+  FakeSysfs sys;
+  sys.add("0000:00:04.0", "0x1af4", "0x1110");
+  std::string err;
+  auto host = create_region_file(sys.path("0000:00:04.0") + "/resource2", small_config(), &err);
+  ASSERT_TRUE(host) << err;
+  auto guest = attach_guest_region("", sys.path(), &err);
+  ASSERT_TRUE(guest) << err;
+  EXPECT_EQ(guest->source(), sys.path("0000:00:04.0") + "/resource2");
+  EXPECT_EQ(guest->header()->session_id.load(), host->header()->session_id.load());
 }
 
 TEST(Ivshmem, DeviceWithoutARegionIsRefused) {

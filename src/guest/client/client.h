@@ -3,6 +3,15 @@
 // one instance that lives in our libcuda.so.1, so they share one host session
 // and one device address space).
 //
+// The Client ties together the parts that do the work, each in a file of its
+// own: the slot and session life cycle (slot.h: claim, heartbeats, fork,
+// leaving; liveness.h: whether the session stands), the calling thread's
+// channel (channel_pool.h) and the channel itself (channel.h: records,
+// completions, waiting), the prologue every call starts with (call_lease.h),
+// the staged copies and the arena's budget (copies.h), the configuration
+// (config.h) and logging (log.h). What is left here: attaching, Hello, the
+// device cache, and the typed call<Op>/post<Op> the libraries use.
+//
 // A process claims one slot of the region. Each guest thread gets its own
 // channel (its own single-producer command ring); when there are more threads
 // than channels, the extra threads share one channel under a mutex. Every
@@ -10,30 +19,32 @@
 // in that order across channels, so CUDA's ordering between threads (a launch
 // on thread A, then a copy on thread B of the same stream) is kept.
 //
-// Memory ordering: see ring.h for records and completions and wait.h for
-// sleeping. `seq_` is taken with a relaxed fetch_add after the ring space is
-// reserved; the record's release-store publish orders it for the host.
+// Memory ordering: see ring.h for records and completions, wait.h for
+// sleeping, channel.h for the sequence numbers and liveness.h for the
+// session's status.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
-#include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "arena.h"
-#include "mapping.h"
+#include "call_lease.h"
+#include "channel.h"
+#include "channel_pool.h"
+#include "config.h"
+#include "copies.h"
+#include "log.h"
+#include "slot.h"
 #include "vgpu/ops.h"
-#include "vgpu/region.h"
-#include "vgpu/ring.h"
 #include "vgpu/status.h"
+#include "wait_mode.h"
 
 namespace vgpu::guest {
-
-using Bytes = std::span<const std::byte>;
-using MutBytes = std::span<std::byte>;
 
 inline Bytes as_bytes(const void* p, size_t n) { return {static_cast<const std::byte*>(p), n}; }
 
@@ -41,8 +52,6 @@ template <class T>
 constexpr uint32_t wire_size() {
   return std::is_empty_v<T> ? 0 : sizeof(T);
 }
-
-class Channel;
 
 class Client {
  public:
@@ -103,73 +112,43 @@ class Client {
   const DeviceInfoRep* device_info(int ordinal);
 
   // Earliest error met by a posted call and not yet reported; cleared by reading.
-  Status take_async_error() { return async_error_.exchange(st::kOk, std::memory_order_acq_rel); }
-  void note_async_error(Status s) {
-    Status expected = st::kOk;
-    if (s != st::kOk) async_error_.compare_exchange_strong(expected, s, std::memory_order_acq_rel);
-  }
+  Status take_async_error() { return shared_.errors.take(); }
+  void note_async_error(Status s) { shared_.errors.note(s); }
 
-  // How a thread waits for the host's answer, from the context's scheduling
-  // flags (CU_CTX_SCHED_*: cuDevicePrimaryCtxSetFlags, cudaSetDeviceFlags,
-  // cuCtxCreate; the last one set applies to the whole process):
-  //   kSpin  (AUTO, SPIN) spins through waits of up to kSpinWaitUs, as CUDA's
-  //          synchronise spins for a process with fewer contexts than CPUs; a
-  //          sleep would add a wake-up (tens of microseconds in a VM) to every
-  //          synchronise that waits on the device. Only with a GPU host and
-  //          fewer spinning threads than CPUs; otherwise as the default below;
-  //   kYield (YIELD) spins briefly, then yields the CPU between polls;
-  //   kBlock (BLOCKING_SYNC) spins briefly, then sleeps until woken.
-  // The default policy (wait.h's WaitPolicy) spins ~tens of microseconds,
-  // yields a while, then sleeps.
-  enum class WaitMode : uint32_t { kSpin, kYield, kBlock };
-  static constexpr uint32_t kSpinWaitUs = 100000;
-  void set_wait_mode(WaitMode m) { wait_mode_.store(m, std::memory_order_relaxed); }
-  WaitMode wait_mode() const { return wait_mode_.load(std::memory_order_relaxed); }
+  // How a thread waits for the host's answer (wait_mode.h), from the
+  // context's scheduling flags.
+  using WaitMode = guest::WaitMode;
+  static constexpr uint32_t kSpinWaitUs = WaitTuning::kSpinWaitUs;
+  void set_wait_mode(WaitMode m) { shared_.wait.set_mode(m); }
+  WaitMode wait_mode() const { return shared_.wait.mode(); }
 
   // Called by our libraries' ELF destructor: tells the host we are done.
   void shutdown();
 
   // Marks a failing host: from now on every call fails fast with `s`.
-  void fail(Status s, const std::string& why);
+  void fail(Status s, const std::string& why) { slot_.liveness().fail(s, why); }
 
  private:
-  Client();
-  friend class Channel;
+  explicit Client(const GuestConfig& cfg);
+  Status connect();
+  // The prologue of every call (call_lease.h).
+  CallLease lease() { return CallLease(init_status_, slot_.liveness(), channels_.get()); }
   Status exec(uint16_t op, bool sync, const void* req, uint32_t req_len, Bytes in, void* rep, uint32_t rep_len,
               MutBytes extra, uint32_t* extra_len);
-  Status connect();
-  static void after_fork_in_child();
-  Channel* channel();  // the calling thread's channel, claimed on first use
-  bool host_gone();    // true (and fail()s) if the host died, restarted or ended the session
-  void heartbeat_loop();
+  Status exec(const CallLease& lease, uint16_t op, bool sync, const void* req, uint32_t req_len, Bytes in,
+              void* rep, uint32_t rep_len, MutBytes extra, uint32_t* extra_len);
 
+  const GuestConfig& cfg_;
   Status init_status_ = st::kNotInitialized;
   std::string init_text_;
-  std::atomic<Status> dead_{st::kOk};
-  std::atomic<WaitMode> wait_mode_{WaitMode::kSpin};
-  std::atomic<uint32_t> long_spinners_{0};  // threads now in a kSpinWaitUs spin
-  uint32_t max_long_spinners_ = 1;          // this machine's CPUs less one, at least one
-  std::unique_ptr<Mapping> map_;
-  uint32_t slot_ = 0;
-  SlotCtl* ctl_ = nullptr;
-  uint64_t session_id_ = 0;
-  uint64_t token_ = 0;
-  int pid_ = 0;
+  Slot slot_;
+  ChannelShared shared_{slot_.liveness()};
   std::unique_ptr<Arena> arena_;
+  std::unique_ptr<ChannelPool> channels_;
+  std::unique_ptr<StagedCopies> copies_;
   HelloRep hello_{};
-  std::atomic<uint64_t> seq_{0};
-  std::atomic<Status> async_error_{st::kOk};
-  std::atomic<uint64_t> staging_bytes_{0};  // arena bytes held by channels' staging chunks
-  std::atomic<uint32_t> staged_channels_{0};  // channels holding at least one staging chunk
-  std::mutex mu_;  // channel claims, device cache, shared channel
-  std::vector<std::unique_ptr<Channel>> channels_;
+  std::mutex devices_mu_;
   std::vector<std::unique_ptr<DeviceInfoRep>> devices_;
-  Channel* shared_ = nullptr;  // used by threads beyond channels_per_slot
 };
-
-// Logs "vgpu: <name> is not supported" once per name, to stderr.
-void log_unsupported(const char* name);
-// Logs a line to stderr when VGPU_DEBUG is set.
-void debug_log(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace vgpu::guest

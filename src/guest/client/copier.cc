@@ -3,7 +3,6 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 namespace vgpu::guest {
@@ -12,16 +11,18 @@ namespace {
 constexpr size_t kParallelMin = 512u << 10;  // below this, threads cost more than they save
 }
 
-ParallelCopier& ParallelCopier::get() {
-  static ParallelCopier* c = new ParallelCopier();  // never destroyed: threads may outlive statics
-  return *c;
-}
-
-ParallelCopier::ParallelCopier() {
-  unsigned want = 4;
-  if (const char* v = std::getenv("VGPU_COPY_THREADS"); v && *v) want = static_cast<unsigned>(std::atoi(v));
+ParallelCopier::ParallelCopier(unsigned want) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   threads_ = std::clamp(want, 1u, std::max(1u, cores / 2));
+}
+
+ParallelCopier::~ParallelCopier() {
+  {
+    std::lock_guard lk(job_mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (std::thread& t : pool_) t.join();
 }
 
 void ParallelCopier::copy(void* dst, const void* src, size_t n) {
@@ -54,7 +55,8 @@ void ParallelCopier::worker(unsigned index) {
     size_t n;
     {
       std::unique_lock lk(job_mu_);
-      cv_.wait(lk, [&] { return generation_ != seen; });
+      cv_.wait(lk, [&] { return generation_ != seen || stop_; });
+      if (stop_) return;
       seen = generation_;
       d = dst_, s = src_, n = n_;
     }

@@ -20,9 +20,9 @@ bool g_initialized = false;
 int compute_visible() {
   Client& c = Client::get();
   if (c.status() != st::kOk || c.hello().device_count < 1) return 0;
-  const char* env = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::optional<std::string>& env = guest_config().visible_devices;
   if (!env) return 1;
-  std::string first(env);
+  std::string first(*env);
   first = first.substr(0, first.find(','));
   while (!first.empty() && first.front() == ' ') first.erase(0, 1);
   if (first.empty()) return 0;

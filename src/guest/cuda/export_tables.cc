@@ -14,12 +14,13 @@
 #include <string>
 #include <utility>
 
+#include "client/config.h"
+
 namespace vgpu::guest::exports {
 
 namespace {
 bool tracing() {
-  static const bool on = std::getenv("VGPU_DEBUG") || std::getenv("VGPU_TRACE_EXPORTS");
-  return on;
+  return guest_config().debug || guest_config().trace_exports;
 }
 
 // "{6BD5FB6C-5BF4-E74A-8987-D93912FD9DF9}": the bytes in order, grouped as

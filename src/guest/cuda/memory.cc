@@ -436,6 +436,17 @@ CUresult CUDAAPI cuMemAddressFree(CUdeviceptr p, size_t size) {
   return to_cu(c->call<Op::MemAddressFree>(MemAddressFreeReq{p, size}));
 }
 namespace {
+// Host-located VMM memory (CU_MEM_LOCATION_TYPE_HOST*): pinned memory of the
+// guest's machine that the GPU could map. The guest's memory is not the
+// host's, so it cannot be; cuMemCreate refuses it, which callers survive:
+// NCCL probes with one such allocation and then uses cuMemHostAlloc (arena
+// memory here) instead. The probe asks for the granularity first and treats
+// a failure there as fatal, so that question is answered (see below).
+bool host_location(const CUmemAllocationProp* prop) {
+  return prop && (prop->location.type == CU_MEM_LOCATION_TYPE_HOST ||
+                  prop->location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
+                  prop->location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT);
+}
 bool prop_req(const CUmemAllocationProp* prop, size_t size, MemProp* r) {
   if (!prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE) return false;
   *r = MemProp{size, prop->location.id, static_cast<uint32_t>(prop->requestedHandleTypes),
@@ -449,6 +460,8 @@ bool prop_req(const CUmemAllocationProp* prop, size_t size, MemProp* r) {
 CUresult CUDAAPI cuMemCreate(CUmemGenericAllocationHandle* h, size_t size, const CUmemAllocationProp* prop, unsigned long long flags) {
   VGPU_DRIVER_OR_RETURN(c);
   MemCreateReq r{};
+  if (h && flags == 0 && host_location(prop) && prop->type == CU_MEM_ALLOCATION_TYPE_PINNED)
+    VGPU_REFUSE("cuMemCreate of host-located memory (CU_MEM_LOCATION_TYPE_HOST*)");
   if (!h || flags != 0 || !prop_req(prop, size, &r.prop)) return CUDA_ERROR_INVALID_VALUE;
   if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
   r.prop.location_id = 0;  // the host's served device
@@ -487,8 +500,18 @@ CUresult CUDAAPI cuMemSetAccess(CUdeviceptr p, size_t size, const CUmemAccessDes
 CUresult CUDAAPI cuMemGetAllocationGranularity(size_t* g, const CUmemAllocationProp* prop, CUmemAllocationGranularity_flags option) {
   VGPU_DRIVER_OR_RETURN(c);
   MemGranularityReq r{};
-  if (!g || !prop_req(prop, 0, &r.prop)) return CUDA_ERROR_INVALID_VALUE;
-  if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
+  if (g && host_location(prop) && prop->type == CU_MEM_ALLOCATION_TYPE_PINNED) {
+    // Answered with the device's granularity (the host's served device): a
+    // multiple of every page size, so any size rounded to it is one the real
+    // driver would accept; the allocation itself is then refused by cuMemCreate.
+    CUmemAllocationProp dev = *prop;
+    dev.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    dev.location.id = 0;
+    if (!prop_req(&dev, 0, &r.prop)) return CUDA_ERROR_INVALID_VALUE;
+  } else {
+    if (!g || !prop_req(prop, 0, &r.prop)) return CUDA_ERROR_INVALID_VALUE;
+    if (!device_info_of(prop->location.id)) return CUDA_ERROR_INVALID_DEVICE;
+  }
   r.prop.location_id = 0;
   r.option = static_cast<uint32_t>(option);
   IntRep rep{};

@@ -252,11 +252,7 @@ CUresult CUDAAPI cuModuleGetGlobal_v2(CUdeviceptr* p, size_t* bytes, CUmodule m,
 // The host's driver is asked at once (it loads lazily itself); that one
 // error is kept for later, any other is returned now.
 bool vgpu::guest::lazy_module_loading() {
-  static const bool lazy = [] {
-    const char* v = std::getenv("CUDA_MODULE_LOADING");
-    return !(v && std::strcmp(v, "EAGER") == 0);
-  }();
-  return lazy;
+  return guest_config().module_loading == ModuleLoading::kLazy;
 }
 CUresult CUDAAPI cuModuleGetLoadingMode(CUmoduleLoadingMode* mode) {
   if (!mode) return CUDA_ERROR_INVALID_VALUE;

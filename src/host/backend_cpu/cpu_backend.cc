@@ -15,16 +15,6 @@
 namespace vgpu::host::cpu {
 namespace {
 
-uint64_t quota_from_env() {
-  const char* v = std::getenv("VGPU_CPU_MEM_MB");
-  if (v != nullptr && *v != '\0') {
-    char* end = nullptr;
-    const unsigned long long mb = std::strtoull(v, &end, 10);
-    if (end != v && *end == '\0' && mb > 0 && mb < (1ull << 24)) return mb << 20;
-  }
-  return kDefaultQuotaMiB << 20;
-}
-
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -128,7 +118,7 @@ void fill_attributes(int32_t* a) {
 
 }  // namespace
 
-CpuBackend::CpuBackend(uint64_t quota_bytes) : quota_(quota_bytes != 0 ? quota_bytes : quota_from_env()) {}
+CpuBackend::CpuBackend(uint64_t quota_bytes) : quota_(quota_bytes != 0 ? quota_bytes : kDefaultQuotaMiB << 20) {}
 
 CpuBackend::~CpuBackend() {
   for (auto& [addr, len] : alloc_maps_) munmap(reinterpret_cast<void*>(addr), len);
@@ -679,5 +669,5 @@ void CpuBackend::version_texts(HelloRep* out) {
 }  // namespace vgpu::host::cpu
 
 namespace vgpu::host {
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<cpu::CpuBackend>(); }
+std::unique_ptr<Backend> make_cpu_backend(uint64_t memory_bytes) { return std::make_unique<cpu::CpuBackend>(memory_bytes); }
 }  // namespace vgpu::host

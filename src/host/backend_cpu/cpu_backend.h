@@ -127,7 +127,7 @@ inline constexpr uint64_t kDefaultQuotaMiB = 4096;
 
 class CpuBackend : public Backend {
  public:
-  // quota_bytes == 0: VGPU_CPU_MEM_MB from the environment, else 4096 MiB.
+  // quota_bytes == 0: kDefaultQuotaMiB.
   explicit CpuBackend(uint64_t quota_bytes = 0);
   ~CpuBackend() override;
   CpuBackend(const CpuBackend&) = delete;
