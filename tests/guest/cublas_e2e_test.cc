@@ -266,10 +266,11 @@ TEST_F(Blas, DotExHalfAndBfloat16) {
   ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16F, 1, dy.as<void>(), CUDA_R_16F, 1, &hres, CUDA_R_16F, CUDA_R_32F),
             CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(from_half(hres), static_cast<float>(want));
+  // A float result of half inputs: NVIDIA's cuBLAS refuses it (H200, cuBLAS 13).
   float fres = -1;
-  ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16F, 1, dy.as<void>(), CUDA_R_16F, 1, &fres, CUDA_R_32F, CUDA_R_32F),
-            CUBLAS_STATUS_SUCCESS);
-  EXPECT_EQ(fres, static_cast<float>(want));
+  EXPECT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16F, 1, dy.as<void>(), CUDA_R_16F, 1, &fres, CUDA_R_32F, CUDA_R_32F),
+            CUBLAS_STATUS_NOT_SUPPORTED);
+  EXPECT_EQ(fres, -1.0f);
   // bfloat16: the top half of a float's bits (exact for these values).
   std::vector<uint16_t> bx(n), by(n);
   for (int i = 0; i < n; ++i) {
@@ -278,8 +279,18 @@ TEST_F(Blas, DotExHalfAndBfloat16) {
     std::memcpy(&u, &y[i], 4), by[i] = static_cast<uint16_t>(u >> 16);
   }
   dx.put(bx), dy.put(by);
+  uint16_t bres = 0xffff;
+  ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16BF, 1, dy.as<void>(), CUDA_R_16BF, 1, &bres, CUDA_R_16BF, CUDA_R_32F),
+            CUBLAS_STATUS_SUCCESS);
+  uint32_t bits = static_cast<uint32_t>(bres) << 16;
+  std::memcpy(&fres, &bits, 4);
+  EXPECT_EQ(fres, static_cast<float>(want));
+  // float: the same values, a float result.
+  std::vector<float> fx(x), fy(y);
+  Dev fdx(n * 4), fdy(n * 4);
+  fdx.put(fx), fdy.put(fy);
   fres = -1;
-  ASSERT_EQ(cublasDotEx(h_, n, dx.as<void>(), CUDA_R_16BF, 1, dy.as<void>(), CUDA_R_16BF, 1, &fres, CUDA_R_32F, CUDA_R_32F),
+  ASSERT_EQ(cublasDotEx(h_, n, fdx.as<void>(), CUDA_R_32F, 1, fdy.as<void>(), CUDA_R_32F, 1, &fres, CUDA_R_32F, CUDA_R_32F),
             CUBLAS_STATUS_SUCCESS);
   EXPECT_EQ(fres, static_cast<float>(want));
   // Refused, not faked: double execution and complex types.

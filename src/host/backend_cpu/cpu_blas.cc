@@ -535,8 +535,10 @@ Status CpuBackend::blas_l12(Native h, Native stream, const BlasL12Req& r, float*
       Elem ex, ey, er;
       auto type = [&](int i) { return static_cast<int>((r.types >> (8 * i)) & 0xff); };
       *blas_status = blas_st::kNotSupported;
+      // cuBLAS's combinations for real types: one type for x, y and the
+      // result, float execution (it refuses the rest as not supported).
       if (!elem_of(type(0), &ex) || !elem_of(type(1), &ey) || !elem_of(type(2), &er) || er == Elem::kF64 ||
-          (type(3) != dt::kR32F && type(3) != dt::kR64F))
+          type(1) != type(0) || type(2) != type(0) || type(3) != dt::kR32F)
         return st::kOk;
       *blas_status = blas_st::kSuccess;
       double sum = 0;
