@@ -89,7 +89,9 @@ for side in $SIDES; do
     hostd_start || continue
     pre=(env VGPU_REGION="$REGION" LD_LIBRARY_PATH="$VGPU_BUILD/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   fi
-  "${pre[@]}" "$BIN/llama-server" -m "$MODEL" -ngl "$NGL" -np "$PARALLEL" -c "$CTX" -t "$THREADS" \
+  # -lv 4: the server's log keeps the library's own info lines (newer servers
+  # drop them at their default verbosity 3), "offloaded N/N layers to GPU" among them.
+  "${pre[@]}" "$BIN/llama-server" -m "$MODEL" -ngl "$NGL" -np "$PARALLEL" -c "$CTX" -t "$THREADS" -lv 4 \
     --host 127.0.0.1 --port "$PORT" --no-webui >"$LOG/server.$side.log" 2>&1 </dev/null &
   S=$!
   t=$SECONDS
