@@ -74,10 +74,11 @@ struct Empty {
 //    per-op policies; HelloReq carries the guest's wire layout fingerprint.
 // 5: OccupancySmem, OccupancyClusters, StreamWaitValue; BlasL12Req's spare
 //    word carries DotEx's types.
+// 6: NvmlP2PStatus.
 // Every layout is pinned below ("the wire layouts, pinned"), and their
 // fingerprint (wire_layout()) with it: a change to any fails to compile
 // until the pins, the fingerprint and this number are updated together.
-inline constexpr uint32_t kGuestAbi = 5;
+inline constexpr uint32_t kGuestAbi = 6;
 // The fingerprint of every op's layout (defined after the op list).
 constexpr uint64_t wire_layout();
 struct HelloReq {
@@ -750,6 +751,21 @@ struct NvmlFieldValuesRep {
 static_assert(sizeof(NvmlFieldValuesReq) == 8 + 8 * kNvmlMaxFields);
 static_assert(sizeof(NvmlFieldValuesRep) == 8 + 40 * kNvmlMaxFields);
 
+// nvmlDeviceGetP2PStatus of the session's device with itself (the guest sees
+// one device, so that is every pair it can name): NCCL asks for READ and
+// WRITE of every pair at init and fails without an answer. The host's NVML
+// answers; its return code and status travel as they are.
+inline constexpr uint32_t kNvmlP2PCapsIndexCount = 5;  // READ, WRITE, NVLINK, ATOMICS, PCI
+struct NvmlP2PStatusReq {
+  uint32_t caps_index;  // nvmlGpuP2PCapsIndex_t, < kNvmlP2PCapsIndexCount
+  uint32_t reserved;
+  VGPU_TRACE("caps_index={}", caps_index)
+};
+struct NvmlP2PStatusRep {
+  int32_t nvml_return;  // the host NVML's nvmlReturn_t
+  int32_t status;       // nvmlGpuP2PStatus_t, where nvml_return is 0
+};
+
 // ---- tensor maps -----------------------------------------------------------------
 // cuCtxSetLimit / cuCtxGetLimit: the limits (stack size, printf FIFO, malloc
 // heap, ...) are the host context's, where the kernels run. Both answer the
@@ -853,7 +869,8 @@ struct TensorMapRep {
   X(NvmlProcesses, kSync, kPlain, Empty, NvmlProcessesRep)                    \
   X(NvmlFieldValues, kSync, kPlain, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
   X(TensorMapEncode, kSync, kPlain, TensorMapReq, TensorMapRep)               \
-  X(CtxLimit, kSync, kPlain, CtxLimitReq, IntRep)
+  X(CtxLimit, kSync, kPlain, CtxLimitReq, IntRep)                             \
+  X(NvmlP2PStatus, kSync, kPlain, NvmlP2PStatusReq, NvmlP2PStatusRep)
 
 enum class Op : uint16_t {
   kWrap = 0,
@@ -1020,6 +1037,8 @@ static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
   X(NvmlProcessesRep, 4104, 8)                                                \
   X(NvmlFieldValuesReq, 520, 4)                                               \
   X(NvmlFieldValuesRep, 2568, 8)                                              \
+  X(NvmlP2PStatusReq, 8, 4)                                                   \
+  X(NvmlP2PStatusRep, 8, 4)                                                   \
   X(TensorMapReq, 184, 8)                                                     \
   X(TensorMapRep, 128, 8)                                                     \
   X(CtxLimitReq, 16, 8)                                                       \
@@ -1135,11 +1154,11 @@ constexpr uint64_t wire_layout() {
 #undef VGPU_FOLD_OFFSET
   return h;
 }
-// The fingerprint of the layouts of kGuestAbi 5 (it folds kGuestAbi in too).
+// The fingerprint of the layouts of kGuestAbi 6 (it folds kGuestAbi in too).
 // A change to an op's line or a pin above fails here: bump kGuestAbi (with
 // its line in the list at HelloReq), then put the new wire_layout() here
 // (print vgpu::wire_layout() from a scratch program). Never update this alone.
-inline constexpr uint64_t kWireLayoutPin = 0x529c9da53b351a6ull;
+inline constexpr uint64_t kWireLayoutPin = 0x2e3de29c1afa07ddull;
 static_assert(wire_layout() == kWireLayoutPin,
               "a wire layout changed: bump kGuestAbi and update kWireLayoutPin (see above)");
 

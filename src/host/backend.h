@@ -176,6 +176,10 @@ class Backend {
   virtual Status nvml_query(uint32_t flags, NvmlRep* out) = 0;
   // nvmlDeviceGetFieldValues on the device, r.count <= kNvmlMaxFields.
   virtual Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) = 0;
+  // nvmlDeviceGetP2PStatus of the device with itself for `caps_index` (<
+  // kNvmlP2PCapsIndexCount): NVML's return code and status as they are. A
+  // backend without NVML (the default) has no answer.
+  virtual Status nvml_p2p_status(uint32_t /*caps_index*/, NvmlP2PStatusRep* /*out*/) { return st::kNotSupported; }
 };
 
 // The CPU backend with `memory_bytes` of "device memory" (0: its default,

@@ -16,7 +16,7 @@ bool used_device(const SlotStats& x) {
   for (size_t op = 1; op < kOpCount; ++op) {
     switch (static_cast<Op>(op)) {
       case Op::Hello: case Op::Bye: case Op::DeviceInfo: case Op::MemGetInfo:
-      case Op::NvmlQuery: case Op::NvmlProcesses: case Op::NvmlFieldValues:
+      case Op::NvmlQuery: case Op::NvmlProcesses: case Op::NvmlFieldValues: case Op::NvmlP2PStatus:
         continue;
       default:
         if (x.calls[op].load(std::memory_order_relaxed) != 0) return true;
@@ -53,6 +53,11 @@ Status on_NvmlQuery(Call& c, const NvmlQueryReq& r, NvmlRep& out) {
     reserved = {0, 0, 0};
   }
   return st::kOk;
+}
+
+Status on_NvmlP2PStatus(Call& c, const NvmlP2PStatusReq& r, NvmlP2PStatusRep& out) {
+  if (r.caps_index >= kNvmlP2PCapsIndexCount) return st::kInvalidValue;
+  return c.s.be->nvml_p2p_status(r.caps_index, &out);
 }
 
 Status on_NvmlFieldValues(Call& c, const NvmlFieldValuesReq& r, NvmlFieldValuesRep& out) {

@@ -144,7 +144,10 @@ const Entry kEntries[] = {
     {"JAX/XLA", "nvmlDeviceGetMigMode", kHost},
     {"JAX/XLA", "nvmlDeviceGetNvLinkState", kRefused},
     {"JAX/XLA", "nvmlDeviceGetNvLinkRemotePciInfo_v2", kRefused},
-    {"JAX/XLA", "nvmlDeviceGetP2PStatus", kRefused},
+    {"JAX/XLA", "nvmlDeviceGetP2PStatus", kHost},
+    // NCCL (ncclNvmlEnsureInitialized: READ and WRITE of every device pair; init fails without)
+    {"NCCL", "nvmlDeviceGetCudaComputeCapability", kReal},
+    {"NCCL", "nvmlDeviceGetP2PStatus", kHost},
     // Ollama (discovery)
     {"Ollama", "nvmlInit_v2", kReal},
     {"Ollama", "nvmlSystemGetDriverVersion", kReal},
@@ -297,6 +300,27 @@ TEST_F(Monitors, FieldValuesAreTheHostsOrRefused) {
   ASSERT_EQ(r, NVML_SUCCESS);
   EXPECT_EQ(f[0].fieldId, unsigned(NVML_FI_DEV_ECC_CURRENT));  // each with its own status
   EXPECT_EQ(f[1].fieldId, unsigned(NVML_FI_DEV_POWER_INSTANT));
+}
+
+// The device with itself, as NCCL asks at init: the host NVML's answer on a
+// GPU host, refused (NOT_SUPPORTED) where the host has none; bad arguments
+// refused in the guest (the host checks the index again: handlers_nvml_test).
+TEST_F(Monitors, P2PStatusOfTheDeviceWithItselfIsTheHosts) {
+  for (nvmlGpuP2PCapsIndex_t i : {NVML_P2P_CAPS_INDEX_READ, NVML_P2P_CAPS_INDEX_WRITE}) {
+    nvmlGpuP2PStatus_t st = static_cast<nvmlGpuP2PStatus_t>(99);
+    const nvmlReturn_t r = nvmlDeviceGetP2PStatus(dev_, dev_, i, &st);
+    if (!on_gpu()) {
+      EXPECT_EQ(r, NVML_ERROR_NOT_SUPPORTED);
+      EXPECT_EQ(static_cast<int>(st), 99);
+      continue;
+    }
+    ASSERT_EQ(r, NVML_SUCCESS) << "caps index " << i;
+    EXPECT_LE(static_cast<int>(st), static_cast<int>(NVML_P2P_STATUS_UNKNOWN));
+  }
+  nvmlGpuP2PStatus_t st;
+  EXPECT_EQ(nvmlDeviceGetP2PStatus(dev_, dev_, NVML_P2P_CAPS_INDEX_READ, nullptr), NVML_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(nvmlDeviceGetP2PStatus(dev_, dev_, NVML_P2P_CAPS_INDEX_UNKNOWN, &st), NVML_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(nvmlDeviceGetP2PStatus(dev_, nullptr, NVML_P2P_CAPS_INDEX_READ, &st), NVML_ERROR_INVALID_ARGUMENT);
 }
 
 // The process list: this process, once it holds device memory, with its pid

@@ -182,6 +182,7 @@ class RecordingBackend final : public Backend {
   Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override {
     return b_->nvml_field_values(r, out);
   }
+  Status nvml_p2p_status(uint32_t i, NvmlP2PStatusRep* out) override { return b_->nvml_p2p_status(i, out); }
 
   // The records from index `from` on that destroy something.
   std::vector<Record> destroys(size_t from = 0) const {

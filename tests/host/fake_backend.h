@@ -175,6 +175,13 @@ class FakeBackend final : public Backend {
   Status lt_matmul(Native, const LtMatmulReq&, int*) override { return st::kNotSupported; }
   Status nvml_query(uint32_t, NvmlRep*) override { return st::kNotSupported; }
   Status nvml_field_values(const NvmlFieldValuesReq&, NvmlFieldValuesRep*) override { return st::kNotSupported; }
+  // An NVML that answers "OK" for every index, counting the questions.
+  Status nvml_p2p_status(uint32_t, NvmlP2PStatusRep* out) override {
+    ++p2p_questions;
+    *out = {0, 0};
+    return st::kOk;
+  }
+  int p2p_questions = 0;
 
   // How many objects of every kind are live (0 once a session released all).
   size_t live() const {

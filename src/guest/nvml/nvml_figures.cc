@@ -325,4 +325,25 @@ nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t dev, int count, nvmlFieldValu
   return NVML_SUCCESS;
 }
 
+// ---- peer-to-peer status --------------------------------------------------------------------
+// The guest sees one device, so both handles name it: the host's NVML answers
+// for that device with itself (NCCL asks for every pair at init).
+nvmlReturn_t nvmlDeviceGetP2PStatus(nvmlDevice_t device1, nvmlDevice_t device2, nvmlGpuP2PCapsIndex_t p2pIndex,
+                                    nvmlGpuP2PStatus_t* p2pStatus) {
+  VGPU_NVML_DEVICE(d1, device1);
+  const ::vgpu::DeviceInfoRep* d2 = ::vgpu::guest::nvml::info_of(device2, &vgpu_err_);
+  if (!d2) return vgpu_err_;
+  if (p2pStatus == nullptr || static_cast<uint32_t>(p2pIndex) >= kNvmlP2PCapsIndexCount || d1 != d2)
+    return NVML_ERROR_INVALID_ARGUMENT;
+  NvmlP2PStatusRep rep{};
+  const Status s = Client::get().call<Op::NvmlP2PStatus>(NvmlP2PStatusReq{static_cast<uint32_t>(p2pIndex), 0}, &rep);
+  if (s == st::kNotSupported) {
+    log_unsupported("nvmlDeviceGetP2PStatus (no NVML on the host)");
+    return NVML_ERROR_NOT_SUPPORTED;
+  }
+  if (s != st::kOk) return NVML_ERROR_UNKNOWN;
+  if (rep.nvml_return == NVML_SUCCESS) *p2pStatus = static_cast<nvmlGpuP2PStatus_t>(rep.status);
+  return static_cast<nvmlReturn_t>(rep.nvml_return);
+}
+
 }  // extern "C"

@@ -167,6 +167,7 @@ class CudaBackend final : public Backend {
 
   Status nvml_query(uint32_t flags, NvmlRep* out) override;                    // cuda_nvml.cc
   Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override;
+  Status nvml_p2p_status(uint32_t caps_index, NvmlP2PStatusRep* out) override;
 
  private:
   // ---- fences (cuda_backend.cc)

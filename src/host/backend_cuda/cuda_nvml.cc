@@ -386,4 +386,17 @@ Status CudaBackend::nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValu
   return st::kOk;
 }
 
+// The device with itself; NVML's code and status travel unchanged (ops.h).
+Status CudaBackend::nvml_p2p_status(uint32_t caps_index, NvmlP2PStatusRep* out) {
+  *out = {};
+  Nvml* n = nullptr;
+  int32_t why = 0;
+  if (Status s = nvml_device(&n, &why); s != st::kOk) return s;
+  int status = 6;  // nvmlGpuP2PStatus_t: NVML_P2P_STATUS_UNKNOWN until NVML says
+  // nvmlDeviceGetP2PStatus(device1, device2, nvmlGpuP2PCapsIndex_t, nvmlGpuP2PStatus_t*); both enums are ints.
+  out->nvml_return = n->call("nvmlDeviceGetP2PStatus", n->device, static_cast<int>(caps_index), &status);
+  out->status = status;
+  return st::kOk;
+}
+
 }  // namespace vgpu::host::cuda
