@@ -666,6 +666,13 @@ void CpuBackend::version_texts(HelloRep* out) {
   out->nvml_version_text[0] = '\0';
 }
 
+// Answers that need no work.
+BackendKind CpuBackend::kind() const { return BackendKind::kCpu; }
+const char* CpuBackend::name() const { return "cpu"; }
+int CpuBackend::driver_version() { return 13000; }
+int CpuBackend::device_count() { return 1; }
+Status CpuBackend::wait_idle() { return st::kOk; }  // nothing is ever queued
+
 }  // namespace vgpu::host::cpu
 
 namespace vgpu::host {

@@ -464,6 +464,10 @@ void CudaBackend::fence_release(uint64_t fence) {
   fence_nodes_.push_back(std::move(node));
 }
 
+// Answers that need no work.
+BackendKind CudaBackend::kind() const { return BackendKind::kCuda; }
+const char* CudaBackend::name() const { return "cuda"; }
+
 }  // namespace vgpu::host::cuda
 
 // The module's one export. The caller owns the result (delete through

@@ -84,90 +84,17 @@ class CudaBackend final : public Backend {
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
 
-  BackendKind kind() const override { return BackendKind::kCuda; }
-  const char* name() const override { return "cuda"; }
+  // Every method of backend.h's list: cuda_backend.cc (memory, copies,
+  // streams, events, fences), cuda_graphs.cc, cuda_modules.cc, cuda_vmm.cc,
+  // cuda_blas.cc, cuda_lt.cc, cuda_nvml.cc.
+  VGPU_BACKEND_METHODS(VGPU_BACKEND_OVERRIDE)
 
-  Status init(int device) override;
-  Status register_host(void* base, uint64_t bytes, uint64_t* device_base) override;
-
-  int driver_version() override;
-  void version_texts(HelloRep* out) override;  // cuda_nvml.cc
-  int device_count() override;
-  Status device_info(int ordinal, DeviceInfoRep* out) override;
-  Status mem_get_info(uint64_t* free_bytes, uint64_t* total_bytes) override;
-
-  Status mem_alloc(uint64_t bytes, DevPtr* out) override;
-  Status mem_free(DevPtr p) override;
-  Status copy_htod(DevPtr dst, const void* src, uint64_t n, Native stream) override;
-  Status copy_dtoh(void* dst, DevPtr src, uint64_t n, Native stream) override;
-  Status copy_dtod(DevPtr dst, DevPtr src, uint64_t n, Native stream) override;
-  Status copy_2d(CopyKind kind, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width,
-                 uint64_t height, Native stream) override;
-  Status memset(DevPtr dst, uint32_t value, uint32_t elem_bytes, uint64_t count, Native stream) override;
-
-  Status stream_create(uint32_t flags, int priority, Native* out) override;
-  Status stream_destroy(Native s) override;
-  Status stream_query(Native s) override;
+  // The optional ones this backend can do.
   Status stream_write_value(Native s, uint64_t device_addr, uint64_t value) override;
-  Status stream_store(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) override;
-  Status stream_wait_value(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) override;
-  Status stream_wait_event(Native s, Native e, uint32_t flags) override;
-  Status event_create(uint32_t flags, Native* out) override;
-  Status event_destroy(Native e) override;
-  Status event_record(Native e, Native s, uint32_t flags) override;
-  Status event_query(Native e) override;
-  Status event_elapsed(Native start, Native end, float* ms) override;
-
-  Status fence_create(Native stream, bool all_streams, uint64_t* fence) override;
-  Status fence_poll(uint64_t fence) override;
-  void fence_release(uint64_t fence) override;
-  Status wait_idle() override;
-
-  Status begin_capture(Native s, uint32_t mode) override;
-  Status end_capture(Native s, Native* graph) override;
-  Status capture_status(Native s, uint32_t* status, uint64_t* id) override;
-  Status graph_instantiate(Native graph, uint64_t flags, Native* exec) override;
-  Status graph_node_count(Native graph, uint64_t* count) override;
   Status set_capture_mode(uint32_t mode) override;
-  Status graph_exec_update(Native exec, Native graph, int32_t* result) override;
-  Status graph_launch(Native exec, Native s) override;
-  Status graph_exec_destroy(Native exec) override;
-  Status graph_destroy(Native graph) override;
-
-  Status module_load(const void* image, uint64_t bytes, Native* out) override;
-  Status module_unload(Native m) override;
-  Status module_function(Native m, const char* name, Native* fn, std::vector<ParamSlot>* params,
-                         Status* param_status) override;
-  Status module_global(Native m, const char* name, DevPtr* ptr, uint64_t* bytes) override;
-  Status func_get_attribute(Native fn, int attr, int* value) override;
-  Status func_set_attribute(Native fn, int attr, int value) override;
-  Status occupancy_max_blocks(Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks) override;
-  Status occupancy_available_smem(Native fn, int num_blocks, int block_size, uint64_t* bytes) override;
-  Status occupancy_clusters(Native fn, const OccupancyClustersReq& r, int* value) override;
   Status tensor_map_encode(const TensorMapReq& r, uint64_t* out) override;
   Status ctx_limit(int limit, bool set, uint64_t value, uint64_t* out) override;  // cuda_modules.cc
-  Status launch(Native fn, const LaunchReq& r, Native stream, void* params, uint32_t param_bytes) override;
-
-  Status va_reserve(uint64_t size, uint64_t alignment, uint64_t addr, uint64_t flags, DevPtr* out) override;
-  Status va_free(DevPtr ptr, uint64_t size) override;
-  Status mem_create(const MemProp& r, Native* out) override;
-  Status mem_release(Native h) override;
-  Status mem_map(DevPtr ptr, uint64_t size, uint64_t offset, Native h) override;
-  Status mem_unmap(DevPtr ptr, uint64_t size) override;
-  Status mem_set_access(DevPtr ptr, uint64_t size, int device, uint32_t flags) override;
-  Status mem_granularity(const MemProp& r, uint32_t option, uint64_t* out) override;
-
-  Status blas_create(Native* out) override;
-  Status blas_destroy(Native h) override;
-  Status blas_gemm(Native h, Native stream, const GemmReq& r, int* blas_status) override;
-  Status blas_trsm_batched(Native h, Native stream, const TrsmBatchedReq& r, int* blas_status) override;
-  Status blas_l12(Native h, Native stream, const BlasL12Req& r, float* value, int* blas_status) override;
-  Status lt_heuristic(const LtHeuristicReq& r, LtHeuristicRep* out) override;  // cuda_lt.cc
-  Status lt_matmul(Native stream, const LtMatmulReq& r, int* blas_status) override;
-
-  Status nvml_query(uint32_t flags, NvmlRep* out) override;                    // cuda_nvml.cc
-  Status nvml_field_values(const NvmlFieldValuesReq& r, NvmlFieldValuesRep* out) override;
-  Status nvml_p2p_status(uint32_t caps_index, NvmlP2PStatusRep* out) override;
+  Status nvml_p2p_status(uint32_t caps_index, NvmlP2PStatusRep* out) override;   // cuda_nvml.cc
 
  private:
   // ---- fences (cuda_backend.cc)
