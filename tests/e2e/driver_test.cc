@@ -200,6 +200,48 @@ TEST_F(Driver, DeviceQueriesAgree) {
   EXPECT_EQ(CUDA_ERROR_INVALID_DEVICE, cuDeviceGetByPCIBusId(&byid, "0123:45:67.0"));
 }
 
+// cuda.h names it only under CUDA_API_PER_THREAD_DEFAULT_STREAM.
+extern "C" CUresult CUDAAPI cuStreamGetId_ptsz(CUstream, unsigned long long*);
+
+// cuStreamGetId: each stream its own id, stable while it lives and never
+// given again; the legacy stream one id, each thread's per-thread stream its
+// own.
+TEST_F(Driver, StreamIdsAreUnique) {
+  CUstream a = nullptr, b = nullptr;
+  ASSERT_EQ(cuStreamCreate(&a, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamCreate(&b, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  unsigned long long ia = 0, ia2 = 0, ib = 0, legacy = 0, legacy0 = 0, pt = 0, pt2 = 0, other_pt = 0;
+  ASSERT_EQ(cuStreamGetId(a, &ia), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamGetId(a, &ia2), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamGetId(b, &ib), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamGetId(CU_STREAM_LEGACY, &legacy), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamGetId(nullptr, &legacy0), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamGetId(CU_STREAM_PER_THREAD, &pt), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamGetId_ptsz(nullptr, &pt2), CUDA_SUCCESS);
+  CUcontext ctx = nullptr;
+  ASSERT_EQ(cuCtxGetCurrent(&ctx), CUDA_SUCCESS);
+  std::thread([&] {
+    EXPECT_EQ(cuCtxSetCurrent(ctx), CUDA_SUCCESS);  // a new thread has no current context
+    EXPECT_EQ(cuStreamGetId(CU_STREAM_PER_THREAD, &other_pt), CUDA_SUCCESS);
+  }).join();
+  EXPECT_EQ(ia, ia2);
+  EXPECT_EQ(legacy, legacy0);
+  EXPECT_EQ(pt, pt2);
+  const std::vector<unsigned long long> ids = {ia, ib, legacy, pt, other_pt};
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (size_t j = i + 1; j < ids.size(); ++j) EXPECT_NE(ids[i], ids[j]) << i << " " << j;
+  ASSERT_EQ(cuStreamDestroy(a), CUDA_SUCCESS);
+  CUstream c = nullptr;
+  ASSERT_EQ(cuStreamCreate(&c, 0), CUDA_SUCCESS);
+  unsigned long long ic = 0;
+  ASSERT_EQ(cuStreamGetId(c, &ic), CUDA_SUCCESS);
+  EXPECT_NE(ic, ia) << "a destroyed stream's id was given again";
+  EXPECT_EQ(cuStreamGetId(b, nullptr), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(cuStreamGetId(a, &ic), CUDA_ERROR_INVALID_HANDLE);  // destroyed
+  ASSERT_EQ(cuStreamDestroy(b), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamDestroy(c), CUDA_SUCCESS);
+}
+
 TEST_F(Driver, Contexts) {
   CUcontext cur = nullptr;
   CU_OK(cuCtxGetCurrent(&cur));

@@ -105,6 +105,40 @@ TEST_F(ExportTables, ToolsContextNumbersContexts) {
   EXPECT_EQ(slot<CUresult (*)()>(kToolsContext, 3)(), CUDA_ERROR_NOT_SUPPORTED);
 }
 
+// TOOLS_CONTEXT slots 51 and 39, as cuBLAS's own workspace pool keys its
+// entries: a stream resolved in a context (0: the per-thread stream where
+// asked, else the legacy one), then its unique number, cuStreamGetId's.
+TEST_F(ExportTables, ToolsContextResolvesAndNumbersStreams) {
+  auto resolve = slot<CUresult (*)(CUcontext, CUstream, CUstream*, int)>(kToolsContext, 51);
+  auto number = slot<CUresult (*)(CUcontext, CUstream, unsigned long long*)>(kToolsContext, 39);
+  CUstream s = nullptr, out = nullptr;
+  ASSERT_EQ(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  EXPECT_EQ(resolve(nullptr, s, &out, 0), CUDA_SUCCESS);
+  EXPECT_EQ(out, s);
+  EXPECT_EQ(resolve(primary_, nullptr, &out, 0), CUDA_SUCCESS);
+  EXPECT_EQ(out, CU_STREAM_LEGACY);
+  EXPECT_EQ(resolve(primary_, nullptr, &out, 1), CUDA_SUCCESS);
+  EXPECT_EQ(out, CU_STREAM_PER_THREAD);
+  EXPECT_EQ(resolve(primary_, CU_STREAM_PER_THREAD, &out, 0), CUDA_SUCCESS);
+  EXPECT_EQ(out, CU_STREAM_PER_THREAD);
+  EXPECT_EQ(resolve(primary_, s, nullptr, 0), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(resolve(primary_, reinterpret_cast<CUstream>(0x12345670), &out, 0), CUDA_ERROR_INVALID_HANDLE);
+
+  unsigned long long a = 0, a2 = 0, want = 0, legacy = 0, pt = 0;
+  ASSERT_EQ(cuStreamGetId(s, &want), CUDA_SUCCESS);
+  EXPECT_EQ(number(nullptr, s, &a), CUDA_SUCCESS);
+  EXPECT_EQ(number(primary_, s, &a2), CUDA_SUCCESS);
+  EXPECT_EQ(a, want);
+  EXPECT_EQ(a2, want);
+  EXPECT_EQ(number(primary_, CU_STREAM_LEGACY, &legacy), CUDA_SUCCESS);
+  EXPECT_EQ(number(primary_, CU_STREAM_PER_THREAD, &pt), CUDA_SUCCESS);
+  EXPECT_NE(legacy, a);
+  EXPECT_NE(pt, a);
+  EXPECT_NE(pt, legacy);
+  EXPECT_EQ(number(primary_, s, nullptr), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuStreamDestroy(s), CUDA_SUCCESS);
+}
+
 // TOOLS_TLS slot 2, as cuBLASLt's matmul heuristics call it: the calling
 // thread's current context.
 TEST_F(ExportTables, ToolsTlsGivesTheThreadsContext) {

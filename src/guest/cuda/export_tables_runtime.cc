@@ -150,10 +150,36 @@ CUresult context_number(CUcontext ctx, unsigned long long* out) {
   trace_slot(kToolsContext, 4);
   return cuCtxGetId(ctx, out);
 }
+// Slots 51 and 39 serve cuBLAS's own workspace pool, used when the caller
+// set no workspace (CuPy; PyTorch sets one): cuBLAS keys each pool entry by
+// the stream, asking slot 51 to resolve the stream it was given, in a
+// context, into the stream itself, (CUcontext, CUstream, CUstream* out, int
+// per_thread), 0 meaning the per-thread stream where per_thread is set, else
+// the legacy one; then slot 39 for that stream's unique number,
+// (CUcontext, CUstream, unsigned long long* out), as cuStreamGetId gives it.
+// Seen under gdb: refused, either ends the GEMM in CUBLAS_STATUS_INTERNAL_ERROR.
+// A null context means the current one; a stream must be one of ours.
+CUresult context_stream(CUcontext ctx, CUstream s, CUstream* out, int per_thread) {
+  trace_slot(kToolsContext, 51);
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  if (!ctx && !current_context()) return CUDA_ERROR_INVALID_CONTEXT;
+  if (!s) s = per_thread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
+  CUcontext owner = nullptr;
+  if (CUresult r = cuStreamGetCtx(s, &owner); r != CUDA_SUCCESS) return r;
+  *out = s;
+  return CUDA_SUCCESS;
+}
+CUresult context_stream_number(CUcontext ctx, CUstream s, unsigned long long* out) {
+  trace_slot(kToolsContext, 39);
+  if (!ctx && !current_context()) return CUDA_ERROR_INVALID_CONTEXT;
+  return cuStreamGetId(s, out);
+}
 const auto g_tools_context = [] {
   auto t = refusing_slots<kToolsContext, 95>();
   t[0] = size_slot<95>();
   t[4] = fn(&context_number);
+  t[39] = fn(&context_stream_number);
+  t[51] = fn(&context_stream);
   return t;
 }();
 

@@ -1,6 +1,7 @@
 // What the driver answers about a stream without asking the host: the flags,
 // priority and context it was created with, recorded by cuStreamCreate*.
 // NVIDIA's runtime forwards cudaStreamGetFlags/Priority/Device here.
+#include <atomic>
 #include <map>
 
 #include "driver.h"
@@ -88,6 +89,29 @@ CUresult CUDAAPI cuStreamGetCtx(CUstream s, CUcontext* ctx) {
   return CUDA_SUCCESS;
 }
 CUresult CUDAAPI cuStreamGetCtx_ptsz(CUstream s, CUcontext* ctx) { return cuStreamGetCtx(s ? s : CU_STREAM_PER_THREAD, ctx); }
+
+// A stream's unique id, for the process's life (cuStreamGetId). A created
+// stream's is the host's id for it: the host never issues an id twice in a
+// session, and a session is the process's life. The default streams' ids are
+// below every host id (those are >= 2^40): the legacy stream's is 1, each
+// thread's per-thread stream its own number from 0x100 on.
+CUresult CUDAAPI cuStreamGetId(CUstream s, unsigned long long* id) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!id) return CUDA_ERROR_INVALID_VALUE;
+  StreamInfo i{};
+  if (CUresult r = find(s, &i); r != CUDA_SUCCESS) return r;
+  if (!s || s == CU_STREAM_LEGACY) {
+    *id = 1;
+  } else if (s == CU_STREAM_PER_THREAD) {
+    static std::atomic<unsigned long long> next{0x100};
+    thread_local const unsigned long long mine = next.fetch_add(1, std::memory_order_relaxed);
+    *id = mine;
+  } else {
+    *id = stream_id(s);
+  }
+  return CUDA_SUCCESS;
+}
+CUresult CUDAAPI cuStreamGetId_ptsz(CUstream s, unsigned long long* id) { return cuStreamGetId(s ? s : CU_STREAM_PER_THREAD, id); }
 
 // Every stream is on the session's one device, the guest's ordinal 0.
 CUresult CUDAAPI cuStreamGetDevice(CUstream s, CUdevice* dev) {

@@ -196,6 +196,12 @@ VGPU_RT cudaError_t cudaStreamGetDevice(cudaStream_t s, int* device) {
   *device = 0;  // every stream lives on the session's one device
   return cudaSuccess;
 }
+VGPU_RT cudaError_t cudaStreamGetId(cudaStream_t s, unsigned long long* id) {
+  if (!id) return record(cudaErrorInvalidValue);
+  VGPU_RT_INIT();
+  return record_cu(cuStreamGetId(cu(s), id), Ctx::kStream);
+}
+VGPU_RT cudaError_t cudaStreamGetId_ptsz(cudaStream_t s, unsigned long long* id) { return cudaStreamGetId(ptsz(s), id); }
 VGPU_RT cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t s, int* device) { return cudaStreamGetDevice(ptsz(s), device); }
 
 // Host callbacks would have to run in the guest when the host's stream
