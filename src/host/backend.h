@@ -68,7 +68,9 @@ inline constexpr Native kNativeLegacyStream = 0;
   X(Status, copy_dtoh, (void* dst, DevPtr src, uint64_t n, Native stream)) \
   X(Status, copy_dtod, (DevPtr dst, DevPtr src, uint64_t n, Native stream)) \
   /* 2-D copy; for HtoD the src, for DtoH the dst is a host pointer (as an integer). */ \
-  X(Status, copy_2d, (CopyKind kind, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width, uint64_t height, Native stream)) \
+  X(Status, copy_2d,                                                                                   \
+    (CopyKind kind, uint64_t dst, uint64_t dpitch, uint64_t src, uint64_t spitch, uint64_t width,      \
+     uint64_t height, Native stream))                                                                  \
   X(Status, memset, (DevPtr dst, uint32_t value, uint32_t elem_bytes, uint64_t count, Native stream)) \
   /* Streams and events. */ \
   X(Status, stream_create, (uint32_t flags, int priority, Native* out)) \
