@@ -110,7 +110,8 @@ inline constexpr Native kNativeLegacyStream = 0;
   /* (cuFuncGetParamInfo); *param_status says whether that worked. */ \
   X(Status, module_load, (const void* image, uint64_t bytes, Native* out)) \
   X(Status, module_unload, (Native m)) \
-  X(Status, module_function, (Native m, const char* name, Native* fn, std::vector<ParamSlot>* params, Status* param_status)) \
+  X(Status, module_function,                                                                          \
+    (Native m, const char* name, Native* fn, std::vector<ParamSlot>* params, Status* param_status))     \
   X(Status, module_global, (Native m, const char* name, DevPtr* ptr, uint64_t* bytes)) \
   X(Status, func_get_attribute, (Native fn, int attr, int* value)) \
   X(Status, func_set_attribute, (Native fn, int attr, int value)) \
