@@ -307,11 +307,12 @@ TEST_F(Monitors, FieldValuesAreTheHostsOrRefused) {
 // refused in the guest (the host checks the index again: handlers_nvml_test).
 TEST_F(Monitors, P2PStatusOfTheDeviceWithItselfIsTheHosts) {
   for (nvmlGpuP2PCapsIndex_t i : {NVML_P2P_CAPS_INDEX_READ, NVML_P2P_CAPS_INDEX_WRITE}) {
-    nvmlGpuP2PStatus_t st = static_cast<nvmlGpuP2PStatus_t>(99);
+    // A value the host never sends where it has no NVML: it must stay.
+    nvmlGpuP2PStatus_t st = NVML_P2P_STATUS_DISABLED_BY_REGKEY;
     const nvmlReturn_t r = nvmlDeviceGetP2PStatus(dev_, dev_, i, &st);
     if (!on_gpu()) {
       EXPECT_EQ(r, NVML_ERROR_NOT_SUPPORTED);
-      EXPECT_EQ(static_cast<int>(st), 99);
+      EXPECT_EQ(st, NVML_P2P_STATUS_DISABLED_BY_REGKEY);
       continue;
     }
     ASSERT_EQ(r, NVML_SUCCESS) << "caps index " << i;
