@@ -142,9 +142,9 @@ const auto g_device_ext = [] {
 // number) is (CUcontext, unsigned long long* out), a null context meaning the
 // current one: the context's unique id, what cuCtxGetId gives. cuBLASLt keys
 // its per-context heuristics cache by it; without the table its matmul
-// heuristics found no algorithm (CUBLAS_STATUS_NOT_SUPPORTED). The other 94
-// slots' meanings are not public: refused. 95 slots in all, the size a recent
-// driver reports.
+// heuristics found no algorithm (CUBLAS_STATUS_NOT_SUPPORTED). Slots 39 and
+// 51: below. The other slots' meanings are not public: refused. 95 slots in
+// all, the size a recent driver reports.
 constexpr char kToolsContext[] = "TOOLS_CONTEXT";
 CUresult context_number(CUcontext ctx, unsigned long long* out) {
   trace_slot(kToolsContext, 4);
