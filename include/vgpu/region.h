@@ -81,6 +81,11 @@ struct alignas(kPage) SlotCtl {
   std::atomic<uint64_t> guest_heartbeat;              // bumped by the guest every ~100 ms
   uint64_t claim_token;                               // random per claim; echoed by the host
   uint64_t claimed_session;                           // RegionHeader::session_id seen at claim
+  // Where this process mapped the slot's first byte. A hint: the worker maps
+  // the slot there too when the range is free in it, so that a pointer to
+  // pinned memory (the arena) is the same device address on both sides, as
+  // unified addressing promises (src/host/same_address.h). 0: no hint.
+  uint64_t guest_slot_address;
 
   // Host-owned (the worker serving the slot).
   alignas(kLineSpacing) std::atomic<uint64_t> served_token;  // claim_token the worker serves

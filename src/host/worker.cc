@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "dispatch.h"
+#include "same_address.h"
 #include "session.h"
 #include "worker_profile.h"
 #include "vgpu/region.h"
@@ -94,9 +95,11 @@ class Worker {
     std::string why;
     if (!open_backend(&why)) return fail(st::kNoDevice, why);
     uint64_t dev_base = 0;
-    if (Status s = be_->register_host(sv_.bytes.data(), sv_.bytes.size(), &dev_base))
-      return fail(s, "cannot register the slot's shared memory with the device");
-    s_.arena = sv_.arena.data();
+    std::byte* const slot = register_slot(&dev_base);
+    if (!slot) return fail(st::kOutOfMemory, "cannot register the slot's shared memory with the device");
+    // Copies stage through the registered mapping (the same pages as sv_'s):
+    // DMA needs registered memory to run asynchronously.
+    s_.arena = slot + (sv_.arena.data() - sv_.bytes.data());
     s_.arena_bytes = sv_.arena.size();
     s_.device_arena_base = dev_base ? dev_base + view_.layout().arena_offset : 0;
     // The channels start clean, whatever the slot held: its state word may
@@ -175,6 +178,32 @@ class Worker {
     return true;
   }
 
+  // Registers the slot's pages with the device, at the guest's address for
+  // them where that is free here (same_address.h), else where the region is
+  // mapped. Returns the registered mapping's first byte (nullptr: failed).
+  std::byte* register_slot(uint64_t* dev_base) {
+    const uint64_t want = load_once(ctl_->guest_slot_address);
+    void* at = map_again_at(sv_.bytes.data(), sv_.bytes.size(), want);
+    if (at && at != sv_.bytes.data()) {
+      if (be_->register_host(at, sv_.bytes.size(), dev_base) == st::kOk) {
+        again_ = at;
+        if (opt_.trace)
+          std::fprintf(stderr, "vgpu-hostd: %s slot %u: slot mapped at the guest's address %#llx; device address %#llx\n",
+                       opt_.region.c_str(), slot_, static_cast<unsigned long long>(want),
+                       static_cast<unsigned long long>(*dev_base));
+        return static_cast<std::byte*>(at);
+      }
+      unmap_again(at, sv_.bytes.data(), sv_.bytes.size());
+    } else if (want && !at) {
+      std::fprintf(stderr,
+                   "vgpu-hostd: %s slot %u: the guest's address of the slot (%#llx) is taken in the worker: pinned "
+                   "memory keeps a device address of its own (kernels given its host pointer would fault)\n",
+                   opt_.region.c_str(), slot_, static_cast<unsigned long long>(want));
+    }
+    if (be_->register_host(sv_.bytes.data(), sv_.bytes.size(), dev_base) != st::kOk) return nullptr;
+    return sv_.bytes.data();
+  }
+
   // The worker's own fences go first (completions that will never be posted
   // now), then what the guest held (the session's teardown), then the
   // backend itself: its context, registrations and caches.
@@ -188,7 +217,9 @@ class Worker {
       std::fprintf(stderr, "vgpu-hostd: %s slot %u: the session ended holding %s: released\n", opt_.region.c_str(),
                    slot_, left.text().c_str());
     s_.be = nullptr;  // nothing of the session may reach the backend after this
-    be_.reset();
+    be_.reset();      // (unregisters the slot's pages)
+    unmap_again(again_, sv_.bytes.data(), sv_.bytes.size());
+    again_ = nullptr;
     if (s_.stats) s_.stats->active.store(0, std::memory_order_release);
   }
 
@@ -418,6 +449,7 @@ class Worker {
   SlotCtl* ctl_;
   uint32_t guest_pid_ = 0;
   std::unique_ptr<Backend> be_;
+  void* again_ = nullptr;  // the slot's second mapping, at the guest's address (register_slot)
   Session s_;
   std::vector<ChannelState> chans_;
   std::vector<Owed> waiting_, unposted_;

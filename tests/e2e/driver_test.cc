@@ -433,11 +433,14 @@ TEST_F(Driver, PinnedMemoryServesAsADeviceAddress) {
     CU_OK(cuMemFreeHost(h));
     GTEST_SKIP() << "this backend has no device-mapped host memory (the CPU backend)";
   }
+  const auto hp = reinterpret_cast<CUdeviceptr>(h);
+  // The worker maps the slot at this process' address for it (the daemon is
+  // on this machine): the device address is the pointer itself.
+  EXPECT_EQ(mapped, hp);
   auto* w = static_cast<uint32_t*>(h);
   std::fill(w, w + 1024, 0xffffffffu);
   CUstream s;
   CU_OK(cuStreamCreate(&s, 0));
-  const auto hp = reinterpret_cast<CUdeviceptr>(h);
   CU_OK(cuMemsetD32Async(hp, 0x11223344u, 4, s));
   CUdeviceptr d;
   CU_OK(cuMemAlloc(&d, 64));

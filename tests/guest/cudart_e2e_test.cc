@@ -266,14 +266,20 @@ TEST(Memory, PinnedMemoryAsyncCopies) {
   ASSERT_CUDA(cudaPointerGetAttributes(&at, &flags));
   EXPECT_EQ(at.type, cudaMemoryTypeUnregistered);
 
-  if (cpu_backend()) {
-    // The CPU backend cannot map the arena for a device: refused, not faked.
-    void* dp = nullptr;
-    EXPECT_EQ(cudaHostGetDevicePointer(&dp, a, 0), cudaErrorNotSupported);
-    void* m = nullptr;
-    EXPECT_EQ(cudaHostAlloc(&m, 4096, cudaHostAllocMapped), cudaErrorNotSupported);
-    cudaGetLastError();
-  }
+  // Unified addressing: pinned memory's device address is its host pointer
+  // (the worker maps the slot at this process' address for it; the daemon
+  // runs on this machine, where that address is free in the worker).
+  void* dp = nullptr;
+  ASSERT_CUDA(cudaHostGetDevicePointer(&dp, a, 0));
+  EXPECT_EQ(dp, a);
+  void* m = nullptr;
+  ASSERT_CUDA(cudaHostAlloc(&m, 4096, cudaHostAllocMapped));
+  ASSERT_CUDA(cudaHostGetDevicePointer(&dp, m, 0));
+  EXPECT_EQ(dp, m);
+  // ... and the device reaches it there: a device-to-device copy into it.
+  ASSERT_CUDA(cudaMemcpy(m, d, 64, cudaMemcpyDeviceToDevice));
+  EXPECT_EQ(std::memcmp(m, src.data(), 64), 0);
+  ASSERT_CUDA(cudaFreeHost(m));
   ASSERT_CUDA(cudaStreamDestroy(s));
   ASSERT_CUDA(cudaFree(d));
   ASSERT_CUDA(cudaFreeHost(a));
@@ -335,8 +341,7 @@ TEST(Memory, PinnedBeyondTheArena) {
   void* dp = nullptr;
   EXPECT_EQ(cudaHostGetDevicePointer(&dp, h, 0), cudaErrorNotSupported);  // refused, not faked
   EXPECT_EQ(cudaHostRegister(h + 8192, 4096, cudaHostRegisterDefault), cudaErrorHostMemoryAlreadyRegistered);
-  EXPECT_EQ(cudaHostAlloc(&dp, n, cudaHostAllocMapped), cpu_backend() ? cudaErrorNotSupported
-                                                                         : cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaHostAlloc(&dp, n, cudaHostAllocMapped), cudaErrorMemoryAllocation);
   cudaGetLastError();
 
   // ... and the driver API.

@@ -168,11 +168,36 @@ TEST(CpuDevice, Info) {
   EXPECT_EQ(x.attr[83], 0);
   EXPECT_EQ(a.device_info(1, &x), st::kInvalidDevice);
   uint64_t base = 1;
-  int dummy;
-  EXPECT_EQ(a.register_host(&dummy, sizeof(dummy), &base), st::kOk);
+  EXPECT_EQ(a.register_host(nullptr, 64, &base), st::kInvalidValue);
   EXPECT_EQ(base, 0u);
   NvmlRep n{};
   EXPECT_EQ(a.nvml_query(0, &n), st::kNotSupported);
+}
+
+// Registered host memory is device-addressable at its own address (as
+// pinned memory is under unified addressing): copies and memsets reach it,
+// and stop at its end.
+TEST(CpuDevice, RegisteredHostMemoryIsADeviceAddress) {
+  CpuBackend a(64 * kMiB);
+  ASSERT_EQ(a.init(0), st::kOk);
+  alignas(64) static uint8_t host[4096];
+  std::memset(host, 0, sizeof host);
+  uint64_t base = 0;
+  ASSERT_EQ(a.register_host(host, sizeof host, &base), st::kOk);
+  EXPECT_EQ(base, reinterpret_cast<uint64_t>(host));
+  DevPtr d = 0;
+  ASSERT_EQ(a.mem_alloc(256, &d), st::kOk);
+  ASSERT_EQ(a.memset(d, 0x5a, 1, 256, 0), st::kOk);
+  ASSERT_EQ(a.memset(base + 16, 0x11223344u, 4, 4, 0), st::kOk);
+  ASSERT_EQ(a.copy_dtod(base + 128, d, 256, 0), st::kOk);
+  EXPECT_EQ(host[16], 0x44);
+  EXPECT_EQ(host[31], 0x11);
+  EXPECT_EQ(host[32], 0);
+  EXPECT_EQ(host[128], 0x5a);
+  EXPECT_EQ(host[383], 0x5a);
+  EXPECT_EQ(host[384], 0);
+  EXPECT_NE(a.memset(base + sizeof host - 4, 0, 4, 2, 0), st::kOk);  // runs past the registered end
+  EXPECT_EQ(a.mem_free(d), st::kOk);
 }
 
 // The daemon's configuration sizes the backend through its factory

@@ -49,6 +49,7 @@ bool Slot::claim() {
     c->guest_pid = static_cast<uint32_t>(pid_);
     c->claim_token = token_;
     c->claimed_session = session_id_;
+    c->guest_slot_address = reinterpret_cast<uint64_t>(v.slot(s).bytes.data());
     c->guest_heartbeat.store(1, std::memory_order_relaxed);
     c->state.store(static_cast<uint32_t>(SlotState::kClaimed), std::memory_order_release);
     index_ = s;

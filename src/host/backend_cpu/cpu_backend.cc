@@ -131,10 +131,16 @@ CpuBackend::~CpuBackend() {
 // ---- session, device ---------------------------------------------------------------
 Status CpuBackend::init(int device) { return device == 0 ? st::kOk : st::kInvalidDevice; }
 
-Status CpuBackend::register_host(void*, uint64_t, uint64_t* device_base) {
-  // Nothing to register: arena memory is not device-mapped on the CPU
-  // backend, so kernels (which do not run here anyway) get no address for it.
+Status CpuBackend::register_host(void* base, uint64_t bytes, uint64_t* device_base) {
+  // This "device" reaches host memory directly: a registered range's device
+  // address is its address here, as under the CUDA backend with unified
+  // addressing, and copies and memsets accept it (dev() below).
   *device_base = 0;
+  uint64_t end;
+  if (base == nullptr || bytes == 0 || !range_end(reinterpret_cast<uint64_t>(base), bytes, &end))
+    return st::kInvalidValue;
+  host_ranges_[reinterpret_cast<uint64_t>(base)] = bytes;
+  *device_base = reinterpret_cast<uint64_t>(base);
   return st::kOk;
 }
 
@@ -175,6 +181,13 @@ uint8_t* CpuBackend::dev(DevPtr p, uint64_t n, int access) const {
     --a;
     if (p >= a->first && end <= a->first + a->second) return reinterpret_cast<uint8_t*>(p);
     if (p < a->first + a->second) return nullptr;  // starts inside, runs past the end
+  }
+  // Registered host memory (the guest's pinned memory).
+  auto h = host_ranges_.upper_bound(p);
+  if (h != host_ranges_.begin()) {
+    --h;
+    if (p >= h->first && end <= h->first + h->second) return reinterpret_cast<uint8_t*>(p);
+    if (p < h->first + h->second) return nullptr;
   }
   // VMM: a contiguous run of mappings, each granting `access`.
   auto m = mappings_.upper_bound(p);

@@ -199,6 +199,7 @@ class CpuBackend : public Backend {
   Native next_handle_ = 0x100;
 
   std::map<uint64_t, uint64_t> allocs_;        // mem_alloc: address -> requested bytes
+  std::map<uint64_t, uint64_t> host_ranges_;   // register_host: address -> bytes (device-mapped host memory)
   std::map<uint64_t, uint64_t> alloc_maps_;    // address -> mmap length
   std::map<uint64_t, uint64_t> reservations_;  // va_reserve: address -> size
   std::map<Native, VmmAlloc> vmm_allocs_;
