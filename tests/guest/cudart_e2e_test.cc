@@ -18,6 +18,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -698,6 +699,93 @@ TEST(Streams, BuiltinStreamsAreRealStreams) {
   EXPECT_EQ(cudaStreamDestroy(cudaStreamPerThread), cudaErrorInvalidResourceHandle);
   cudaGetLastError();
   ASSERT_CUDA(cudaFree(d));
+}
+
+// A host function runs after the stream's earlier work and before its later
+// work: it sees what a copy before it brought back, and a copy after it sends
+// what it wrote. The caller does not wait for it (on the GPU; the CPU backend
+// runs it in the call, after the stream's work).
+struct HostFnState {
+  const unsigned char* in = nullptr;   // pinned: the copy before fills it
+  unsigned char* out = nullptr;        // pinned: the copy after sends it
+  size_t n = 0;
+  std::atomic<int> calls{0};
+  bool saw_input = false;
+  cudaStream_t stream_seen = nullptr;
+  cudaError_t status_seen = cudaErrorUnknown;
+};
+void host_fn_copy(void* p) {
+  auto* st = static_cast<HostFnState*>(p);
+  st->saw_input = st->in[0] == 0x5a && st->in[st->n - 1] == 0x5a;
+  for (size_t i = 0; i < st->n; ++i) st->out[i] = static_cast<unsigned char>(st->in[i] + 1);
+  st->calls.fetch_add(1);
+}
+void stream_callback(cudaStream_t s, cudaError_t status, void* p) {
+  auto* st = static_cast<HostFnState*>(p);
+  st->stream_seen = s;
+  st->status_seen = status;
+  st->calls.fetch_add(1);
+}
+
+TEST(Streams, HostFunctionsRunInStreamOrder) {
+  const size_t n = 1 << 20;
+  unsigned char *in = nullptr, *out = nullptr;
+  ASSERT_CUDA(cudaMallocHost(reinterpret_cast<void**>(&in), n));
+  ASSERT_CUDA(cudaMallocHost(reinterpret_cast<void**>(&out), n));
+  std::memset(in, 0, n);
+  std::memset(out, 0, n);
+  void *a = nullptr, *b = nullptr;
+  ASSERT_CUDA(cudaMalloc(&a, n));
+  ASSERT_CUDA(cudaMalloc(&b, n));
+  ASSERT_CUDA(cudaMemset(a, 0x5a, n));
+  for (cudaStream_t s : {static_cast<cudaStream_t>(nullptr), cudaStreamPerThread}) {
+    cudaStream_t mine = s;
+    if (!s) {
+      ASSERT_CUDA(cudaStreamCreate(&mine));  // a created stream, then the per-thread one
+    }
+    HostFnState st;
+    st.in = in;
+    st.out = out;
+    st.n = n;
+    std::memset(in, 0, n);
+    ASSERT_CUDA(cudaMemcpyAsync(in, a, n, cudaMemcpyDeviceToHost, mine));
+    ASSERT_CUDA(cudaLaunchHostFunc(mine, &host_fn_copy, &st));
+    ASSERT_CUDA(cudaMemcpyAsync(b, out, n, cudaMemcpyHostToDevice, mine));
+    ASSERT_CUDA(cudaStreamAddCallback(mine, &stream_callback, &st, 0));
+    ASSERT_CUDA(cudaStreamSynchronize(mine));
+    EXPECT_EQ(st.calls.load(), 2);
+    EXPECT_TRUE(st.saw_input) << "the host function ran before the copy ahead of it";
+    EXPECT_EQ(st.stream_seen, mine);
+    EXPECT_EQ(st.status_seen, cudaSuccess);
+    std::vector<unsigned char> back(n);
+    ASSERT_CUDA(cudaMemcpy(back.data(), b, n, cudaMemcpyDeviceToHost));
+    EXPECT_EQ(back.front(), 0x5b) << "the copy after the host function went before it";
+    EXPECT_EQ(back.back(), 0x5b);
+    if (mine != s) {
+      ASSERT_CUDA(cudaStreamDestroy(mine));
+    }
+  }
+  // Many in a row on one stream: each runs once, in order.
+  static std::vector<int> order;
+  order.clear();
+  cudaStream_t s = nullptr;
+  ASSERT_CUDA(cudaStreamCreate(&s));
+  static int ids[64];
+  for (int i = 0; i < 64; ++i) {
+    ids[i] = i;
+    ASSERT_CUDA(cudaLaunchHostFunc(s, [](void* p) { order.push_back(*static_cast<int*>(p)); }, &ids[i]));
+  }
+  ASSERT_CUDA(cudaStreamSynchronize(s));
+  ASSERT_EQ(order.size(), 64u);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(order[i], i);
+  EXPECT_EQ(cudaLaunchHostFunc(s, nullptr, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaStreamAddCallback(s, &stream_callback, nullptr, 1), cudaErrorInvalidValue);  // flags must be 0
+  cudaGetLastError();
+  ASSERT_CUDA(cudaStreamDestroy(s));
+  ASSERT_CUDA(cudaFree(a));
+  ASSERT_CUDA(cudaFree(b));
+  ASSERT_CUDA(cudaFreeHost(in));
+  ASSERT_CUDA(cudaFreeHost(out));
 }
 
 TEST(Streams, FlagsAndPriority) {

@@ -60,7 +60,8 @@ constexpr Versioned kVersioned[] = {
 constexpr const char* kPtsz[] = {"cuLaunchKernel",           "cuLaunchKernelEx",          "cuStreamSynchronize",
                                  "cuStreamGetCaptureInfo",   "cuStreamGetCaptureInfo_v2", "cuStreamGetCaptureInfo_v3",
                                  "cuStreamGetFlags",         "cuStreamGetPriority",       "cuStreamGetCtx",
-                                 "cuStreamGetDevice",        "cuStreamGetId"};
+                                 "cuStreamGetDevice",        "cuStreamGetId",             "cuLaunchHostFunc",
+                                 "cuStreamAddCallback"};
 
 // Under VGPU_DEBUG: each name once.
 void note_not_served(const char* symbol, int version) {

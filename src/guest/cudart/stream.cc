@@ -204,15 +204,37 @@ VGPU_RT cudaError_t cudaStreamGetId(cudaStream_t s, unsigned long long* id) {
 VGPU_RT cudaError_t cudaStreamGetId_ptsz(cudaStream_t s, unsigned long long* id) { return cudaStreamGetId(ptsz(s), id); }
 VGPU_RT cudaError_t cudaStreamGetDevice_ptsz(cudaStream_t s, int* device) { return cudaStreamGetDevice(ptsz(s), device); }
 
-// Host callbacks would have to run in the guest when the host's stream
-// reaches them; the wire has no way back for that yet.
-VGPU_RT cudaError_t cudaLaunchHostFunc(cudaStream_t, cudaHostFn_t, void*) { VGPU_RT_REFUSE("cudaLaunchHostFunc"); }
-VGPU_RT cudaError_t cudaLaunchHostFunc_ptsz(cudaStream_t, cudaHostFn_t, void*) { VGPU_RT_REFUSE("cudaLaunchHostFunc"); }
-VGPU_RT cudaError_t cudaStreamAddCallback(cudaStream_t, cudaStreamCallback_t, void*, unsigned int) {
-  VGPU_RT_REFUSE("cudaStreamAddCallback");
+// Host functions run in stream order in this process (the driver's
+// host_func.cc says how); a callback is one with the stream and a status.
+VGPU_RT cudaError_t cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void* data) {
+  if (!fn) return record(cudaErrorInvalidValue);
+  VGPU_RT_INIT();
+  return record_cu(cuLaunchHostFunc(cu(s), fn, data), Ctx::kStream);
 }
-VGPU_RT cudaError_t cudaStreamAddCallback_ptsz(cudaStream_t, cudaStreamCallback_t, void*, unsigned int) {
-  VGPU_RT_REFUSE("cudaStreamAddCallback");
+VGPU_RT cudaError_t cudaLaunchHostFunc_ptsz(cudaStream_t s, cudaHostFn_t fn, void* data) {
+  return cudaLaunchHostFunc(ptsz(s), fn, data);
+}
+namespace {
+struct RtCallback {
+  cudaStream_t stream;
+  cudaStreamCallback_t fn;
+  void* data;
+};
+void run_rt_callback(void* p) {
+  auto* cb = static_cast<RtCallback*>(p);
+  cb->fn(cb->stream, cudaSuccess, cb->data);
+  delete cb;
+}
+}  // namespace
+VGPU_RT cudaError_t cudaStreamAddCallback(cudaStream_t s, cudaStreamCallback_t fn, void* data, unsigned int flags) {
+  if (!fn || flags != 0) return record(cudaErrorInvalidValue);
+  auto* cb = new RtCallback{s, fn, data};
+  const cudaError_t e = cudaLaunchHostFunc(s, &run_rt_callback, cb);
+  if (e != cudaSuccess) delete cb;
+  return e;
+}
+VGPU_RT cudaError_t cudaStreamAddCallback_ptsz(cudaStream_t s, cudaStreamCallback_t fn, void* data, unsigned int flags) {
+  return cudaStreamAddCallback(ptsz(s), fn, data, flags);
 }
 VGPU_RT cudaError_t cudaStreamAttachMemAsync(cudaStream_t, void*, size_t, unsigned int) {
   VGPU_RT_REFUSE("cudaStreamAttachMemAsync");
