@@ -54,6 +54,9 @@ struct ChannelState {
   uint64_t device_seq_addr;  // device address of ctl->device_seq; 0: no device answers
 };
 
+// Seconds the end of a session may take (Worker::run).
+constexpr unsigned kTeardownDeadlineS = 20;
+
 // A device answer (kFlagDeviceAnswer) whose stream is idle but whose store the
 // host has not seen yet is given this long before the host answers the usual
 // way instead (it never should be needed: the store is ordered before idle).
@@ -90,6 +93,9 @@ class Worker {
     s_.trace = opt.trace;
     s_.mem_quota = opt.mem_quota;
   }
+
+  // The end of the session gets kTeardownDeadlineS, then SIGALRM ends the process.
+  void teardown_deadline() { teardown_deadline_ = true; }
 
   int run() {
     std::string why;
@@ -152,6 +158,13 @@ class Worker {
     std::fprintf(stderr, "vgpu-hostd: %s slot %u: serving guest pid %u on %s (worker pid %d)\n", opt_.region.c_str(),
                  slot_, guest_pid_, be_->name(), getpid());
     const int rc = loop();
+    // The end of the session waits for the device (queued work must finish
+    // before what it uses is freed). Work that never finishes (a kernel that
+    // spins for ever, a stream waiting for a word the gone guest was to write,
+    // as a host function's) would hold the slot for ever: past the deadline
+    // SIGALRM's default action ends this worker, its exit tears the context
+    // down with its work, and the supervisor frees the slot as for any exit.
+    if (teardown_deadline_) alarm(kTeardownDeadlineS);
     if (opt_.profile) prof_.print(("slot " + std::to_string(slot_)).c_str());
     end_session();
     return rc;
@@ -449,6 +462,7 @@ class Worker {
   SlotCtl* ctl_;
   uint32_t guest_pid_ = 0;
   std::unique_ptr<Backend> be_;
+  bool teardown_deadline_ = false;
   void* again_ = nullptr;  // the slot's second mapping, at the guest's address (register_slot)
   Session s_;
   std::vector<ChannelState> chans_;
@@ -469,7 +483,9 @@ int serve_slot(const RegionView& view, uint32_t slot, SlotStats* stats, const Wo
 
 int run_worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the daemon
-  const int rc = serve_slot(view, slot, stats, opt);
+  Worker w(view, slot, stats, opt);
+  w.teardown_deadline();  // a worker process may be ended by its own alarm; an in-process test may not
+  const int rc = w.run();
 #ifdef VGPU_WORKER_LSAN
   if (__lsan_do_recoverable_leak_check() != 0)
     std::fprintf(stderr, "vgpu-hostd: slot %u: the worker leaked memory (LeakSanitizer report above)\n", slot);
