@@ -97,6 +97,22 @@ if fw == "cupy":
         m = sp.csr_matrix(cp.asarray(d))
         return cp.asnumpy(m @ cp.asarray(B[:, 0]))
 
+    @check("cupy host functions (cuLaunchHostFunc)")
+    def _():
+        # Run in stream order on a thread of the driver's (ours: the guest's
+        # runner): the function sees what the copy before it brought back.
+        import cupyx
+        s = cp.cuda.Stream(non_blocking=True)
+        pinned = cupyx.empty_pinned((4096,), np.float32)
+        got = []
+        with s:
+            y = cp.asarray(V[:4096]) * 2
+            y.get(out=pinned, stream=s, blocking=False)
+            s.launch_host_func(lambda _: got.append(pinned.copy()), None)
+            s.add_callback(lambda st, err, _: got.append(np.full(4096, float(err), np.float32)), None)
+        s.synchronize()
+        return np.stack(got)
+
     @check("cupy NCCL one rank (libnccl.so.2)")
     def _():
         # NVIDIA's libnccl.so.2 over the driver: a communicator of one rank.
