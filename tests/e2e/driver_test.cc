@@ -336,6 +336,36 @@ TEST_F(Driver, AllocFree) {
   EXPECT_EQ(free0, free2);
 }
 
+// CU_POINTER_ATTRIBUTE_BUFFER_ID (cuFFT asks it of its plan's buffers): one
+// number per allocation, the same for every byte of it, never reissued.
+TEST_F(Driver, BufferIdsNameAllocations) {
+  CUdeviceptr a = 0, b = 0;
+  CU_OK(cuMemAlloc(&a, 1 << 16));
+  CU_OK(cuMemAlloc(&b, 4096));
+  unsigned long long ia = 0, ia2 = 0, ib = 0;
+  CU_OK(cuPointerGetAttribute(&ia, CU_POINTER_ATTRIBUTE_BUFFER_ID, a));
+  CU_OK(cuPointerGetAttribute(&ia2, CU_POINTER_ATTRIBUTE_BUFFER_ID, a + 12345));
+  CU_OK(cuPointerGetAttribute(&ib, CU_POINTER_ATTRIBUTE_BUFFER_ID, b));
+  EXPECT_NE(0u, ia);
+  EXPECT_EQ(ia, ia2);
+  EXPECT_NE(ia, ib);
+  CUpointer_attribute attrs[] = {CU_POINTER_ATTRIBUTE_BUFFER_ID};
+  unsigned long long got = 0;
+  void* data[] = {&got};
+  CU_OK(cuPointerGetAttributes(1, attrs, data, b + 1));
+  EXPECT_EQ(ib, got);
+  CU_OK(cuMemFree(a));
+  CUdeviceptr c = 0;
+  CU_OK(cuMemAlloc(&c, 1 << 16));  // may well reuse a's address, never its id
+  unsigned long long ic = 0;
+  CU_OK(cuPointerGetAttribute(&ic, CU_POINTER_ATTRIBUTE_BUFFER_ID, c));
+  EXPECT_NE(ia, ic);
+  EXPECT_NE(ib, ic);
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuPointerGetAttribute(&ic, CU_POINTER_ATTRIBUTE_BUFFER_ID, 0x12345000));
+  CU_OK(cuMemFree(b));
+  CU_OK(cuMemFree(c));
+}
+
 // Sizes: tiny, odd, page edges, and around the 2 MiB staging chunk (and 4 of them).
 const size_t kSizes[] = {1,
                          2,

@@ -91,7 +91,10 @@ CUresult launch(GuestFunction* f, const uint32_t grid[3], const uint32_t block[3
 // Device allocations the guest made, for pointer classification.
 void note_device_range(CUdeviceptr p, size_t n);
 void forget_device_range(CUdeviceptr p);
-bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base = nullptr, size_t* size = nullptr);
+// Whether p lies in a device allocation or mapping the guest knows; its
+// range and buffer id (CU_POINTER_ATTRIBUTE_BUFFER_ID) where asked for.
+bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base = nullptr, size_t* size = nullptr,
+                       unsigned long long* buffer_id = nullptr);
 
 // Pinned host memory (cuMemHostAlloc, cudaMallocHost): arena memory, so the
 // device DMAs from and to it; or, when the arena cannot hold it, ordinary
