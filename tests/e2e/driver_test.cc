@@ -1025,6 +1025,54 @@ TEST_F(Driver, ModulesAndLibrariesFromFiles) {
   EXPECT_EQ(CUDA_ERROR_FILE_NOT_FOUND, cuModuleLoad(&m, path));
 }
 
+// cuModuleEnumerateFunctions and cuLibraryEnumerateKernels (CUDA 12.4): the
+// module's kernels, by the host's listing (its driver's on a GPU, the image's
+// on the CPU backend), each usable as cuModuleGetFunction's and the same
+// handle every time it is listed. The order is the driver's: compared as sets.
+TEST_F(Driver, ModulesListTheirKernels) {
+  static const char ptx[] =
+      ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry vgpu_list_a()\n{\n ret;\n}\n"
+      ".visible .entry vgpu_list_b(.param .u32 n)\n{\n ret;\n}\n";
+  CUmodule m = nullptr;
+  CU_OK(cuModuleLoadData(&m, ptx));
+  unsigned n = 0;
+  CU_OK(cuModuleGetFunctionCount(&n, m));
+  ASSERT_EQ(2u, n);
+  CUfunction fns[3] = {};
+  CU_OK(cuModuleEnumerateFunctions(fns, 3, m));
+  EXPECT_EQ(nullptr, fns[2]) << "more handles written than the module has";
+  std::vector<std::string> names;
+  for (int i = 0; i < 2; ++i) {
+    const char* name = nullptr;
+    CU_OK(cuFuncGetName(&name, fns[i]));
+    names.emplace_back(name);
+    int regs = 0;  // each a function of the host's: it answers (or refuses, on the CPU backend) as one
+    const CUresult r = cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fns[i]);
+    EXPECT_TRUE(r == CUDA_SUCCESS || r == CUDA_ERROR_NOT_SUPPORTED) << r;
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"vgpu_list_a", "vgpu_list_b"}));
+  CUfunction again[2] = {};
+  CU_OK(cuModuleEnumerateFunctions(again, 1, m));  // at most as many as asked for
+  EXPECT_EQ(fns[0], again[0]);
+  EXPECT_EQ(nullptr, again[1]);
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuModuleGetFunctionCount(nullptr, m));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuModuleEnumerateFunctions(nullptr, 2, m));
+  EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuModuleGetFunctionCount(&n, nullptr));
+  CU_OK(cuModuleUnload(m));
+
+  CUlibrary lib = nullptr;
+  CU_OK(cuLibraryLoadData(&lib, ptx, nullptr, nullptr, 0, nullptr, nullptr, 0));
+  CU_OK(cuLibraryGetKernelCount(&n, lib));
+  EXPECT_EQ(2u, n);
+  CUkernel ks[2] = {};
+  CU_OK(cuLibraryEnumerateKernels(ks, 2, lib));
+  const char* name = nullptr;
+  CU_OK(cuKernelGetName(&name, ks[0]));
+  EXPECT_EQ(0, std::strncmp(name, "vgpu_list_", 10)) << name;
+  CU_OK(cuLibraryUnload(lib));
+}
+
 TEST_F(Driver, ModuleLoadOfGarbageFails) {
   std::vector<char> garbage(4096);
   std::mt19937 g(5);

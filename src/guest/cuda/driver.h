@@ -78,7 +78,15 @@ struct GuestModule {
   // NVIDIA's driver accepts it and reports the error when a kernel or global
   // of it is asked for; that error is kept here (host is 0 then).
   CUresult deferred = CUDA_SUCCESS;
+  // Its kernels as cuModuleEnumerateFunctions lists them, asked of the host
+  // the first time (a module's kernels never change), so that every listing
+  // hands out the same handles, as NVIDIA's driver does.
+  std::mutex mu;
+  bool listed = false;
+  std::vector<GuestFunction*> functions;
 };
+// The module's kernels (cuModuleEnumerateFunctions), listed once.
+CUresult module_functions(GuestModule* m, const std::vector<GuestFunction*>** out);
 // CUDA_MODULE_LOADING as NVIDIA's driver reads it: lazy unless the process
 // asks for EAGER.
 bool lazy_module_loading();
