@@ -1029,10 +1029,12 @@ TEST_F(Driver, ModulesAndLibrariesFromFiles) {
 // module's kernels, by the host's listing (its driver's on a GPU, the image's
 // on the CPU backend), each usable as cuModuleGetFunction's and the same
 // handle every time it is listed. The order is the driver's: compared as sets.
+// One name is mangled, as C++ kernels' (and cuFFT's) are: the driver lists
+// symbols, which cuModuleGetFunction takes back.
 TEST_F(Driver, ModulesListTheirKernels) {
   static const char ptx[] =
       ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry vgpu_list_a()\n{\n ret;\n}\n"
-      ".visible .entry vgpu_list_b(.param .u32 n)\n{\n ret;\n}\n";
+      ".visible .entry _Z11vgpu_list_bj(.param .u32 n)\n{\n ret;\n}\n";
   CUmodule m = nullptr;
   CU_OK(cuModuleLoadData(&m, ptx));
   unsigned n = 0;
@@ -1051,7 +1053,7 @@ TEST_F(Driver, ModulesListTheirKernels) {
     EXPECT_TRUE(r == CUDA_SUCCESS || r == CUDA_ERROR_NOT_SUPPORTED) << r;
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"vgpu_list_a", "vgpu_list_b"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"_Z11vgpu_list_bj", "vgpu_list_a"}));
   CUfunction again[2] = {};
   CU_OK(cuModuleEnumerateFunctions(again, 1, m));  // at most as many as asked for
   EXPECT_EQ(fns[0], again[0]);
@@ -1069,7 +1071,7 @@ TEST_F(Driver, ModulesListTheirKernels) {
   CU_OK(cuLibraryEnumerateKernels(ks, 2, lib));
   const char* name = nullptr;
   CU_OK(cuKernelGetName(&name, ks[0]));
-  EXPECT_EQ(0, std::strncmp(name, "vgpu_list_", 10)) << name;
+  EXPECT_TRUE(std::string(name) == "vgpu_list_a" || std::string(name) == "_Z11vgpu_list_bj") << name;
   CU_OK(cuLibraryUnload(lib));
 }
 
