@@ -131,7 +131,9 @@ bool read_at(const std::vector<uint8_t>& img, uint64_t off, T* v) {
 bool entry_names(const std::vector<uint8_t>& img, uint64_t e, uint32_t eh, uint64_t payload,
                  std::vector<std::string>* names) {
   constexpr uint64_t kLz4 = 0x2000, kZstd = 0x8000;
-  constexpr uint64_t kMaxUncompressed = uint64_t(1) << 30;
+  // What one entry may expand to here (LZ4 can expand about 255-fold: a small
+  // image from a guest must not make the daemon allocate without bound).
+  constexpr uint64_t kMaxUncompressed = uint64_t(256) << 20;
   uint16_t kind = 0;
   uint64_t flags = 0, usize = 0;
   uint32_t csize = 0;
