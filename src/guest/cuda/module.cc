@@ -122,8 +122,8 @@ CUresult module_functions(GuestModule* m, const std::vector<GuestFunction*>** ou
     for (uint32_t first = 0;;) {
       ModuleFunctionsRep rep{};
       uint32_t got = 0;
-      Status s = c->call<Op::ModuleFunctions>(ModuleFunctionsReq{m->host, first, static_cast<uint32_t>(buf.size())}, &rep,
-                                              {}, {reinterpret_cast<std::byte*>(buf.data()), buf.size()}, &got);
+      const ModuleFunctionsReq req{m->host, first, static_cast<uint32_t>(buf.size())};
+      Status s = c->call<Op::ModuleFunctions>(req, &rep, {}, {reinterpret_cast<std::byte*>(buf.data()), buf.size()}, &got);
       if (s != st::kOk) return to_cu(s);
       // `returned` NUL-terminated names in the bytes that came back.
       size_t at = 0;

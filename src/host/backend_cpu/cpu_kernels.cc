@@ -152,8 +152,8 @@ bool entry_names(const std::vector<uint8_t>& img, uint64_t e, uint32_t eh, uint6
   }
   if (kind == 2) return elf_entries(data, bytes, names);
   if (kind == 1) {
-    ptx_entries(std::string_view(reinterpret_cast<const char*>(data), strnlen(reinterpret_cast<const char*>(data), bytes)),
-                names);
+    const auto* text = reinterpret_cast<const char*>(data);
+    ptx_entries(std::string_view(text, strnlen(text, bytes)), names);
     return true;
   }
   return false;
