@@ -75,10 +75,11 @@ struct Empty {
 // 5: OccupancySmem, OccupancyClusters, StreamWaitValue; BlasL12Req's spare
 //    word carries DotEx's types.
 // 6: NvmlP2PStatus.
+// 7: ModuleFunctions.
 // Every layout is pinned below ("the wire layouts, pinned"), and their
 // fingerprint (wire_layout()) with it: a change to any fails to compile
 // until the pins, the fingerprint and this number are updated together.
-inline constexpr uint32_t kGuestAbi = 6;
+inline constexpr uint32_t kGuestAbi = 7;
 // The fingerprint of every op's layout (defined after the op list).
 constexpr uint64_t wire_layout();
 struct HelloReq {
@@ -319,6 +320,21 @@ struct FunctionRep {
 struct GlobalRep {
   DevPtr ptr;
   uint64_t bytes;
+};
+// The kernels of a module, as cuModuleEnumerateFunctions lists them, by name
+// (the guest then asks ModuleGetFunction for each): `count` in all; the names
+// from index `first` on that fit in `room` bytes (and the reply buffer)
+// follow the reply struct, each NUL-terminated, `returned` of them (the guest
+// asks again from first + returned until it has all).
+struct ModuleFunctionsReq {
+  Handle module;
+  uint32_t first;
+  uint32_t room;
+  VGPU_TRACE("module={} first={} room={}", module, first, room)
+};
+struct ModuleFunctionsRep {
+  uint32_t count;
+  uint32_t returned;
 };
 struct FuncGetAttributeReq {
   Handle function;
@@ -870,7 +886,8 @@ struct TensorMapRep {
   X(NvmlFieldValues, kSync, kPlain, NvmlFieldValuesReq, NvmlFieldValuesRep)   \
   X(TensorMapEncode, kSync, kPlain, TensorMapReq, TensorMapRep)               \
   X(CtxLimit, kSync, kPlain, CtxLimitReq, IntRep)                             \
-  X(NvmlP2PStatus, kSync, kPlain, NvmlP2PStatusReq, NvmlP2PStatusRep)
+  X(NvmlP2PStatus, kSync, kPlain, NvmlP2PStatusReq, NvmlP2PStatusRep)         \
+  X(ModuleFunctions, kSync, kPlain, ModuleFunctionsReq, ModuleFunctionsRep)
 
 enum class Op : uint16_t {
   kWrap = 0,
@@ -1001,6 +1018,8 @@ static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
   X(FunctionRep, 24, 8)                                                       \
   X(ModuleGetGlobalReq, 8, 8)                                                 \
   X(GlobalRep, 16, 8)                                                         \
+  X(ModuleFunctionsReq, 16, 8)                                                \
+  X(ModuleFunctionsRep, 8, 4)                                                 \
   X(FuncGetAttributeReq, 16, 8)                                               \
   X(IntRep, 8, 8)                                                             \
   X(FuncSetAttributeReq, 16, 8)                                               \
@@ -1119,6 +1138,7 @@ static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
   X(NvmlFieldValue, value_type, 24) \
   X(NvmlFieldValuesRep, v, 8) \
   X(CtxLimitReq, value, 8) \
+  X(ModuleFunctionsReq, first, 8) \
   X(TensorMapReq, box_dim, 36) \
   X(TensorMapReq, lower_corner, 76) \
   X(TensorMapReq, global_address, 104) \
@@ -1154,11 +1174,11 @@ constexpr uint64_t wire_layout() {
 #undef VGPU_FOLD_OFFSET
   return h;
 }
-// The fingerprint of the layouts of kGuestAbi 6 (it folds kGuestAbi in too).
+// The fingerprint of the layouts of kGuestAbi 7 (it folds kGuestAbi in too).
 // A change to an op's line or a pin above fails here: bump kGuestAbi (with
 // its line in the list at HelloReq), then put the new wire_layout() here
 // (print vgpu::wire_layout() from a scratch program). Never update this alone.
-inline constexpr uint64_t kWireLayoutPin = 0x2e3de29c1afa07ddull;
+inline constexpr uint64_t kWireLayoutPin = 0x9593c3306d6f5a37ull;
 static_assert(wire_layout() == kWireLayoutPin,
               "a wire layout changed: bump kGuestAbi and update kWireLayoutPin (see above)");
 

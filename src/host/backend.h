@@ -113,6 +113,8 @@ inline constexpr Native kNativeLegacyStream = 0;
   X(Status, module_function,                                                                          \
     (Native m, const char* name, Native* fn, std::vector<ParamSlot>* params, Status* param_status))     \
   X(Status, module_global, (Native m, const char* name, DevPtr* ptr, uint64_t* bytes)) \
+  /* The module's kernels by name, as cuModuleEnumerateFunctions lists them. */ \
+  X(Status, module_functions, (Native m, std::vector<std::string>* names)) \
   X(Status, func_get_attribute, (Native fn, int attr, int* value)) \
   X(Status, func_set_attribute, (Native fn, int attr, int value)) \
   X(Status, occupancy_max_blocks, (Native fn, int block_size, uint64_t dyn_smem, uint32_t flags, int* blocks)) \

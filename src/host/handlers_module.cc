@@ -82,6 +82,33 @@ Status on_ModuleGetFunction(Call& c, const ModuleGetFunctionReq& r, FunctionRep&
   return st::kOk;
 }
 
+// The names from r.first on that fit in r.room bytes and the reply buffer,
+// each NUL-terminated. A name the guest could not ask ModuleGetFunction for
+// (inline_name's limit) makes the list unusable: refused rather than cut. So
+// does a room too small for the next name (the guest would ask for ever).
+Status on_ModuleFunctions(Call& c, const ModuleFunctionsReq& r, ModuleFunctionsRep& out) {
+  Native m;
+  if (Status s = module_of(c, r.module, &m)) return s;
+  std::vector<std::string> names;
+  if (Status s = c.s.be->module_functions(m, &names)) return s;
+  if (names.size() > UINT32_MAX || r.first > names.size()) return st::kInvalidValue;
+  out.count = static_cast<uint32_t>(names.size());
+  out.returned = 0;
+  const uint32_t room = std::min(r.room, c.reply_extra_cap);
+  uint32_t used = 0;
+  for (size_t i = r.first; i < names.size(); ++i) {
+    const std::string& n = names[i];
+    if (n.empty() || n.size() >= 4096 || n.find('\0') != std::string::npos) return st::kNotSupported;
+    if (n.size() + 1 > room - used) break;
+    std::memcpy(c.reply_extra + used, n.c_str(), n.size() + 1);
+    used += static_cast<uint32_t>(n.size() + 1);
+    ++out.returned;
+  }
+  if (out.returned == 0 && r.first < names.size()) return st::kInvalidValue;
+  c.reply_extra_len = used;
+  return st::kOk;
+}
+
 Status on_ModuleGetGlobal(Call& c, const ModuleGetGlobalReq& r, GlobalRep& out) {
   Native m;
   if (Status s = module_of(c, r.module, &m)) return s;

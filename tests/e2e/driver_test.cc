@@ -336,6 +336,36 @@ TEST_F(Driver, AllocFree) {
   EXPECT_EQ(free0, free2);
 }
 
+// CU_POINTER_ATTRIBUTE_BUFFER_ID (cuFFT asks it of its plan's buffers): one
+// number per allocation, the same for every byte of it, never reissued.
+TEST_F(Driver, BufferIdsNameAllocations) {
+  CUdeviceptr a = 0, b = 0;
+  CU_OK(cuMemAlloc(&a, 1 << 16));
+  CU_OK(cuMemAlloc(&b, 4096));
+  unsigned long long ia = 0, ia2 = 0, ib = 0;
+  CU_OK(cuPointerGetAttribute(&ia, CU_POINTER_ATTRIBUTE_BUFFER_ID, a));
+  CU_OK(cuPointerGetAttribute(&ia2, CU_POINTER_ATTRIBUTE_BUFFER_ID, a + 12345));
+  CU_OK(cuPointerGetAttribute(&ib, CU_POINTER_ATTRIBUTE_BUFFER_ID, b));
+  EXPECT_NE(0u, ia);
+  EXPECT_EQ(ia, ia2);
+  EXPECT_NE(ia, ib);
+  CUpointer_attribute attrs[] = {CU_POINTER_ATTRIBUTE_BUFFER_ID};
+  unsigned long long got = 0;
+  void* data[] = {&got};
+  CU_OK(cuPointerGetAttributes(1, attrs, data, b + 1));
+  EXPECT_EQ(ib, got);
+  CU_OK(cuMemFree(a));
+  CUdeviceptr c = 0;
+  CU_OK(cuMemAlloc(&c, 1 << 16));  // may well reuse a's address, never its id
+  unsigned long long ic = 0;
+  CU_OK(cuPointerGetAttribute(&ic, CU_POINTER_ATTRIBUTE_BUFFER_ID, c));
+  EXPECT_NE(ia, ic);
+  EXPECT_NE(ib, ic);
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuPointerGetAttribute(&ic, CU_POINTER_ATTRIBUTE_BUFFER_ID, 0x12345000));
+  CU_OK(cuMemFree(b));
+  CU_OK(cuMemFree(c));
+}
+
 // Sizes: tiny, odd, page edges, and around the 2 MiB staging chunk (and 4 of them).
 const size_t kSizes[] = {1,
                          2,
@@ -996,6 +1026,56 @@ TEST_F(Driver, ModulesAndLibrariesFromFiles) {
   unlink(path);
   EXPECT_EQ(CUDA_ERROR_FILE_NOT_FOUND, cuLibraryLoadFromFile(&lib, path, nullptr, nullptr, 0, nullptr, nullptr, 0));
   EXPECT_EQ(CUDA_ERROR_FILE_NOT_FOUND, cuModuleLoad(&m, path));
+}
+
+// cuModuleEnumerateFunctions and cuLibraryEnumerateKernels (CUDA 12.4): the
+// module's kernels, by the host's listing (its driver's on a GPU, the image's
+// on the CPU backend), each usable as cuModuleGetFunction's and the same
+// handle every time it is listed. The order is the driver's: compared as sets.
+// One name is mangled, as C++ kernels' (and cuFFT's) are: the driver lists
+// symbols, which cuModuleGetFunction takes back.
+TEST_F(Driver, ModulesListTheirKernels) {
+  static const char ptx[] =
+      ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry vgpu_list_a()\n{\n ret;\n}\n"
+      ".visible .entry _Z11vgpu_list_bj(.param .u32 n)\n{\n ret;\n}\n";
+  CUmodule m = nullptr;
+  CU_OK(cuModuleLoadData(&m, ptx));
+  unsigned n = 0;
+  CU_OK(cuModuleGetFunctionCount(&n, m));
+  ASSERT_EQ(2u, n);
+  CUfunction fns[3] = {};
+  CU_OK(cuModuleEnumerateFunctions(fns, 3, m));
+  EXPECT_EQ(nullptr, fns[2]) << "more handles written than the module has";
+  std::vector<std::string> names;
+  for (int i = 0; i < 2; ++i) {
+    const char* name = nullptr;
+    CU_OK(cuFuncGetName(&name, fns[i]));
+    names.emplace_back(name);
+    int regs = 0;  // each a function of the host's: it answers (or refuses, on the CPU backend) as one
+    const CUresult r = cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fns[i]);
+    EXPECT_TRUE(r == CUDA_SUCCESS || r == CUDA_ERROR_NOT_SUPPORTED) << r;
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"_Z11vgpu_list_bj", "vgpu_list_a"}));
+  CUfunction again[2] = {};
+  CU_OK(cuModuleEnumerateFunctions(again, 1, m));  // at most as many as asked for
+  EXPECT_EQ(fns[0], again[0]);
+  EXPECT_EQ(nullptr, again[1]);
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuModuleGetFunctionCount(nullptr, m));
+  EXPECT_EQ(CUDA_ERROR_INVALID_VALUE, cuModuleEnumerateFunctions(nullptr, 2, m));
+  EXPECT_EQ(CUDA_ERROR_INVALID_HANDLE, cuModuleGetFunctionCount(&n, nullptr));
+  CU_OK(cuModuleUnload(m));
+
+  CUlibrary lib = nullptr;
+  CU_OK(cuLibraryLoadData(&lib, ptx, nullptr, nullptr, 0, nullptr, nullptr, 0));
+  CU_OK(cuLibraryGetKernelCount(&n, lib));
+  EXPECT_EQ(2u, n);
+  CUkernel ks[2] = {};
+  CU_OK(cuLibraryEnumerateKernels(ks, 2, lib));
+  const char* name = nullptr;
+  CU_OK(cuKernelGetName(&name, ks[0]));
+  EXPECT_TRUE(std::string(name) == "vgpu_list_a" || std::string(name) == "_Z11vgpu_list_bj") << name;
+  CU_OK(cuLibraryUnload(lib));
 }
 
 TEST_F(Driver, ModuleLoadOfGarbageFails) {

@@ -6,9 +6,11 @@
 #define __CUDA_API_VERSION_INTERNAL 1
 #include <cuda.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "hostd_env.h"
 
@@ -35,6 +37,7 @@ const CUuuid kDeviceExt = id("B10541E1F7C7C74A9F64F223BE99F1E2");
 const CUuuid kIntegrity = id("D4082055BDE6704B8D34BA123C66E1F2");
 const CUuuid kChecks = id("263E88607CD2614392F6BBD5006DFA7E");
 const CUuuid kToolsContext = id("21318C60971432488CA641FF7324C8F2");
+const CUuuid kToolsModule = id("6E163FBEB958444D835CE182AFF1991E");
 
 const void* const* table(const CUuuid& u) {
   const void* t = nullptr;
@@ -68,7 +71,7 @@ TEST_F(ExportTables, UnknownUuidsAndBadArgumentsAreInvalidValue) {
 TEST_F(ExportTables, SlotZeroHoldsTheTableSize) {
   const std::pair<const CUuuid*, size_t> sized[] = {{&kRuntime, 13}, {&kToolsTls, 4}, {&kCallbacks, 7}, {&kBypass, 2},
                                                     {&kHeap, 3},     {&kDeviceExt, 26}, {&kIntegrity, 3}, {&kChecks, 4},
-                                                    {&kToolsContext, 95}};
+                                                    {&kToolsContext, 95}, {&kToolsModule, 8}};
   for (auto [u, n] : sized) EXPECT_EQ(reinterpret_cast<uintptr_t>(table(*u)[0]), n * sizeof(void*));
   // Context-local storage has no size: slot 0 is its first function.
   EXPECT_NE(reinterpret_cast<uintptr_t>(table(kStorage)[0]), 4 * sizeof(void*));
@@ -141,6 +144,68 @@ TEST_F(ExportTables, ToolsContextResolvesAndNumbersStreams) {
 
 // TOOLS_TLS slot 2, as cuBLASLt's matmul heuristics call it: the calling
 // thread's current context.
+// TOOLS_MODULE slot 7, as cuFFT calls it for a module it just loaded (one
+// kernel, whose name it does not keep): (context, module, visitor, user),
+// the visitor called with each kernel, 1 returned when all were visited.
+// The handles are cuModuleEnumerateFunctions', usable as any CUfunction.
+std::vector<CUfunction> g_visited;
+void visit(void* user, CUfunction f) {
+  EXPECT_EQ(user, &g_visited);
+  g_visited.push_back(f);
+}
+void store(void* user, CUfunction f) { *static_cast<CUfunction*>(user) = f; }  // cuFFT's visitor
+
+TEST_F(ExportTables, ToolsModuleVisitsAModulesKernels) {
+  using Visit = int (*)(CUcontext, CUmodule, void (*)(void*, CUfunction), void*);
+  auto walk = slot<Visit>(kToolsModule, 7);
+  static const char ptx[] =
+      ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry vgpu_walk_a()\n{\n ret;\n}\n"
+      ".visible .entry vgpu_walk_b()\n{\n ret;\n}\n";
+  CUmodule m = nullptr;
+  ASSERT_EQ(cuModuleLoadData(&m, ptx), CUDA_SUCCESS);
+  g_visited.clear();
+  EXPECT_EQ(walk(primary_, m, &visit, &g_visited), 1);
+  CUfunction listed[2] = {};
+  ASSERT_EQ(cuModuleEnumerateFunctions(listed, 2, m), CUDA_SUCCESS);
+  ASSERT_EQ(g_visited.size(), 2u);
+  EXPECT_EQ(g_visited[0], listed[0]);
+  EXPECT_EQ(g_visited[1], listed[1]);
+  std::vector<std::string> names;
+  for (CUfunction f : g_visited) {
+    const char* n = nullptr;
+    ASSERT_EQ(cuFuncGetName(&n, f), CUDA_SUCCESS);
+    names.emplace_back(n);
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"vgpu_walk_a", "vgpu_walk_b"}));
+
+  // cuFFT's own use: a one-kernel module, the current context, a visitor
+  // that keeps the handle.
+  static const char one[] = ".version 8.0\n.target sm_90\n.address_size 64\n.visible .entry vgpu_walk_one()\n{\n ret;\n}\n";
+  CUmodule m1 = nullptr;
+  ASSERT_EQ(cuModuleLoadData(&m1, one), CUDA_SUCCESS);
+  CUcontext cur = nullptr;
+  ASSERT_EQ(cuCtxGetCurrent(&cur), CUDA_SUCCESS);
+  CUfunction f = nullptr;
+  EXPECT_EQ(walk(cur, m1, &store, &f), 1);
+  const char* n = nullptr;
+  ASSERT_EQ(cuFuncGetName(&n, f), CUDA_SUCCESS);
+  EXPECT_STREQ(n, "vgpu_walk_one");
+  f = nullptr;
+  EXPECT_EQ(walk(nullptr, m1, &store, &f), 1);  // a null context: the current one
+  EXPECT_NE(f, nullptr);
+
+  // Failures answer 0 (cuFFT takes anything but 1 as one), visiting nothing.
+  g_visited.clear();
+  EXPECT_EQ(walk(primary_, nullptr, &visit, &g_visited), 0);
+  EXPECT_EQ(walk(primary_, m, nullptr, &g_visited), 0);
+  EXPECT_TRUE(g_visited.empty());
+  // The other slots' meanings are not public: refused.
+  for (int i = 1; i < 7; ++i) EXPECT_EQ(slot<CUresult (*)()>(kToolsModule, i)(), CUDA_ERROR_NOT_SUPPORTED) << i;
+  ASSERT_EQ(cuModuleUnload(m), CUDA_SUCCESS);
+  ASSERT_EQ(cuModuleUnload(m1), CUDA_SUCCESS);
+}
+
 TEST_F(ExportTables, ToolsTlsGivesTheThreadsContext) {
   auto get = slot<CUresult (*)(CUcontext*)>(kToolsTls, 2);
   ASSERT_NE(get, nullptr);

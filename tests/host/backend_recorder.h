@@ -135,6 +135,7 @@ class RecordingBackend final : public Backend {
   Status module_global(Native m, const char* name, DevPtr* p, uint64_t* n) override {
     return b_->module_global(m, name, p, n);
   }
+  Status module_functions(Native m, std::vector<std::string>* names) override { return b_->module_functions(m, names); }
   Status func_get_attribute(Native f, int a, int* v) override { return b_->func_get_attribute(f, a, v); }
   Status func_set_attribute(Native f, int a, int v) override { return b_->func_set_attribute(f, a, v); }
   Status occupancy_max_blocks(Native f, int bs, uint64_t sm, uint32_t fl, int* n) override {

@@ -2,6 +2,7 @@
 // against naive references, refusals of what a CPU cannot do.
 #include "cpu_backend.h"
 
+#include <elf.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <limits>
 #include <memory>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace vgpu::host::cpu {
@@ -1130,6 +1132,169 @@ TEST_F(CpuBackendTest, Level1And2) {
     bad = g, bad.n = nn + 10;  // A too small for its lda * n
     EXPECT_EQ(be.blas_l12(blas, kNativeLegacyStream, bad, &value, &bs), st::kIllegalAddress);
   }
+}
+
+// ---- kernel names (cpu_kernels.cc), for cuModuleEnumerateFunctions ----------------------------
+TEST(Lz4Block, DecodesLiteralsMatchesAndLongLengths) {
+  std::vector<uint8_t> out;
+  // "abcd", then 8 bytes from 4 back (overlapping), then "!" as the last literals.
+  const uint8_t a[] = {0x44, 'a', 'b', 'c', 'd', 4, 0, 0x10, '!'};
+  ASSERT_TRUE(lz4_block_decode(a, sizeof a, 100, &out));
+  EXPECT_EQ(std::string(out.begin(), out.end()), "abcdabcdabcd!");
+  // 20 literals (15 + 5), then a match of 4 + 15 + 3 = 22 from 1 back.
+  std::vector<uint8_t> b = {0xFF, 5};
+  for (int i = 0; i < 20; ++i) b.push_back(static_cast<uint8_t>('A' + i));
+  b.insert(b.end(), {1, 0, 3, 0x00});
+  ASSERT_TRUE(lz4_block_decode(b.data(), b.size(), 100, &out));
+  EXPECT_EQ(out.size(), 42u);
+  EXPECT_EQ(std::string(out.begin() + 19, out.end()), std::string(23, 'T'));
+  // Malformed: an offset of 0, one before the start, literals past the input, output past the limit.
+  const uint8_t zero[] = {0x10, 'x', 0, 0, 0x10, 'y'};
+  EXPECT_FALSE(lz4_block_decode(zero, sizeof zero, 100, &out));
+  const uint8_t back[] = {0x10, 'x', 2, 0, 0x10, 'y'};
+  EXPECT_FALSE(lz4_block_decode(back, sizeof back, 100, &out));
+  const uint8_t short_lit[] = {0x50, 'x'};
+  EXPECT_FALSE(lz4_block_decode(short_lit, sizeof short_lit, 100, &out));
+  EXPECT_FALSE(lz4_block_decode(a, sizeof a, 12, &out));
+}
+
+// A minimal cubin: a symbol table whose FUNC symbols marked STO_CUDA_ENTRY
+// (0x10) are kernels; others (device functions, objects) are not.
+std::vector<uint8_t> cubin_with(const std::vector<std::pair<std::string, uint8_t>>& funcs) {
+  std::string strtab(1, '\0');
+  std::vector<Elf64_Sym> syms(1);
+  for (const auto& [name, other] : funcs) {
+    Elf64_Sym s{};
+    s.st_name = static_cast<uint32_t>(strtab.size());
+    s.st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC);
+    s.st_other = other;
+    syms.push_back(s);
+    strtab += name + '\0';
+  }
+  Elf64_Sym obj{};
+  obj.st_name = static_cast<uint32_t>(strtab.size());
+  obj.st_info = ELF64_ST_INFO(STB_GLOBAL, STT_OBJECT);
+  obj.st_other = 0x10;
+  syms.push_back(obj);
+  strtab += std::string("g_var") + '\0';
+  const size_t sym_off = sizeof(Elf64_Ehdr), str_off = sym_off + syms.size() * sizeof(Elf64_Sym);
+  const size_t sh_off = (str_off + strtab.size() + 7) & ~size_t(7);
+  std::vector<uint8_t> img(sh_off + 3 * sizeof(Elf64_Shdr), 0);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_shoff = sh_off;
+  eh.e_shentsize = sizeof(Elf64_Shdr);
+  eh.e_shnum = 3;
+  std::memcpy(img.data(), &eh, sizeof eh);
+  std::memcpy(img.data() + sym_off, syms.data(), syms.size() * sizeof(Elf64_Sym));
+  std::memcpy(img.data() + str_off, strtab.data(), strtab.size());
+  Elf64_Shdr sh[3]{};
+  sh[1].sh_type = SHT_SYMTAB;
+  sh[1].sh_offset = sym_off;
+  sh[1].sh_size = syms.size() * sizeof(Elf64_Sym);
+  sh[1].sh_link = 2;
+  sh[2].sh_type = SHT_STRTAB;
+  sh[2].sh_offset = str_off;
+  sh[2].sh_size = strtab.size();
+  std::memcpy(img.data() + sh_off, sh, sizeof sh);
+  return img;
+}
+
+// A fatbin container of the given entries (kind, flags, payload; for LZ4
+// entries also the uncompressed size).
+struct Entry {
+  uint16_t kind;
+  uint64_t flags;
+  std::vector<uint8_t> payload;
+  uint64_t uncompressed = 0;
+};
+std::vector<uint8_t> fatbin_of(const std::vector<Entry>& entries) {
+  const uint32_t eh = 64;
+  std::vector<uint8_t> body;
+  for (const Entry& e : entries) {
+    std::vector<uint8_t> h(eh, 0);
+    const uint64_t padded = (e.payload.size() + 7) & ~uint64_t(7);
+    const uint32_t csize = static_cast<uint32_t>(e.payload.size()), arch = 90;
+    std::memcpy(h.data(), &e.kind, 2);
+    std::memcpy(h.data() + 4, &eh, 4);
+    std::memcpy(h.data() + 8, &padded, 8);
+    if (e.flags & 0xA000) std::memcpy(h.data() + 0x10, &csize, 4);
+    std::memcpy(h.data() + 0x1c, &arch, 4);
+    std::memcpy(h.data() + 0x28, &e.flags, 8);
+    std::memcpy(h.data() + 0x38, &e.uncompressed, 8);
+    body.insert(body.end(), h.begin(), h.end());
+    body.insert(body.end(), e.payload.begin(), e.payload.end());
+    body.resize(body.size() + (padded - e.payload.size()), 0);
+  }
+  std::vector<uint8_t> fb(16, 0);
+  const uint32_t magic = 0xBA55ED50u;
+  const uint16_t ver = 1, hsize = 16;
+  const uint64_t fat = body.size();
+  std::memcpy(fb.data(), &magic, 4);
+  std::memcpy(fb.data() + 4, &ver, 2);
+  std::memcpy(fb.data() + 6, &hsize, 2);
+  std::memcpy(fb.data() + 8, &fat, 8);
+  fb.insert(fb.end(), body.begin(), body.end());
+  return fb;
+}
+std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+
+TEST(KernelNames, PtxEntriesAreDefinitionsOnly) {
+  const std::string ptx =
+      ".version 8.0\n.target sm_90\n.extern .entry declared_only(.param .u64 p);\n"
+      "// .entry in_a_comment\n.visible .entry _Z3addPfS_(\n.param .u64 p)\n{ ret; }\n"
+      ".entry\tsecond$k()\n{ ret; }\n.visible .entry _Z3addPfS_(\n)\n{ ret; }\n";
+  std::vector<std::string> names;
+  ASSERT_EQ(image_kernel_names(bytes_of(ptx), &names), st::kOk);
+  EXPECT_EQ(names, (std::vector<std::string>{"_Z3addPfS_", "second$k"}));
+}
+
+TEST(KernelNames, CubinKernelsAreItsEntryFunctions) {
+  std::vector<std::string> names;
+  ASSERT_EQ(image_kernel_names(cubin_with({{"_Z4kmulPfi", 0x10}, {"_Z6helperf", 0}, {"kadd", 0x10}}), &names), st::kOk);
+  EXPECT_EQ(names, (std::vector<std::string>{"_Z4kmulPfi", "kadd"}));
+  // A damaged ELF (section headers past its end) is no image.
+  auto bad = cubin_with({{"kadd", 0x10}});
+  bad.resize(bad.size() - 8);
+  EXPECT_EQ(image_kernel_names(bad, &names), st::kInvalidImage);
+}
+
+TEST(KernelNames, FatbinEntriesAreReadAndMerged) {
+  std::vector<std::string> names;
+  // An ELF and the same kernels' PTX (nvcc's usual pair): each name once.
+  const std::string ptx = ".version 8.0\n.target sm_90\n.visible .entry kadd()\n{ ret; }\n"
+                          ".visible .entry _Z4kmulPfi()\n{ ret; }\n";
+  auto both = fatbin_of({{2, 0x11, cubin_with({{"_Z4kmulPfi", 0x10}, {"kadd", 0x10}})}, {1, 0x11, bytes_of(ptx)}});
+  ASSERT_EQ(image_kernel_names(both, &names), st::kOk);
+  EXPECT_EQ(names, (std::vector<std::string>{"_Z4kmulPfi", "kadd"}));
+  // cuFFT's form: one PTX entry, LZ4-compressed (flag 0x2000). The block is
+  // the text as literals, with one match standing for a repeat of "ret; }\n".
+  const std::string text = ".version 7.0\n.target sm_75\n.visible .entry vector_fft()\n{ ret; }\n";
+  std::vector<uint8_t> lz4 = {0xF0, static_cast<uint8_t>(text.size() - 15)};
+  lz4.insert(lz4.end(), text.begin(), text.end());
+  lz4.insert(lz4.end(), {8, 0, 0x10, '\n'});  // 4 bytes from 8 back ("ret;"), then "\n"
+  auto fft = fatbin_of({{1, 0x2011, lz4, text.size() + 5}});
+  ASSERT_EQ(image_kernel_names(fft, &names), st::kOk);
+  EXPECT_EQ(names, (std::vector<std::string>{"vector_fft"}));
+  // ZSTD (0x8000) has no decompressor here: with a readable ELF beside it the
+  // ELF's names stand; alone, the names are unknown and the list is refused.
+  auto mixed = fatbin_of({{2, 0x11, cubin_with({{"kadd", 0x10}})}, {1, 0x8011, {1, 2, 3, 4}, 100}});
+  ASSERT_EQ(image_kernel_names(mixed, &names), st::kOk);
+  EXPECT_EQ(names, (std::vector<std::string>{"kadd"}));
+  EXPECT_EQ(image_kernel_names(fatbin_of({{1, 0x8011, {1, 2, 3, 4}, 100}}), &names), st::kNotSupported);
+  // A damaged LZ4 entry counts as unreadable too.
+  EXPECT_EQ(image_kernel_names(fatbin_of({{1, 0x2011, {0x10, 'x', 9, 0, 0x10, 'y'}, 50}}), &names), st::kNotSupported);
+}
+
+TEST_F(CpuBackendTest, ModuleFunctionsListTheImagesKernels) {
+  const char ptx[] = ".version 8.0\n.target sm_90\n.visible .entry _Z1av()\n{ ret; }\n.visible .entry _Z1bv()\n{ ret; }\n";
+  Native m;
+  ASSERT_EQ(be.module_load(ptx, sizeof(ptx) - 1, &m), st::kOk);
+  std::vector<std::string> names;
+  ASSERT_EQ(be.module_functions(m, &names), st::kOk);
+  EXPECT_EQ(names, (std::vector<std::string>{"_Z1av", "_Z1bv"}));
+  EXPECT_EQ(be.module_functions(m + 1000, &names), st::kInvalidHandle);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -425,6 +426,17 @@ TEST_F(CudaBackendModuleTest, ReportsParameterLayouts) {
   Native fn = 0;
   Status ps = st::kOk;
   EXPECT_EQ(be_->module_function(module_, "no_such_kernel", &fn, &p, &ps), st::kNotFound);
+}
+
+// cuModuleEnumerateFunctions' names: every kernel of the test image, each
+// one cuModuleGetFunction finds (the guest asks for them by name).
+TEST_F(CudaBackendModuleTest, ListsTheModulesKernels) {
+  std::vector<std::string> names;
+  ASSERT_EQ(be_->module_functions(module_, &names), st::kOk);
+  for (const char* k : {"vgpu_test_mixed", "vgpu_test_struct", "vgpu_test_add_one", "vgpu_test_bump"})
+    EXPECT_NE(std::find(names.begin(), names.end(), k), names.end()) << k;
+  std::vector<ParamSlot> p;
+  for (const std::string& n : names) EXPECT_NE(function(n.c_str(), &p), 0u) << n;
 }
 
 TEST_F(CudaBackendModuleTest, LaunchesWithPackedParameters) {

@@ -112,6 +112,13 @@ class FakeBackend final : public Backend {
     return st::kOk;
   }
   Status module_global(Native, const char*, DevPtr*, uint64_t*) override { return st::kNotSupported; }
+  // Every module of this fake holds these kernels (ModuleFunctions' tests set them).
+  std::vector<std::string> kernel_names;
+  Status module_functions(Native m, std::vector<std::string>* names) override {
+    if (!modules_.count(m)) return st::kInvalidHandle;
+    *names = kernel_names;
+    return st::kOk;
+  }
   Status func_get_attribute(Native, int, int* v) override {
     *v = 0;
     return st::kOk;

@@ -37,11 +37,20 @@ class SessionDriver {
     uint32_t len = 0;
     Status st = dispatch(c, kOpcode<op>, payload.data(), static_cast<uint32_t>(req_bytes + extra.size()),
                          reply_.data(), static_cast<uint32_t>(reply_.size()), &len);
+    reply_len_ = len;
     if (st == vgpu::st::kOk) st = settle(c);
     if constexpr (!std::is_empty_v<Rep>) {
       if (rep) std::memcpy(rep, reply_.data(), sizeof *rep);
     }
     return st;
+  }
+
+  // The variable-size bytes of the last Sync op's reply (after its struct).
+  template <Op op>
+  std::span<const std::byte> reply_extra() const {
+    constexpr size_t rep_bytes = std::is_empty_v<typename OpTraits<op>::Reply> ? 0 : sizeof(typename OpTraits<op>::Reply);
+    return reply_len_ > rep_bytes ? std::span(reply_.data() + rep_bytes, reply_len_ - rep_bytes)
+                                  : std::span<const std::byte>();
   }
 
   // A module from `image` (BlobAppend, then ModuleLoad with a hash of it);
@@ -82,6 +91,7 @@ class SessionDriver {
 
   Session& s_;
   std::vector<std::byte> reply_;
+  uint32_t reply_len_ = 0;
   uint64_t seq_ = 0;
 };
 

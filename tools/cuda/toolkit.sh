@@ -8,7 +8,7 @@
 # Which toolkit: $VGPU_CUDA_ROOT if set; else /usr/local/cuda where it has
 # nvcc (the GPU machine); else a project-local one from NVIDIA's wheels on
 # PyPI, pinned in tools/cuda/requirements.txt, installed once into
-# .cache/cuda/venv (about 2.3 GB on disk, 1.9 GB downloaded) and laid out as a
+# .cache/cuda/venv (about 2.7 GB on disk, 2.2 GB downloaded) and laid out as a
 # toolkit in .cache/cuda/13.0 (the wheels' nvidia/cu13 folder, plus what a
 # toolkit has and the wheels lack: lib64, unversioned library names, and a
 # link-time lib64/stubs/libcuda.so made from cuda.h). A second run finds the
@@ -56,7 +56,7 @@ vgpu_cuda_install() {  # CACHE
     return 0
   fi
   echo "cuda-toolkit: no CUDA toolkit in /usr/local/cuda; installing NVIDIA's CUDA 13.0 wheels from PyPI into $venv"
-  echo "cuda-toolkit: (tools/cuda/requirements.txt; about 1.9 GB to download, once)"
+  echo "cuda-toolkit: (tools/cuda/requirements.txt; about 2.2 GB to download, once)"
   mkdir -p "$cache"
   if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" 2>/dev/null || {

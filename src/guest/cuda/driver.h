@@ -78,7 +78,15 @@ struct GuestModule {
   // NVIDIA's driver accepts it and reports the error when a kernel or global
   // of it is asked for; that error is kept here (host is 0 then).
   CUresult deferred = CUDA_SUCCESS;
+  // Its kernels as cuModuleEnumerateFunctions lists them, asked of the host
+  // the first time (a module's kernels never change), so that every listing
+  // hands out the same handles, as NVIDIA's driver does.
+  std::mutex mu;
+  bool listed = false;
+  std::vector<GuestFunction*> functions;
 };
+// The module's kernels (cuModuleEnumerateFunctions), listed once.
+CUresult module_functions(GuestModule* m, const std::vector<GuestFunction*>** out);
 // CUDA_MODULE_LOADING as NVIDIA's driver reads it: lazy unless the process
 // asks for EAGER.
 bool lazy_module_loading();
@@ -91,7 +99,10 @@ CUresult launch(GuestFunction* f, const uint32_t grid[3], const uint32_t block[3
 // Device allocations the guest made, for pointer classification.
 void note_device_range(CUdeviceptr p, size_t n);
 void forget_device_range(CUdeviceptr p);
-bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base = nullptr, size_t* size = nullptr);
+// Whether p lies in a device allocation or mapping the guest knows; its
+// range and buffer id (CU_POINTER_ATTRIBUTE_BUFFER_ID) where asked for.
+bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base = nullptr, size_t* size = nullptr,
+                       unsigned long long* buffer_id = nullptr);
 
 // Pinned host memory (cuMemHostAlloc, cudaMallocHost): arena memory, so the
 // device DMAs from and to it; or, when the arena cannot hold it, ordinary

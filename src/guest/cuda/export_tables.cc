@@ -48,7 +48,7 @@ const Table* find(const CUuuid& id) {
       &runtime_interface_table(), &tools_tls_table(),        &tools_callbacks_table(),
       &context_storage_table(),   &ctx_create_bypass_table(), &heap_access_table(),
       &device_extended_table(),   &integrity_check_table(),   &context_checks_table(),
-      &tools_context_table(),
+      &tools_context_table(),     &tools_module_table(),
   };
   for (const Table* t : all)
     if (std::memcmp(t->id.bytes, id.bytes, sizeof id.bytes) == 0) return t;
@@ -60,9 +60,6 @@ const char* declined(const CUuuid& id) {
   static const std::pair<CUuuid, const char*> known[] = {
       {uuid("F8CFF951-2146-8B4E-B9E2-FB469E7C0DD9"), "asked for before cuInit; its meaning is not public"},
       {uuid("DD9E98A4-F410-4844-99B0-E2AEB7B432B5"), "hybrid runtime loading: Windows only"},
-      // cuFFT needs it: after TOOLS_CONTEXT it calls slot 7, which walks a
-      // module's functions handing out the driver's own records (not public).
-      {uuid("6E163FBE-B958-444D-835C-E182AFF1991E"), "TOOLS_MODULE (cuFFT): its slots' meanings are not public"},
       {uuid("DA9151D3-3AE6-CC41-A5C0-4F26D533E328"), "asked for in CuPy's processes; its meaning is not public"},
   };
   for (const auto& [u, why] : known)

@@ -38,6 +38,7 @@ const Table& device_extended_table();      // DEVICE_EXTENDED_RT
 const Table& integrity_check_table();      // INTEGRITY_CHECK
 const Table& context_checks_table();       // CONTEXT_CHECKS
 const Table& tools_context_table();        // TOOLS_CONTEXT
+const Table& tools_module_table();         // TOOLS_MODULE
 
 // One line per (table, slot) the first time a served slot is called, under
 // VGPU_DEBUG (or VGPU_TRACE_EXPORTS): which slots real clients use.

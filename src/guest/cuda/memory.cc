@@ -16,7 +16,14 @@ namespace vgpu::guest {
 
 namespace {
 std::mutex g_ranges_mu;
-std::map<CUdeviceptr, size_t> g_ranges;  // device allocations and VMM mappings
+// Device allocations and VMM mappings: each range's size, and its buffer id
+// (CU_POINTER_ATTRIBUTE_BUFFER_ID: unique in the process, never reissued).
+struct DeviceRange {
+  size_t bytes;
+  unsigned long long id;
+};
+std::map<CUdeviceptr, DeviceRange> g_ranges;
+unsigned long long g_next_buffer_id = 1;
 struct HostAlloc {
   size_t bytes;        // as asked
   size_t mapped;       // 0: arena memory; else the length mmap'ed for the fallback
@@ -43,20 +50,21 @@ void note_pinned_fallback(size_t n, uint64_t arena_bytes) {
 
 void note_device_range(CUdeviceptr p, size_t n) {
   std::lock_guard lk(g_ranges_mu);
-  g_ranges[p] = n;
+  g_ranges[p] = DeviceRange{n, g_next_buffer_id++};
 }
 void forget_device_range(CUdeviceptr p) {
   std::lock_guard lk(g_ranges_mu);
   g_ranges.erase(p);
 }
-bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base, size_t* size) {
+bool is_device_pointer(CUdeviceptr p, CUdeviceptr* base, size_t* size, unsigned long long* buffer_id) {
   std::lock_guard lk(g_ranges_mu);
   auto it = g_ranges.upper_bound(p);
   if (it == g_ranges.begin()) return false;
   --it;
-  if (p - it->first >= it->second) return false;
+  if (p - it->first >= it->second.bytes) return false;
   if (base) *base = it->first;
-  if (size) *size = it->second;
+  if (size) *size = it->second.bytes;
+  if (buffer_id) *buffer_id = it->second.id;
   return true;
 }
 
@@ -350,10 +358,17 @@ CUresult CUDAAPI cuPointerGetAttribute(void* data, CUpointer_attribute attr, CUd
   VGPU_DRIVER_OR_RETURN(c);
   if (!data) return CUDA_ERROR_INVALID_VALUE;
   HostAllocInfo h{};
-  const bool dev = is_device_pointer(ptr);
+  unsigned long long buffer_id = 0;
+  const bool dev = is_device_pointer(ptr, nullptr, nullptr, &buffer_id);
   const bool host = !dev && find_host_alloc(reinterpret_cast<const void*>(ptr), &h);
   if (!dev && !host) return CUDA_ERROR_INVALID_VALUE;  // not memory CUDA knows, as CUDA answers
   switch (attr) {
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID:
+      // A number for the allocation, unique in the process (cuFFT asks it of
+      // its plan's device buffers). Pinned host memory has none here.
+      if (!dev) break;
+      *static_cast<unsigned long long*>(data) = buffer_id;
+      return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
       *static_cast<unsigned int*>(data) = dev ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
       return CUDA_SUCCESS;

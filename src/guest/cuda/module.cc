@@ -109,6 +109,50 @@ CUresult load_function(Handle module, const char* name, GuestFunction** out) {
   return CUDA_SUCCESS;
 }
 
+// By name from the host (ModuleFunctions, in pages that fit our buffer),
+// then each a GuestFunction as cuModuleGetFunction makes it.
+CUresult module_functions(GuestModule* m, const std::vector<GuestFunction*>** out) {
+  VGPU_DRIVER_OR_RETURN(c);
+  if (!m || !out) return CUDA_ERROR_INVALID_VALUE;
+  if (m->deferred != CUDA_SUCCESS) return m->deferred;
+  std::lock_guard lk(m->mu);
+  if (!m->listed) {
+    std::vector<std::string> names;
+    std::vector<char> buf(64 * 1024);
+    for (uint32_t first = 0;;) {
+      ModuleFunctionsRep rep{};
+      uint32_t got = 0;
+      const ModuleFunctionsReq req{m->host, first, static_cast<uint32_t>(buf.size())};
+      Status s = c->call<Op::ModuleFunctions>(req, &rep, {}, {reinterpret_cast<std::byte*>(buf.data()), buf.size()}, &got);
+      if (s != st::kOk) return to_cu(s);
+      // `returned` NUL-terminated names in the bytes that came back.
+      size_t at = 0;
+      for (uint32_t i = 0; i < rep.returned; ++i) {
+        const void* nul = at < got ? std::memchr(buf.data() + at, 0, got - at) : nullptr;
+        if (!nul) return CUDA_ERROR_UNKNOWN;  // a reply the host would never send
+        const size_t end = static_cast<size_t>(static_cast<const char*>(nul) - buf.data());
+        names.emplace_back(buf.data() + at, end - at);
+        at = end + 1;
+      }
+      first += rep.returned;
+      if (first >= rep.count || rep.returned == 0) break;
+    }
+    std::vector<GuestFunction*> fns;
+    for (const std::string& n : names) {
+      GuestFunction* f = nullptr;
+      if (CUresult r = load_function(m->host, n.c_str(), &f); r != CUDA_SUCCESS) {
+        for (GuestFunction* g : fns) delete g;
+        return r;
+      }
+      fns.push_back(f);
+    }
+    m->functions = std::move(fns);
+    m->listed = true;
+  }
+  *out = &m->functions;
+  return CUDA_SUCCESS;
+}
+
 CUresult launch(GuestFunction* f, const uint32_t grid[3], const uint32_t block[3], uint32_t smem, CUstream stream,
                 void** args, void** extra, uint32_t flags, const uint32_t cluster[3]) {
   VGPU_DRIVER_OR_RETURN(c);
@@ -230,11 +274,33 @@ CUresult CUDAAPI cuModuleGetFunction(CUfunction* f, CUmodule m, const char* name
   return r;
 }
 
+// A module's kernels (CUDA 12.4), each handle the same every time it is
+// listed; the order is the host driver's (on the CPU backend: the image's).
+CUresult CUDAAPI cuModuleGetFunctionCount(unsigned int* count, CUmodule m) {
+  if (!count) return CUDA_ERROR_INVALID_VALUE;
+  if (!m) return CUDA_ERROR_INVALID_HANDLE;
+  const std::vector<GuestFunction*>* fns = nullptr;
+  if (CUresult r = module_functions(reinterpret_cast<GuestModule*>(m), &fns); r != CUDA_SUCCESS) return r;
+  *count = static_cast<unsigned int>(fns->size());
+  return CUDA_SUCCESS;
+}
+// At most n handles, the first n the module lists.
+CUresult CUDAAPI cuModuleEnumerateFunctions(CUfunction* functions, unsigned int n, CUmodule m) {
+  if (!functions && n) return CUDA_ERROR_INVALID_VALUE;
+  if (!m) return CUDA_ERROR_INVALID_HANDLE;
+  const std::vector<GuestFunction*>* fns = nullptr;
+  if (CUresult r = module_functions(reinterpret_cast<GuestModule*>(m), &fns); r != CUDA_SUCCESS) return r;
+  for (size_t i = 0; i < n && i < fns->size(); ++i) functions[i] = reinterpret_cast<CUfunction>((*fns)[i]);
+  return CUDA_SUCCESS;
+}
+
 CUresult CUDAAPI cuModuleGetGlobal_v2(CUdeviceptr* p, size_t* bytes, CUmodule m, const char* name) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!m || !name) return CUDA_ERROR_INVALID_VALUE;
   GlobalRep rep{};
   Status s = c->call<Op::ModuleGetGlobal>(ModuleGetGlobalReq{host_module(m)}, &rep, as_bytes(name, std::strlen(name) + 1));
+  // Said once, as a refused launch is: cuFFT's plans stop here on the CPU backend.
+  if (s == st::kNotSupported) log_unsupported("cuModuleGetGlobal (a module's __device__ variables) on this host backend");
   if (s != st::kOk) return to_cu(s);
   if (p) *p = rep.ptr;
   if (bytes) *bytes = rep.bytes;
@@ -296,6 +362,13 @@ CUresult CUDAAPI cuLibraryGetModule(CUmodule* m, CUlibrary lib) {
 CUresult CUDAAPI cuLibraryGetKernel(CUkernel* k, CUlibrary lib, const char* name) {
   if (lib && library(lib)->deferred != CUDA_SUCCESS) return library(lib)->deferred;
   return cuModuleGetFunction(reinterpret_cast<CUfunction*>(k), reinterpret_cast<CUmodule>(lib), name);
+}
+// A library is a module here, and a CUkernel the same object as a CUfunction.
+CUresult CUDAAPI cuLibraryGetKernelCount(unsigned int* count, CUlibrary lib) {
+  return cuModuleGetFunctionCount(count, reinterpret_cast<CUmodule>(lib));
+}
+CUresult CUDAAPI cuLibraryEnumerateKernels(CUkernel* kernels, unsigned int n, CUlibrary lib) {
+  return cuModuleEnumerateFunctions(reinterpret_cast<CUfunction*>(kernels), n, reinterpret_cast<CUmodule>(lib));
 }
 CUresult CUDAAPI cuKernelGetFunction(CUfunction* f, CUkernel k) {
   if (!f || !k) return CUDA_ERROR_INVALID_VALUE;

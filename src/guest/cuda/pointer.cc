@@ -14,8 +14,9 @@ CUresult CUDAAPI cuPointerGetAttributes(unsigned int n, CUpointer_attribute* att
   if (n && (!attrs || !data)) return CUDA_ERROR_INVALID_VALUE;
   CUdeviceptr dev_base = 0;
   size_t dev_size = 0;
+  unsigned long long buffer_id = 0;
   HostAllocInfo h{};
-  const bool dev = is_device_pointer(ptr, &dev_base, &dev_size);
+  const bool dev = is_device_pointer(ptr, &dev_base, &dev_size, &buffer_id);
   const bool host = !dev && find_host_alloc(reinterpret_cast<const void*>(ptr), &h);
   const bool known = dev || host;
   // Checked before anything is written, so a refusal leaves the outputs alone.
@@ -30,6 +31,7 @@ CUresult CUDAAPI cuPointerGetAttributes(unsigned int n, CUpointer_attribute* att
       case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
       case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
       case CU_POINTER_ATTRIBUTE_MAPPED:
+      case CU_POINTER_ATTRIBUTE_BUFFER_ID:
         break;
       default:
         log_unsupported(("cuPointerGetAttributes(attribute " + std::to_string(static_cast<int>(attrs[i])) + ")").c_str());
@@ -71,6 +73,9 @@ CUresult CUDAAPI cuPointerGetAttributes(unsigned int n, CUpointer_attribute* att
         break;
       case CU_POINTER_ATTRIBUTE_MAPPED:
         *static_cast<int*>(out) = known ? 1 : 0;
+        break;
+      case CU_POINTER_ATTRIBUTE_BUFFER_ID:  // device allocations' only; 0 for the rest
+        *static_cast<unsigned long long*>(out) = dev ? buffer_id : 0;
         break;
       default:
         break;

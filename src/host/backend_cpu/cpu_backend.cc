@@ -628,6 +628,13 @@ Status CpuBackend::module_function(Native m, const char* name, Native* fn, std::
   return st::kOk;
 }
 
+// The kernels the image defines (cpu_kernels.cc reads them from it).
+Status CpuBackend::module_functions(Native m, std::vector<std::string>* names) {
+  auto it = modules_.find(m);
+  if (it == modules_.end()) return st::kInvalidHandle;
+  return image_kernel_names(it->second.image, names);
+}
+
 // Refused: a __device__ variable needs storage laid out and initialised as
 // the image's ELF says (size, alignment, initial bytes, relocations); we do
 // not parse cubins, so we cannot allocate globals we don't understand, and a

@@ -7,7 +7,8 @@
 //            mmap + memfd, so aliasing mappings really alias), cuBLAS GEMM
 //            (f32/f16/bf16/f64, single/strided/batched), trsm batched, Saxpy,
 //            Sscal, Sdot, Snrm2, Sgemv, cuBLASLt matmul (f32/f16/bf16, strided
-//            batches, bias/ReLU/GELU epilogues), module images kept and searched.
+//            batches, bias/ReLU/GELU epilogues), module images kept and searched
+//            (kernel names, listed as cuModuleEnumerateFunctions lists them).
 //   refused  (st::kNotSupported) kernel launches, function attributes,
 //            occupancy, module globals, stream capture and graphs, NVML.
 //
@@ -124,6 +125,15 @@ inline constexpr int kSuccess = 0, kNotInitialized = 1, kAllocFailed = 3, kInval
 
 inline constexpr uint64_t kVmmGranularity = 2ull << 20;
 inline constexpr uint64_t kDefaultQuotaMiB = 4096;
+
+// ---- module images (cpu_kernels.cc) ----------------------------------------------
+// LZ4's block format (the LZ4 project's "Block Format Description"), into
+// `out`: false on malformed input or more than `limit` bytes of output.
+bool lz4_block_decode(const uint8_t* src, size_t n, size_t limit, std::vector<uint8_t>* out);
+// The kernels an image (fatbin, cubin or PTX) defines, by name, in the order
+// the image lists them: kNotSupported where every fatbin entry is compressed
+// in a form this backend cannot read (ZSTD), kInvalidImage for a damaged ELF.
+Status image_kernel_names(const std::vector<uint8_t>& img, std::vector<std::string>* names);
 
 class CpuBackend : public Backend {
  public:

@@ -118,6 +118,25 @@ Status CudaBackend::module_global(Native m, const char* name, DevPtr* ptr, uint6
   return to_status(r);
 }
 
+// cuModuleEnumerateFunctions (CUDA 12.4) and each kernel's name; the guest
+// asks cuModuleGetFunction for them by name, which gives the same CUfunction.
+Status CudaBackend::module_functions(Native m, std::vector<std::string>* names) {
+  names->clear();
+  const auto mod = from_native<CUmodule>(m);
+  unsigned n = 0;
+  if (CUresult r = cuModuleGetFunctionCount(&n, mod); r != CUDA_SUCCESS) return to_status(r);
+  std::vector<CUfunction> fns(n);
+  if (n != 0) {
+    if (CUresult r = cuModuleEnumerateFunctions(fns.data(), n, mod); r != CUDA_SUCCESS) return to_status(r);
+  }
+  for (CUfunction f : fns) {
+    const char* name = nullptr;
+    if (CUresult r = cuFuncGetName(&name, f); r != CUDA_SUCCESS) return to_status(r);
+    names->emplace_back(name ? name : "");
+  }
+  return st::kOk;
+}
+
 Status CudaBackend::func_get_attribute(Native fn, int attr, int* value) {
   int v = 0;
   CUresult r = cuFuncGetAttribute(&v, static_cast<CUfunction_attribute>(attr), from_native<CUfunction>(fn));
