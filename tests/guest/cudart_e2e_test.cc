@@ -462,6 +462,83 @@ TEST(Memory, PinnedFallbackIsAnnouncedOnce) {
   }
 }
 
+// Stream-ordered allocation and pools (NCCL 2.28 makes a pool at every
+// communicator's init; cudaMallocAsync allocators use the device's).
+TEST(Memory, StreamOrderedAllocationAndPools) {
+  const auto src = random_bytes(300000, 11);
+  cudaStream_t s = nullptr;
+  ASSERT_CUDA(cudaStreamCreate(&s));
+  void* p = nullptr;
+  ASSERT_CUDA(cudaMallocAsync(&p, src.size(), s));
+  std::vector<unsigned char> back(src.size());
+  ASSERT_CUDA(cudaMemcpyAsync(p, src.data(), src.size(), cudaMemcpyHostToDevice, s));
+  ASSERT_CUDA(cudaMemcpyAsync(back.data(), p, back.size(), cudaMemcpyDeviceToHost, s));
+  ASSERT_CUDA(cudaFreeAsync(p, s));
+  ASSERT_CUDA(cudaStreamSynchronize(s));
+  EXPECT_EQ(back, src);
+
+  cudaMemPool_t def = nullptr, cur = nullptr;
+  ASSERT_CUDA(cudaDeviceGetDefaultMemPool(&def, 0));
+  ASSERT_CUDA(cudaDeviceGetMemPool(&cur, 0));
+  EXPECT_NE(def, nullptr);
+  EXPECT_EQ(cur, def);
+  EXPECT_EQ(cudaDeviceGetDefaultMemPool(&def, 7), cudaErrorInvalidDevice);
+  cudaGetLastError();
+
+  cudaMemPoolProps props{};
+  props.allocType = cudaMemAllocationTypePinned;
+  props.location.type = cudaMemLocationTypeDevice;
+  props.location.id = 0;
+  cudaMemPool_t pool = nullptr;
+  ASSERT_CUDA(cudaMemPoolCreate(&pool, &props));
+  uint64_t threshold = ~0ull, v = 1;
+  ASSERT_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  ASSERT_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &v));
+  EXPECT_EQ(v, ~0ull);
+  void* q = nullptr;
+  ASSERT_CUDA(cudaMallocFromPoolAsync(&q, 1 << 20, pool, s));
+  ASSERT_CUDA(cudaMemsetAsync(q, 0x3c, 1 << 20, s));
+  ASSERT_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &v));
+  EXPECT_EQ(v, 1u << 20);
+  cudaMemAccessDesc own{};
+  own.location.type = cudaMemLocationTypeDevice;
+  own.location.id = 0;
+  own.flags = cudaMemAccessFlagsProtReadWrite;
+  ASSERT_CUDA(cudaMemPoolSetAccess(pool, &own, 1));
+  cudaMemAccessFlags flags = cudaMemAccessFlagsProtNone;
+  cudaMemLocation loc = own.location;
+  ASSERT_CUDA(cudaMemPoolGetAccess(&flags, pool, &loc));
+  EXPECT_EQ(flags, cudaMemAccessFlagsProtReadWrite);
+  // The device's pool becomes this one: cudaMallocAsync draws from it.
+  ASSERT_CUDA(cudaDeviceSetMemPool(0, pool));
+  void* r = nullptr;
+  ASSERT_CUDA(cudaMallocAsync(&r, 4096, s));
+  ASSERT_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &v));
+  EXPECT_EQ(v, (1u << 20) + 4096);
+  ASSERT_CUDA(cudaFreeAsync(r, s));
+  // Destroyed with an allocation outstanding: the allocation lives on.
+  ASSERT_CUDA(cudaMemPoolDestroy(pool));
+  ASSERT_CUDA(cudaDeviceGetMemPool(&cur, 0));
+  EXPECT_EQ(cur, def);
+  std::vector<unsigned char> b2(1 << 20);
+  ASSERT_CUDA(cudaMemcpyAsync(b2.data(), q, b2.size(), cudaMemcpyDeviceToHost, s));
+  ASSERT_CUDA(cudaStreamSynchronize(s));
+  EXPECT_EQ(b2.front(), 0x3c);
+  EXPECT_EQ(b2.back(), 0x3c);
+  ASSERT_CUDA(cudaFreeAsync(q, s));
+  EXPECT_NE(cudaMallocFromPoolAsync(&q, 64, pool, s), cudaSuccess);  // the pool is gone
+  cudaGetLastError();
+
+  // Refused, not faked: pools other processes could import, and host memory.
+  props.handleTypes = cudaMemHandleTypePosixFileDescriptor;
+  EXPECT_EQ(cudaMemPoolCreate(&pool, &props), cudaErrorNotSupported);
+  props.handleTypes = cudaMemHandleTypeNone;
+  props.location.type = cudaMemLocationTypeHost;
+  EXPECT_EQ(cudaMemPoolCreate(&pool, &props), cudaErrorNotSupported);
+  cudaGetLastError();
+  ASSERT_CUDA(cudaStreamDestroy(s));
+}
+
 TEST(Memory, Memsets) {
   const size_t n = 100000;
   unsigned char* d = nullptr;

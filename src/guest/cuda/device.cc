@@ -213,8 +213,6 @@ CUresult CUDAAPI cuDeviceGetProperties(CUdevprop* p, CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
-CUresult CUDAAPI cuDeviceGetDefaultMemPool(CUmemoryPool*, CUdevice) { VGPU_REFUSE("cuDeviceGetDefaultMemPool"); }
-CUresult CUDAAPI cuDeviceGetMemPool(CUmemoryPool*, CUdevice) { VGPU_REFUSE("cuDeviceGetMemPool"); }
 CUresult CUDAAPI cuDeviceCanAccessPeer(int* can, CUdevice dev, CUdevice peer) {
   VGPU_DRIVER_OR_RETURN(c);
   if (!can) return CUDA_ERROR_INVALID_VALUE;

@@ -37,6 +37,9 @@ inline CUresult to_cu(Status s) { return static_cast<CUresult>(s); }
     return CUDA_ERROR_NOT_SUPPORTED; \
   } while (0)
 
+// A freed device allocation leaves the pool it came from (mem_pool.cc).
+void pool_forget(CUdeviceptr d);
+
 // Guest ordinals: the host serves one device per session; CUDA_VISIBLE_DEVICES
 // may hide it ("1", "-1", "", or a GPU-<uuid> that does not match).
 int visible_device_count();

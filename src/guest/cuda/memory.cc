@@ -159,7 +159,10 @@ CUresult CUDAAPI cuMemFree_v2(CUdeviceptr p) {
   // fail with "not initialized" if it does not succeed.
   if (p == 0) return CUDA_SUCCESS;
   Status s = c->call<Op::MemFree>(MemFreeReq{p});
-  if (s == st::kOk) forget_device_range(p);
+  if (s == st::kOk) {
+    forget_device_range(p);
+    pool_forget(p);
+  }
   return to_cu(s);
 }
 

@@ -61,7 +61,8 @@ constexpr const char* kPtsz[] = {"cuLaunchKernel",           "cuLaunchKernelEx",
                                  "cuStreamGetCaptureInfo",   "cuStreamGetCaptureInfo_v2", "cuStreamGetCaptureInfo_v3",
                                  "cuStreamGetFlags",         "cuStreamGetPriority",       "cuStreamGetCtx",
                                  "cuStreamGetDevice",        "cuStreamGetId",             "cuLaunchHostFunc",
-                                 "cuStreamAddCallback"};
+                                 "cuStreamAddCallback",      "cuMemAllocAsync",           "cuMemAllocFromPoolAsync",
+                                 "cuMemFreeAsync"};
 
 // Under VGPU_DEBUG: each name once.
 void note_not_served(const char* symbol, int version) {

@@ -349,9 +349,18 @@ VGPU_RT cudaError_t cudaDeviceGetLimit(size_t* value, enum cudaLimit limit) {
 }
 VGPU_RT cudaError_t cudaDeviceSetCacheConfig(enum cudaFuncCache) { VGPU_RT_REFUSE("cudaDeviceSetCacheConfig"); }
 VGPU_RT cudaError_t cudaDeviceGetCacheConfig(enum cudaFuncCache*) { VGPU_RT_REFUSE("cudaDeviceGetCacheConfig"); }
-VGPU_RT cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t*, int) { VGPU_RT_REFUSE("cudaDeviceGetDefaultMemPool"); }
-VGPU_RT cudaError_t cudaDeviceGetMemPool(cudaMemPool_t*, int) { VGPU_RT_REFUSE("cudaDeviceGetMemPool"); }
-VGPU_RT cudaError_t cudaDeviceSetMemPool(int, cudaMemPool_t) { VGPU_RT_REFUSE("cudaDeviceSetMemPool"); }
+VGPU_RT cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t* pool, int device) {
+  VGPU_RT_INIT();
+  return record_cu(cuDeviceGetDefaultMemPool(reinterpret_cast<CUmemoryPool*>(pool), device));
+}
+VGPU_RT cudaError_t cudaDeviceGetMemPool(cudaMemPool_t* pool, int device) {
+  VGPU_RT_INIT();
+  return record_cu(cuDeviceGetMemPool(reinterpret_cast<CUmemoryPool*>(pool), device));
+}
+VGPU_RT cudaError_t cudaDeviceSetMemPool(int device, cudaMemPool_t pool) {
+  VGPU_RT_INIT();
+  return record_cu(cuDeviceSetMemPool(device, reinterpret_cast<CUmemoryPool>(pool)));
+}
 VGPU_RT cudaError_t cudaDeviceFlushGPUDirectRDMAWrites(enum cudaFlushGPUDirectRDMAWritesTarget,
                                                         enum cudaFlushGPUDirectRDMAWritesScope) {
   VGPU_RT_REFUSE("cudaDeviceFlushGPUDirectRDMAWrites");

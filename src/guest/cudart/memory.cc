@@ -196,16 +196,44 @@ VGPU_RT cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return record_cu(cuMemGetInfo_v2(free_bytes, total_bytes));
 }
 
-// Stream-ordered allocation without pools: the allocation is made at once
-// (usable by the stream's later work, as CUDA promises); the free waits for
-// the stream's earlier work and then frees.
-VGPU_RT cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
-VGPU_RT cudaError_t cudaMallocAsync_ptsz(void** p, size_t bytes, cudaStream_t) { return cudaMalloc(p, bytes); }
+// Stream-ordered allocation (the driver's mem_pool.cc says what is kept of
+// CUDA's promises): the allocation exists at once, the free waits for the
+// stream's earlier work.
+namespace {
+cudaError_t malloc_from(void** p, size_t bytes, cudaMemPool_t pool, cudaStream_t s) {
+  if (!p) return record(cudaErrorInvalidValue);
+  VGPU_RT_INIT();
+  *p = nullptr;
+  CUdeviceptr d = 0;
+  const CUresult r = pool ? cuMemAllocFromPoolAsync(&d, bytes, reinterpret_cast<CUmemoryPool>(pool), cu(s))
+                          : cuMemAllocAsync(&d, bytes, cu(s));
+  if (r != CUDA_SUCCESS) return record_cu(r);
+  {
+    std::lock_guard lk(g_mu);
+    g_device->insert(d);
+  }
+  *p = reinterpret_cast<void*>(d);
+  return cudaSuccess;
+}
+}  // namespace
+VGPU_RT cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t s) { return malloc_from(p, bytes, nullptr, s); }
+VGPU_RT cudaError_t cudaMallocAsync_ptsz(void** p, size_t bytes, cudaStream_t s) {
+  return malloc_from(p, bytes, nullptr, ptsz(s));
+}
+VGPU_RT cudaError_t cudaMallocFromPoolAsync(void** p, size_t bytes, cudaMemPool_t pool, cudaStream_t s) {
+  if (!pool) return record(cudaErrorInvalidValue);
+  return malloc_from(p, bytes, pool, s);
+}
+VGPU_RT cudaError_t cudaMallocFromPoolAsync_ptsz(void** p, size_t bytes, cudaMemPool_t pool, cudaStream_t s) {
+  return cudaMallocFromPoolAsync(p, bytes, pool, ptsz(s));
+}
 VGPU_RT cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
   VGPU_RT_INIT();
-  if (!p) return cudaSuccess;
-  if (CUresult r = cuStreamSynchronize(cu(s))) return record_cu(r);
-  return cudaFree(p);
+  if (!p) return record(cudaErrorInvalidValue);
+  if (CUresult r = cuMemFreeAsync(dptr(p), cu(s))) return record_cu(r);
+  std::lock_guard lk(g_mu);
+  g_device->erase(dptr(p));
+  return cudaSuccess;
 }
 VGPU_RT cudaError_t cudaFreeAsync_ptsz(void* p, cudaStream_t s) { return cudaFreeAsync(p, ptsz(s)); }
 
@@ -230,20 +258,43 @@ VGPU_RT cudaError_t cudaMemPrefetchAsync(const void*, size_t, struct cudaMemLoca
 VGPU_RT cudaError_t cudaMemAdvise(const void*, size_t, enum cudaMemoryAdvise, struct cudaMemLocation) {
   VGPU_RT_REFUSE("cudaMemAdvise");
 }
-VGPU_RT cudaError_t cudaMemPoolCreate(cudaMemPool_t*, const struct cudaMemPoolProps*) { VGPU_RT_REFUSE("cudaMemPoolCreate"); }
-VGPU_RT cudaError_t cudaMemPoolDestroy(cudaMemPool_t) { VGPU_RT_REFUSE("cudaMemPoolDestroy"); }
-VGPU_RT cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t, enum cudaMemPoolAttr, void*) {
-  VGPU_RT_REFUSE("cudaMemPoolSetAttribute");
+// Pools: cudaMemPool* values and structs are the driver's (CUmemPool_attribute,
+// CUmemPoolProps, CUmemAccessDesc) by layout and number.
+VGPU_RT cudaError_t cudaMemPoolCreate(cudaMemPool_t* pool, const struct cudaMemPoolProps* props) {
+  if (!pool || !props) return record(cudaErrorInvalidValue);
+  VGPU_RT_INIT();
+  static_assert(sizeof(cudaMemPoolProps) == sizeof(CUmemPoolProps));
+  return record_cu(cuMemPoolCreate(reinterpret_cast<CUmemoryPool*>(pool), reinterpret_cast<const CUmemPoolProps*>(props)));
 }
-VGPU_RT cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t, enum cudaMemPoolAttr, void*) {
-  VGPU_RT_REFUSE("cudaMemPoolGetAttribute");
+VGPU_RT cudaError_t cudaMemPoolDestroy(cudaMemPool_t pool) {
+  VGPU_RT_INIT();
+  return record_cu(cuMemPoolDestroy(reinterpret_cast<CUmemoryPool>(pool)));
 }
-VGPU_RT cudaError_t cudaMemPoolTrimTo(cudaMemPool_t, size_t) { VGPU_RT_REFUSE("cudaMemPoolTrimTo"); }
-VGPU_RT cudaError_t cudaMemPoolSetAccess(cudaMemPool_t, const struct cudaMemAccessDesc*, size_t) {
-  VGPU_RT_REFUSE("cudaMemPoolSetAccess");
+VGPU_RT cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void* value) {
+  VGPU_RT_INIT();
+  return record_cu(cuMemPoolSetAttribute(reinterpret_cast<CUmemoryPool>(pool), static_cast<CUmemPool_attribute>(attr), value));
 }
-VGPU_RT cudaError_t cudaMallocFromPoolAsync(void**, size_t, cudaMemPool_t, cudaStream_t) {
-  VGPU_RT_REFUSE("cudaMallocFromPoolAsync");
+VGPU_RT cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, enum cudaMemPoolAttr attr, void* value) {
+  VGPU_RT_INIT();
+  return record_cu(cuMemPoolGetAttribute(reinterpret_cast<CUmemoryPool>(pool), static_cast<CUmemPool_attribute>(attr), value));
+}
+VGPU_RT cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep) {
+  VGPU_RT_INIT();
+  return record_cu(cuMemPoolTrimTo(reinterpret_cast<CUmemoryPool>(pool), keep));
+}
+VGPU_RT cudaError_t cudaMemPoolSetAccess(cudaMemPool_t pool, const struct cudaMemAccessDesc* map, size_t count) {
+  VGPU_RT_INIT();
+  static_assert(sizeof(cudaMemAccessDesc) == sizeof(CUmemAccessDesc));
+  return record_cu(cuMemPoolSetAccess(reinterpret_cast<CUmemoryPool>(pool), reinterpret_cast<const CUmemAccessDesc*>(map), count));
+}
+VGPU_RT cudaError_t cudaMemPoolGetAccess(enum cudaMemAccessFlags* flags, cudaMemPool_t pool, struct cudaMemLocation* location) {
+  if (!flags || !location) return record(cudaErrorInvalidValue);
+  VGPU_RT_INIT();
+  CUmemAccess_flags f{};
+  CUmemLocation loc{static_cast<CUmemLocationType>(location->type), location->id};
+  if (CUresult r = cuMemPoolGetAccess(&f, reinterpret_cast<CUmemoryPool>(pool), &loc)) return record_cu(r);
+  *flags = static_cast<cudaMemAccessFlags>(f);
+  return cudaSuccess;
 }
 
 // ---- pinned host memory: carved from the arena, so copies from it move no
