@@ -76,10 +76,11 @@ struct Empty {
 //    word carries DotEx's types.
 // 6: NvmlP2PStatus.
 // 7: ModuleFunctions.
+// 8: GraphUpload.
 // Every layout is pinned below ("the wire layouts, pinned"), and their
 // fingerprint (wire_layout()) with it: a change to any fails to compile
 // until the pins, the fingerprint and this number are updated together.
-inline constexpr uint32_t kGuestAbi = 7;
+inline constexpr uint32_t kGuestAbi = 8;
 // The fingerprint of every op's layout (defined after the op list).
 constexpr uint64_t wire_layout();
 struct HelloReq {
@@ -494,6 +495,13 @@ struct GraphLaunchReq {
   Handle stream;
   VGPU_TRACE("exec={} stream={}", exec, stream)
 };
+// cuGraphUpload: the executable's work set up on the device ahead of its
+// first launch, in stream order.
+struct GraphUploadReq {
+  Handle exec;
+  Handle stream;
+  VGPU_TRACE("exec={} stream={}", exec, stream)
+};
 
 // ---- cuBLAS -------------------------------------------------------------------
 // The guest keeps a handle's stream, math mode and workspace and sends them
@@ -887,7 +895,8 @@ struct TensorMapRep {
   X(TensorMapEncode, kSync, kPlain, TensorMapReq, TensorMapRep)               \
   X(CtxLimit, kSync, kPlain, CtxLimitReq, IntRep)                             \
   X(NvmlP2PStatus, kSync, kPlain, NvmlP2PStatusReq, NvmlP2PStatusRep)         \
-  X(ModuleFunctions, kSync, kPlain, ModuleFunctionsReq, ModuleFunctionsRep)
+  X(ModuleFunctions, kSync, kPlain, ModuleFunctionsReq, ModuleFunctionsRep) \
+  X(GraphUpload, kPosted, kPlain, GraphUploadReq, Empty)
 
 enum class Op : uint16_t {
   kWrap = 0,
@@ -1041,6 +1050,7 @@ static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
   X(GraphExecUpdateReq, 16, 8)                                                \
   X(GraphExecUpdateRep, 8, 4)                                                 \
   X(GraphLaunchReq, 16, 8)                                                    \
+  X(GraphUploadReq, 16, 8)                                                    \
   X(GraphExecDestroyReq, 8, 8)                                                \
   X(GraphDestroyReq, 8, 8)                                                    \
   X(BlasDestroyReq, 8, 8)                                                     \
@@ -1113,6 +1123,7 @@ static_assert(detail::DistinctRequests<VGPU_OPS(VGPU_REQ_TYPE) Empty>::value,
   X(MemSetAccessReq, flags, 20) \
   X(GraphInstantiateReq, flags, 8) \
   X(GraphLaunchReq, stream, 8) \
+  X(GraphUploadReq, stream, 8) \
   X(BlasState, pointer_mode, 36) \
   X(GemmReq, batch_kind, 40) \
   X(GemmReq, a, 104) \
@@ -1174,11 +1185,11 @@ constexpr uint64_t wire_layout() {
 #undef VGPU_FOLD_OFFSET
   return h;
 }
-// The fingerprint of the layouts of kGuestAbi 7 (it folds kGuestAbi in too).
+// The fingerprint of the layouts of kGuestAbi 8 (it folds kGuestAbi in too).
 // A change to an op's line or a pin above fails here: bump kGuestAbi (with
 // its line in the list at HelloReq), then put the new wire_layout() here
 // (print vgpu::wire_layout() from a scratch program). Never update this alone.
-inline constexpr uint64_t kWireLayoutPin = 0x9593c3306d6f5a37ull;
+inline constexpr uint64_t kWireLayoutPin = 0x2076db037d8fea28ull;
 static_assert(wire_layout() == kWireLayoutPin,
               "a wire layout changed: bump kGuestAbi and update kWireLayoutPin (see above)");
 

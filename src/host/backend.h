@@ -182,6 +182,9 @@ class Backend {
   virtual Status ctx_limit(int /*limit*/, bool /*set*/, uint64_t /*value*/, uint64_t* /*out*/) {
     return st::kNotSupported;
   }
+  // cuGraphUpload of an executable graph in stream order. Where graphs
+  // cannot exist (the CPU backend refuses capture) there is nothing to upload.
+  virtual Status graph_upload(Native /*exec*/, Native /*s*/) { return st::kNotSupported; }
   // nvmlDeviceGetP2PStatus of the device with itself for `caps_index` (<
   // kNvmlP2PCapsIndexCount): NVML's return code and status as they are. A
   // backend without NVML (the default) has no answer.

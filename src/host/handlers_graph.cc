@@ -38,6 +38,14 @@ Status on_GraphLaunch(Call& c, const GraphLaunchReq& r, Empty&) {
   return s;
 }
 
+Status on_GraphUpload(Call& c, const GraphUploadReq& r, Empty&) {
+  const auto* x = c.s.lookup(Kind::kGraphExec, r.exec);
+  if (!x) return st::kInvalidHandle;
+  Native stream;
+  if (!c.s.stream(r.stream, c.channel, &stream)) return st::kInvalidHandle;
+  return c.s.be->graph_upload(x->native, stream);
+}
+
 Status on_GraphExecDestroy(Call& c, const GraphExecDestroyReq& r, Empty&) {
   return c.s.release(Kind::kGraphExec, r.exec);
 }

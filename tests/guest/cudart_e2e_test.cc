@@ -1130,6 +1130,7 @@ TEST(Launch, GpuKernelsRun) {
   cudaGraphExec_t ge = nullptr;
   // As PyTorch instantiates.
   ASSERT_CUDA(cudaGraphInstantiateWithFlags(&ge, g, cudaGraphInstantiateFlagAutoFreeOnLaunch));
+  ASSERT_CUDA(cudaGraphUpload(ge, s));  // as CuPy's Graph.upload
   ASSERT_CUDA(cudaGraphLaunch(ge, s));
   ASSERT_CUDA(cudaGraphLaunch(ge, s));
   ASSERT_CUDA(cudaStreamSynchronize(s));

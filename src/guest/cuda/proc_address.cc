@@ -62,7 +62,7 @@ constexpr const char* kPtsz[] = {"cuLaunchKernel",           "cuLaunchKernelEx",
                                  "cuStreamGetFlags",         "cuStreamGetPriority",       "cuStreamGetCtx",
                                  "cuStreamGetDevice",        "cuStreamGetId",             "cuLaunchHostFunc",
                                  "cuStreamAddCallback",      "cuMemAllocAsync",           "cuMemAllocFromPoolAsync",
-                                 "cuMemFreeAsync"};
+                                 "cuMemFreeAsync",           "cuGraphUpload"};
 
 // Under VGPU_DEBUG: each name once.
 void note_not_served(const char* symbol, int version) {

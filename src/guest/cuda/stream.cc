@@ -239,6 +239,11 @@ CUresult CUDAAPI cuGraphLaunch(CUgraphExec x, CUstream s) {
   return to_cu(c->post<Op::GraphLaunch>(GraphLaunchReq{reinterpret_cast<Handle>(x), stream_id(s)}));
 }
 
+CUresult CUDAAPI cuGraphUpload(CUgraphExec x, CUstream s) {
+  VGPU_DRIVER_OR_RETURN(c);
+  return to_cu(c->post<Op::GraphUpload>(GraphUploadReq{reinterpret_cast<Handle>(x), stream_id(s)}));
+}
+CUresult CUDAAPI cuGraphUpload_ptsz(CUgraphExec x, CUstream s) { return cuGraphUpload(x, s ? s : CU_STREAM_PER_THREAD); }
 CUresult CUDAAPI cuGraphExecDestroy(CUgraphExec x) {
   VGPU_DRIVER_OR_RETURN(c);
   return to_cu(c->call<Op::GraphExecDestroy>(GraphExecDestroyReq{reinterpret_cast<Handle>(x)}));

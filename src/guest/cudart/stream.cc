@@ -407,7 +407,11 @@ VGPU_RT cudaError_t cudaGraphDestroy(cudaGraph_t g) {
 
 // Building graphs node by node needs ops the wire does not have; capture is the supported way.
 VGPU_RT cudaError_t cudaGraphCreate(cudaGraph_t*, unsigned int) { VGPU_RT_REFUSE("cudaGraphCreate"); }
-VGPU_RT cudaError_t cudaGraphUpload(cudaGraphExec_t, cudaStream_t) { VGPU_RT_REFUSE("cudaGraphUpload"); }
+VGPU_RT cudaError_t cudaGraphUpload(cudaGraphExec_t x, cudaStream_t s) {
+  VGPU_RT_INIT();
+  return record_cu(cuGraphUpload(reinterpret_cast<CUgraphExec>(x), cu(s)));
+}
+VGPU_RT cudaError_t cudaGraphUpload_ptsz(cudaGraphExec_t x, cudaStream_t s) { return cudaGraphUpload(x, ptsz(s)); }
 // The count is forwarded; node handles are refused (the driver says so).
 VGPU_RT cudaError_t cudaGraphGetNodes(cudaGraph_t g, cudaGraphNode_t* nodes, size_t* count) {
   return record_cu(cuGraphGetNodes(reinterpret_cast<CUgraph>(g), reinterpret_cast<CUgraphNode*>(nodes), count),

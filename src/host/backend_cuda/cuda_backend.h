@@ -93,6 +93,7 @@ class CudaBackend final : public Backend {
   Status stream_write_value(Native s, uint64_t device_addr, uint64_t value) override;
   Status set_capture_mode(uint32_t mode) override;
   Status tensor_map_encode(const TensorMapReq& r, uint64_t* out) override;
+  Status graph_upload(Native exec, Native s) override;  // cuda_graphs.cc
   Status ctx_limit(int limit, bool set, uint64_t value, uint64_t* out) override;  // cuda_modules.cc
   Status nvml_p2p_status(uint32_t caps_index, NvmlP2PStatusRep* out) override;   // cuda_nvml.cc
 

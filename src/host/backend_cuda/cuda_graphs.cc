@@ -61,6 +61,10 @@ Status CudaBackend::graph_launch(Native exec, Native s) {
   return to_status(cuGraphLaunch(from_native<CUgraphExec>(exec), to_cu_stream(s)));
 }
 
+Status CudaBackend::graph_upload(Native exec, Native s) {
+  return to_status(cuGraphUpload(from_native<CUgraphExec>(exec), to_cu_stream(s)));
+}
+
 Status CudaBackend::graph_exec_destroy(Native exec) {
   return to_status(cuGraphExecDestroy(from_native<CUgraphExec>(exec)));
 }
