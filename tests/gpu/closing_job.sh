@@ -13,7 +13,7 @@
 # Carry: .debs, .cache/ollama-carry, .cache/llama-src, .cache/cupy-tests-carry,
 # .cache/torch-tests-carry (the fetch scripts on the dev machine make them).
 # PHASES (default: all, in this order) picks a subset:
-#   unit nvlibs pytorch suites examples ollama llama guests server ops train bench nvbench
+#   unit nvlibs pytorch suites (or cupy: CuPy's alone) examples ollama llama guests server ops train bench nvbench
 # Logs: /tmp/closing-job (progress.log: one line a phase with its result).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -70,7 +70,7 @@ fi
 # the machine's LD_LIBRARY_PATH would put NVIDIA's first (the binaries then
 # fail to load, exit 127), so it is left out.
 if want unit; then
-  for t in cuda_backend_test cudart13_e2e_test cudart12_e2e_test cublas13_e2e_test cublasLt13_e2e_test; do
+  for t in cuda_backend_test cudart13_e2e_test cudart12_e2e_test cublas13_e2e_test cublasLt13_e2e_test nvidia_cufft_test; do
     [ -x build-gpu/bin/$t ] || { mark "$t: not built"; continue; }
     env -u LD_LIBRARY_PATH VGPU_TEST_BACKEND=cuda timeout 150 build-gpu/bin/$t >$S/$t.txt 2>&1
     mark "$t: rc=$? $(grep -E '^\[  (PASSED|FAILED)  \]' $S/$t.txt | tr '\n' ' ')"
@@ -90,6 +90,10 @@ if want suites; then
   OUT=$S timeout 330 bash tests/gpu/pytorch_suite.sh build-gpu >$S/pytorch-suite.txt 2>&1
   wait $cs
   mark "suites: cupy $(tail -1 $S/cupy-suite.txt); pytorch $(tail -1 $S/pytorch-suite.txt)"
+fi
+if want cupy && ! want suites; then  # CuPy's suite alone (SUITE_SELECT picks its selections)
+  OUT=$S timeout 330 bash tests/gpu/cupy_suite.sh build-gpu >$S/cupy-suite.txt 2>&1
+  mark "cupy suite: $(tail -1 $S/cupy-suite.txt)"
 fi
 if want examples; then
   LOG_DIR=$S/examples timeout 200 bash tests/gpu/run_examples.sh build-gpu >$S/examples.txt 2>&1
