@@ -254,24 +254,21 @@ CUresult CUDAAPI cuMemPoolGetAccess(CUmemAccess_flags* flags, CUmemoryPool pool,
 }
 
 // ---- the device's pools ------------------------------------------------------------------------
-CUresult CUDAAPI cuDeviceGetDefaultMemPool(CUmemoryPool* out, CUdevice dev) {
+namespace {
+// The device's default pool, or (`in_use`) the one its stream-ordered
+// allocations come from now.
+CUresult device_pool(CUmemoryPool* out, CUdevice dev, bool in_use) {
   VGPU_DRIVER_OR_RETURN(c);
   (void)c;
   if (!out) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = device_ok(dev)) return r;
   std::lock_guard lk(mu());
-  *out = handle(default_pool());
+  *out = handle(in_use && current ? current : default_pool());
   return CUDA_SUCCESS;
 }
-CUresult CUDAAPI cuDeviceGetMemPool(CUmemoryPool* out, CUdevice dev) {
-  VGPU_DRIVER_OR_RETURN(c);
-  (void)c;
-  if (!out) return CUDA_ERROR_INVALID_VALUE;
-  if (CUresult r = device_ok(dev)) return r;
-  std::lock_guard lk(mu());
-  *out = handle(current ? current : default_pool());
-  return CUDA_SUCCESS;
-}
+}  // namespace
+CUresult CUDAAPI cuDeviceGetDefaultMemPool(CUmemoryPool* out, CUdevice dev) { return device_pool(out, dev, false); }
+CUresult CUDAAPI cuDeviceGetMemPool(CUmemoryPool* out, CUdevice dev) { return device_pool(out, dev, true); }
 CUresult CUDAAPI cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool) {
   VGPU_DRIVER_OR_RETURN(c);
   (void)c;
