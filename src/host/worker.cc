@@ -57,6 +57,12 @@ struct ChannelState {
 // Seconds the end of a session may take (Worker::run).
 constexpr unsigned kTeardownDeadlineS = 20;
 
+// Set by SIGTERM in a worker process (the daemon stopping, or dying: the
+// worker's PR_SET_PDEATHSIG): the loop ends the session at its next
+// housekeeping, so its objects are released in order and its profile printed.
+volatile sig_atomic_t g_stop_requested = 0;
+void on_sigterm(int) { g_stop_requested = 1; }
+
 // A device answer (kFlagDeviceAnswer) whose stream is idle but whose store the
 // host has not seen yet is given this long before the host answers the usual
 // way instead (it never should be needed: the store is ordered before idle).
@@ -406,6 +412,7 @@ class Worker {
 
   // Returns an exit code when the session should end, else -1.
   int housekeeping() {
+    if (g_stop_requested) return fail(st::kNoDevice, "the daemon is stopping");
     ctl_->worker_heartbeat.fetch_add(1, std::memory_order_relaxed);
     const uint64_t now = now_us();
     const uint64_t beat = ctl_->guest_heartbeat.load(std::memory_order_relaxed);
@@ -482,6 +489,12 @@ int serve_slot(const RegionView& view, uint32_t slot, SlotStats* stats, const Wo
 }
 
 int run_worker(const RegionView& view, uint32_t slot, SlotStats* stats, const WorkerOptions& opt) {
+  // SIGTERM ends the session in order (on_sigterm); without SA_RESTART, so a
+  // worker asleep on its doorbell wakes for it.
+  struct sigaction sa{};
+  sa.sa_handler = &on_sigterm;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
   prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the daemon
   Worker w(view, slot, stats, opt);
   w.teardown_deadline();  // a worker process may be ended by its own alarm; an in-process test may not

@@ -99,3 +99,20 @@ TEST_F(FastFailure, GuestStartingAgainstADeadDaemonFailsWithinTwoSecondsNamingTh
 }
 
 }  // namespace
+
+// A daemon stopped in order (SIGTERM) ends each live session in order: its
+// worker releases what the guest held (and prints its profile), tells the
+// guest, and the guest's next call fails.
+TEST_F(FastFailure, AStoppedDaemonEndsEachLiveSessionInOrder) {
+  GuestProcess g;
+  ASSERT_TRUE(start(g, {"waiter"}));
+  ASSERT_FALSE(g.wait_line("READY").empty()) << g.output();
+  daemon_->stop();
+  const std::string log = daemon_->log();
+  EXPECT_NE(log.find("ending session: the daemon is stopping"), std::string::npos) << log;
+  EXPECT_NE(log.find("the session ended holding"), std::string::npos) << log;  // its allocation, released
+  g.send_line("call");
+  const std::string r = g.wait_line("RESULT", 20000);
+  ASSERT_FALSE(r.empty()) << g.output();
+  EXPECT_NE(r.rfind("RESULT 0 ", 0), 0u) << r;  // an error, not a success
+}
