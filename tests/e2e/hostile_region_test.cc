@@ -46,7 +46,8 @@ void scribble(const vgpu::RegionView& view, uint64_t v) {
   for (uint32_t s = 0; s < view.slot_count(); ++s) {
     vgpu::SlotCtl* c = view.slot(s).ctl;
     put(c->state, v), put(c->guest_pid, v), put(c->guest_heartbeat, v), put(c->claim_token, v);
-    put(c->claimed_session, v), put(c->served_token, v), put(c->worker_heartbeat, v), put(c->need_wakeup, v);
+    put(c->claimed_session, v), put(c->guest_slot_address, v), put(c->served_token, v), put(c->worker_heartbeat, v);
+    put(c->need_wakeup, v);
     put(c->doorbell, v), put(c->fatal, v), put(c->worker_pid, v);
     for (uint32_t k = 0; k < view.channel_count(); ++k) {
       vgpu::ChannelCtl* ch = view.channel(s, k).ctl;

@@ -110,7 +110,7 @@ void write_header_word(RegionHeader* h, uint32_t which, uint64_t v) {
 }
 
 void write_slot_word(SlotCtl* c, uint32_t which, uint64_t v) {
-  switch (which % 11) {
+  switch (which % 12) {
     case 0: c->state.store(static_cast<uint32_t>(v)); break;
     case 1: put(c->guest_pid, v); break;
     case 2: c->guest_heartbeat.store(v); break;
@@ -121,6 +121,7 @@ void write_slot_word(SlotCtl* c, uint32_t which, uint64_t v) {
     case 7: c->need_wakeup.store(static_cast<uint32_t>(v)); break;
     case 8: c->doorbell.store(static_cast<uint32_t>(v)); break;
     case 9: c->fatal.store(static_cast<uint32_t>(v)); break;
+    case 10: put(c->guest_slot_address, v); break;  // a hint a worker maps at only where the range is free
     default: put(c->worker_pid, v); break;
   }
 }
