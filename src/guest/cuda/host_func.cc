@@ -55,7 +55,8 @@ struct Lane {
 };
 
 struct Runner {
-  std::mutex mu;
+  std::mutex post_mu;  // one poster at a time (launch_host_func)
+  std::mutex mu;       // the lanes, with the runner
   std::condition_variable work;
   std::unordered_map<unsigned long long, Lane> lanes;  // by cuStreamGetId
   std::vector<Gate*> spare;                             // gates of pinned pages not yet handed out
@@ -148,16 +149,31 @@ CUresult launch_host_func(CUstream s, void (*fn)(void*), void* data) {
     return CUDA_SUCCESS;
   }
   Runner& run = runner();
+  // Posters go one at a time, so that a lane's numbers reach its stream in
+  // order; the runner never takes this lock (a post can wait for room in the
+  // ring while the host waits for the device, whose stream may be waiting for
+  // the runner).
+  std::lock_guard post(run.post_mu);
+  Gate* gate;
+  uint32_t n;
   {
-    // Held while posting, so that a lane's numbers reach its stream in order.
     std::lock_guard lk(run.mu);
     Lane& l = run.lanes[lane];
     if (!l.gate && !(l.gate = run.new_gate(c))) VGPU_REFUSE("cuLaunchHostFunc without device-mapped pinned memory");
-    const uint32_t n = l.launched + 1;
-    const CUdeviceptr reached = c->device_address_of(&l.gate->reached);
-    const CUdeviceptr done = c->device_address_of(&l.gate->done);
-    if (CUresult r = cuStreamWriteValue32_v2(s, reached, n, 0)) return r;
-    if (CUresult r = cuStreamWaitValue32_v2(s, done, n, CU_STREAM_WAIT_VALUE_GEQ)) return r;
+    gate = l.gate;
+    n = l.launched + 1;
+  }
+  if (CUresult r = cuStreamWriteValue32_v2(s, c->device_address_of(&gate->reached), n, 0)) return r;
+  if (CUresult r = cuStreamWaitValue32_v2(s, c->device_address_of(&gate->done), n, CU_STREAM_WAIT_VALUE_GEQ)) {
+    // The stream will store n but not wait: n is used up (a later function
+    // must not take the stray store for its own), the function never runs.
+    std::lock_guard lk(run.mu);
+    run.lanes[lane].launched = n;
+    return r;
+  }
+  {
+    std::lock_guard lk(run.mu);
+    Lane& l = run.lanes[lane];
     l.launched = n;
     l.queue.push_back({n, fn, data});
     if (!run.started) {
