@@ -173,6 +173,7 @@ class Worker {
     if (teardown_deadline_) alarm(kTeardownDeadlineS);
     if (opt_.profile) prof_.print(("slot " + std::to_string(slot_)).c_str());
     end_session();
+    if (teardown_deadline_) alarm(0);  // ended in time
     return rc;
   }
 
