@@ -493,6 +493,10 @@ TEST(Memory, StreamOrderedAllocationAndPools) {
   ASSERT_CUDA(cudaMemPoolCreate(&pool, &props));
   uint64_t threshold = ~0ull, v = 1;
   ASSERT_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  int reuse = 0, back_reuse = 1;  // an int attribute, read as an int
+  ASSERT_CUDA(cudaMemPoolSetAttribute(pool, cudaMemPoolReuseAllowOpportunistic, &reuse));
+  ASSERT_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolReuseAllowOpportunistic, &back_reuse));
+  EXPECT_EQ(back_reuse, 0);
   ASSERT_CUDA(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &v));
   EXPECT_EQ(v, ~0ull);
   void* q = nullptr;

@@ -184,17 +184,18 @@ CUresult CUDAAPI cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute at
   std::lock_guard lk(mu());
   Pool* p = pool_of(pool);
   if (!p) return CUDA_ERROR_INVALID_VALUE;
-  const int i = *static_cast<const int*>(value);
-  const uint64_t u = *static_cast<const cuuint64_t*>(value);
+  // The value is an int for the reuse flags, a cuuint64_t for the byte counts.
+  const auto i = [&] { return *static_cast<const int*>(value); };
+  const auto u = [&] { return *static_cast<const cuuint64_t*>(value); };
   switch (attr) {
-    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES: p->reuse_follow_events = i; return CUDA_SUCCESS;
-    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC: p->reuse_opportunistic = i; return CUDA_SUCCESS;
-    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: p->reuse_internal = i; return CUDA_SUCCESS;
-    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: p->release_threshold = u; return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES: p->reuse_follow_events = i(); return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC: p->reuse_opportunistic = i(); return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES: p->reuse_internal = i(); return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: p->release_threshold = u(); return CUDA_SUCCESS;
     // The high-water marks may only be reset, to 0.
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
-      if (u != 0) return CUDA_ERROR_INVALID_VALUE;
+      if (u() != 0) return CUDA_ERROR_INVALID_VALUE;
       p->used_high = p->used;
       return CUDA_SUCCESS;
     default: return CUDA_ERROR_INVALID_VALUE;
