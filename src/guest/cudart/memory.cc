@@ -204,6 +204,7 @@ cudaError_t malloc_from(void** p, size_t bytes, cudaMemPool_t pool, cudaStream_t
   if (!p) return record(cudaErrorInvalidValue);
   VGPU_RT_INIT();
   *p = nullptr;
+  if (bytes == 0) return cudaSuccess;  // as cudaMalloc: success and NULL
   CUdeviceptr d = 0;
   const CUresult r = pool ? cuMemAllocFromPoolAsync(&d, bytes, reinterpret_cast<CUmemoryPool>(pool), cu(s))
                           : cuMemAllocAsync(&d, bytes, cu(s));
@@ -229,7 +230,7 @@ VGPU_RT cudaError_t cudaMallocFromPoolAsync_ptsz(void** p, size_t bytes, cudaMem
 }
 VGPU_RT cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
   VGPU_RT_INIT();
-  if (!p) return record(cudaErrorInvalidValue);
+  if (!p) return cudaSuccess;  // as cudaFree
   if (CUresult r = cuMemFreeAsync(dptr(p), cu(s))) return record_cu(r);
   std::lock_guard lk(g_mu);
   g_device->erase(dptr(p));
