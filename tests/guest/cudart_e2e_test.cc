@@ -19,6 +19,7 @@
 #include <random>
 #include <string>
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -859,6 +860,18 @@ TEST(Streams, HostFunctionsRunInStreamOrder) {
   ASSERT_CUDA(cudaStreamSynchronize(s));
   ASSERT_EQ(order.size(), 64u);
   for (int i = 0; i < 64; ++i) EXPECT_EQ(order[i], i);
+  // The caller does not wait for the function: it waits for a flag this
+  // thread sets only after the launch returned (5 s, then it gives up).
+  static std::atomic<int> go{0}, saw{-1};
+  go = 0;
+  ASSERT_CUDA(cudaLaunchHostFunc(s, [](void*) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!go.load() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+    saw = go.load();
+  }, nullptr));
+  go = 1;
+  ASSERT_CUDA(cudaStreamSynchronize(s));
+  EXPECT_EQ(saw.load(), 1) << "the launch waited for its host function";
   EXPECT_EQ(cudaLaunchHostFunc(s, nullptr, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(cudaStreamAddCallback(s, &stream_callback, nullptr, 1), cudaErrorInvalidValue);  // flags must be 0
   cudaGetLastError();

@@ -9,10 +9,8 @@
 // thread, the runner, watches the `reached` words, runs each lane's functions
 // in order and stores their numbers into `done`. The caller never waits.
 //
-// The CPU backend runs stream work as it arrives and cannot hold a stream for
-// a function that has not run yet: there the caller waits for the stream and
-// runs the function itself, which keeps the order (the stream's later work is
-// not sent before it returns).
+// The CPU backend holds its stream the same way: its wait on pinned memory
+// polls the word (backend_cpu/cpu_backend.cc), so CI runs this path too.
 //
 // Not during stream capture: the function would become a node of the graph,
 // run at each replay, and the host's graph cannot call into this process.
@@ -143,11 +141,6 @@ CUresult launch_host_func(CUstream s, void (*fn)(void*), void* data) {
   CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
   if (CUresult r = cuStreamIsCapturing(s, &capture)) return r;
   if (capture != CU_STREAM_CAPTURE_STATUS_NONE) VGPU_REFUSE("cuLaunchHostFunc during stream capture");
-  if (c->hello().backend == static_cast<uint32_t>(BackendKind::kCpu)) {
-    if (CUresult r = cuStreamSynchronize(s)) return r;
-    fn(data);
-    return CUDA_SUCCESS;
-  }
   Runner& run = runner();
   // Posters go one at a time, so that a lane's numbers reach its stream in
   // order; the runner never takes this lock (a post can wait for room in the

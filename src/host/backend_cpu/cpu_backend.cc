@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
+#include <thread>
 
 namespace vgpu::host::cpu {
 namespace {
@@ -354,32 +355,67 @@ Status CpuBackend::stream_store(Native s, DevPtr addr, uint64_t value, uint32_t 
   return st::kOk;
 }
 
-// Stream work here runs when it arrives, so everything the wait could be
-// waiting for has already happened: a condition that holds lets the stream go
-// on; one that does not would block it for ever, and that is refused instead.
+namespace {
+// cuStreamWaitValue's condition (CUstreamWaitValue_flags, cuda.h: GEQ 0, EQ 1,
+// AND 2, NOR 3; FLUSH 1 << 30 changes nothing here) on a word of `bytes`.
+// -1: not a condition.
+int wait_condition_met(uint64_t v, uint64_t value, uint32_t bytes, uint32_t flags) {
+  const uint64_t mask = bytes == 4 ? 0xffffffffull : ~0ull;
+  v &= mask;
+  value &= mask;
+  switch (flags & ~(1u << 30)) {
+    case 0:  // GEQ: a wrapping comparison, as the driver makes it
+      return bytes == 4 ? static_cast<int32_t>(static_cast<uint32_t>(v - value)) >= 0
+                        : static_cast<int64_t>(v - value) >= 0;
+    case 1: return v == value;
+    case 2: return (v & value) != 0;
+    case 3: return (~(v | value) & mask) != 0;
+    default: return -1;
+  }
+}
+uint64_t load_word(const uint8_t* p, uint32_t bytes) {  // aligned: checked by the caller
+  return bytes == 4 ? __atomic_load_n(reinterpret_cast<const uint32_t*>(p), __ATOMIC_ACQUIRE)
+                    : __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_ACQUIRE);
+}
+// How long a wait on registered host memory may hold the stream (below).
+constexpr auto kHostWordWait = std::chrono::seconds(10);
+}  // namespace
+
+// Stream work here runs when it arrives, so device memory already holds all
+// the stream's earlier work wrote: a condition that holds lets the stream go
+// on, and one that does not would block it for ever, so it is refused.
+// Registered host memory (the guest's pinned memory) is different: the
+// guest's own threads write it while the stream waits (a host function's
+// done word, host_func.cc), so there the stream is held, polling, as a GPU's
+// would be, for up to kHostWordWait; then refused.
 Status CpuBackend::stream_wait_value(Native s, DevPtr addr, uint64_t value, uint32_t bytes, uint32_t flags) {
   if (!stream_ok(s)) return st::kInvalidHandle;
   if (addr % bytes != 0) return st::kInvalidValue;
   const uint8_t* p = dev(addr, bytes, kRead);
   if (p == nullptr) return st::kInvalidValue;
-  uint64_t v = 0;
-  std::memcpy(&v, p, bytes);
-  const uint64_t mask = bytes == 4 ? 0xffffffffull : ~0ull;
-  v &= mask;
-  value &= mask;
-  bool met = false;
-  // CUstreamWaitValue_flags (cuda.h): GEQ 0, EQ 1, AND 2, NOR 3; FLUSH 1 << 30.
-  switch (flags & ~(1u << 30)) {
-    case 0:  // GEQ: a wrapping comparison, as the driver makes it
-      met = bytes == 4 ? static_cast<int32_t>(static_cast<uint32_t>(v - value)) >= 0
-                       : static_cast<int64_t>(v - value) >= 0;
-      break;
-    case 1: met = v == value; break;
-    case 2: met = (v & value) != 0; break;
-    case 3: met = (~(v | value) & mask) != 0; break;
-    default: return st::kInvalidValue;
+  int met = wait_condition_met(load_word(p, bytes), value, bytes, flags);
+  if (met < 0) return st::kInvalidValue;
+  if (met || !in_host_range(addr, bytes)) return met ? st::kOk : st::kNotSupported;
+  const auto until = std::chrono::steady_clock::now() + kHostWordWait;
+  for (uint32_t i = 0; !met; ++i) {
+    if (std::chrono::steady_clock::now() > until) return st::kNotSupported;
+    if (i < 1000) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+    met = wait_condition_met(load_word(p, bytes), value, bytes, flags);
   }
-  return met ? st::kOk : st::kNotSupported;
+  return st::kOk;
+}
+
+bool CpuBackend::in_host_range(DevPtr p, uint64_t n) const {
+  uint64_t end;
+  if (!range_end(p, n, &end)) return false;
+  auto h = host_ranges_.upper_bound(p);
+  if (h == host_ranges_.begin()) return false;
+  --h;
+  return p >= h->first && end <= h->first + h->second;
 }
 
 Status CpuBackend::stream_wait_event(Native s, Native e, uint32_t) {

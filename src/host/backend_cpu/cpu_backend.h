@@ -209,6 +209,7 @@ class CpuBackend : public Backend {
   Native next_handle_ = 0x100;
 
   std::map<uint64_t, uint64_t> allocs_;        // mem_alloc: address -> requested bytes
+  bool in_host_range(DevPtr p, uint64_t n) const;  // within one register_host range
   std::map<uint64_t, uint64_t> host_ranges_;   // register_host: address -> bytes (device-mapped host memory)
   std::map<uint64_t, uint64_t> alloc_maps_;    // address -> mmap length
   std::map<uint64_t, uint64_t> reservations_;  // va_reserve: address -> size
