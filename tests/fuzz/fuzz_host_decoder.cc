@@ -161,7 +161,7 @@ void run_one(const uint8_t* data, size_t size) {
     s.mem_quota = kQuota;
     s.max_image_bytes = kMaxImage;
     // The arena is not registered with the backend as a worker's is: the CPU
-    // backend holds a stream waiting on registered memory for up to 10 s (the
+    // backend holds a stream waiting on registered memory for up to 2 s (the
     // guest's threads may write it), which the fuzzer would count as a hang.
     s.device_arena_base = 0;
 

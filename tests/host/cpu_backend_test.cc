@@ -5,11 +5,13 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <random>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -199,6 +201,21 @@ TEST(CpuDevice, RegisteredHostMemoryIsADeviceAddress) {
   EXPECT_EQ(host[383], 0x5a);
   EXPECT_EQ(host[384], 0);
   EXPECT_NE(a.memset(base + sizeof host - 4, 0, 4, 2, 0), st::kOk);  // runs past the registered end
+  // A stream wait on it holds until another thread (the guest's) writes the
+  // word; on device memory an unmet wait is refused at once (nothing else
+  // writes there while this stream waits).
+  Native s = 0;
+  ASSERT_EQ(a.stream_create(0, 0, &s), st::kOk);
+  auto* word = reinterpret_cast<uint32_t*>(host + 1024);
+  __atomic_store_n(word, 0u, __ATOMIC_RELEASE);
+  std::thread writer([word] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    __atomic_store_n(word, 3u, __ATOMIC_RELEASE);
+  });
+  EXPECT_EQ(a.stream_wait_value(s, base + 1024, 3, 4, 0 /* GEQ */), st::kOk);
+  writer.join();
+  EXPECT_EQ(a.stream_wait_value(s, d, 1, 4, 1 /* EQ */), st::kNotSupported);
+  EXPECT_EQ(a.stream_destroy(s), st::kOk);
   EXPECT_EQ(a.mem_free(d), st::kOk);
 }
 

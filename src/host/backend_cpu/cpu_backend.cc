@@ -378,7 +378,7 @@ uint64_t load_word(const uint8_t* p, uint32_t bytes) {  // aligned: checked by t
                     : __atomic_load_n(reinterpret_cast<const uint64_t*>(p), __ATOMIC_ACQUIRE);
 }
 // How long a wait on registered host memory may hold the stream (below).
-constexpr auto kHostWordWait = std::chrono::seconds(10);
+constexpr auto kHostWordWait = std::chrono::seconds(2);
 }  // namespace
 
 // Stream work here runs when it arrives, so device memory already holds all
