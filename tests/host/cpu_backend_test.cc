@@ -11,8 +11,8 @@
 #include <limits>
 #include <memory>
 #include <random>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace vgpu::host::cpu {
